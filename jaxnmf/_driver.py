@@ -1,0 +1,138 @@
+"""The one driver every solver runs under: a ``lax.while_loop`` with a fixed-size history.
+
+The driver owns everything that must be the same for a fair comparison of solvers: the
+iteration counter and cap, the objective evaluation, the stopping rule, the non-finite check
+and the status. Solvers only provide ``init`` and ``step`` (see :mod:`jaxnmf.solvers`).
+
+Stopping rule, identical for all solvers: after iteration ``t`` the run is *converged* when
+
+    |f(t-1) - f(t)| < tol · |f(t-1)|        (relative change of the objective), or
+    ‖∇ᴾ f(t)‖ ≤ pg_tol · ‖∇ᴾ f(0)‖          (projected-gradient norm, if pg_tol > 0),
+
+``max_iter`` when ``t == max_iter``, and ``nonfinite`` when f(t) is NaN or ±inf; the step that
+produced a non-finite objective is rejected, so the returned factors are the last finite ones.
+
+History buffers have length ``max_iter``; entry ``t`` is the objective after iteration
+``t + 1``. Entries never reached stay NaN (the documented sentinel).
+"""
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .solvers import Problem, projected_gradient
+
+
+class Code:
+    """int32 status codes carried inside the loop (names for humans: :class:`jaxnmf.Status`)."""
+
+    RUNNING, CONVERGED, MAX_ITER, NONFINITE = 0, 1, 2, 3
+
+
+class RunState(NamedTuple):
+    W: jax.Array  # (m, k)
+    H: jax.Array  # (k, n)
+    extra: Any  # solver-private state
+    it: jax.Array  # int32, iterations done
+    loss: jax.Array  # objective at (W, H)
+    loss0: jax.Array  # objective at the initial factors
+    kkt: jax.Array  # projected-gradient norm at (W, H) (NaN when not tracked)
+    kkt0: jax.Array  # ... at the initial factors
+    history: jax.Array  # (max_iter,) objective after each iteration, NaN-padded
+    kkt_history: jax.Array  # (max_iter,) if tracked, else (0,)
+    status: jax.Array  # int32 Code
+
+
+def kkt_residual(problem: Problem, W, H):
+    """‖∇ᴾ_W f‖² + ‖∇ᴾ_H f‖², square-rooted: zero exactly at a KKT point of f on W, H ≥ 0.
+
+    Only active components count (padded components are fixed at zero by construction).
+    """
+    V, mask, loss, active = problem
+    gW = jnp.where(active[None, :], projected_gradient(W, loss.grad(V, W, H, mask, "W")), 0)
+    gH = jnp.where(active[:, None], projected_gradient(H, loss.grad(V, W, H, mask, "H")), 0)
+    return jnp.sqrt(jnp.vdot(gW, gW) + jnp.vdot(gH, gH))
+
+
+def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_kkt: bool):
+    """Run ``solver`` from ``(W0, H0)`` until the shared stopping rule ends it.
+
+    Args:
+      problem: the :class:`~jaxnmf.solvers.Problem`.
+      W0, H0: initial factors, ``(m, k)`` and ``(k, n)``.
+      solver: a solver object (static).
+      tol: relative objective-change tolerance (traced scalar; 0 disables).
+      pg_tol: projected-gradient tolerance relative to the initial one (traced; used only
+        when ``track_kkt``).
+      max_iter: static cap, and the length of the history buffers.
+      track_kkt: static; compute the KKT residual at every iteration (one more gradient
+        evaluation per iteration) and record it.
+
+    Returns:
+      The final :class:`RunState`.
+    """
+    V, loss = problem.V, problem.loss
+    dtype = V.dtype
+    loss0 = jnp.asarray(loss.value(V, W0, H0, problem.mask), dtype)
+    nan = jnp.asarray(jnp.nan, dtype)
+    kkt0 = kkt_residual(problem, W0, H0).astype(dtype) if track_kkt else nan
+    state = RunState(
+        W=W0,
+        H=H0,
+        extra=solver.init(problem, W0, H0),
+        it=jnp.zeros((), jnp.int32),
+        loss=loss0,
+        loss0=loss0,
+        kkt=kkt0,
+        kkt0=kkt0,
+        history=jnp.full((max_iter,), jnp.nan, dtype),
+        kkt_history=jnp.full((max_iter if track_kkt else 0,), jnp.nan, dtype),
+        status=jnp.asarray(Code.RUNNING if max_iter > 0 else Code.MAX_ITER, jnp.int32),
+    )
+    tol = jnp.asarray(tol, dtype)
+    pg_tol = jnp.asarray(pg_tol, dtype)
+    tiny = jnp.finfo(dtype).tiny
+
+    def body(s: RunState) -> RunState:
+        W, H, extra = solver.step(problem, s.W, s.H, s.extra)
+        f = jnp.asarray(loss.value(V, W, H, problem.mask), dtype)
+        finite = jnp.isfinite(f)
+        it = s.it + 1
+        converged = jnp.abs(s.loss - f) < tol * jnp.maximum(jnp.abs(s.loss), tiny)
+        history = s.history.at[s.it].set(f)
+        kkt, kkt_history = s.kkt, s.kkt_history
+        if track_kkt:
+            kkt = kkt_residual(problem, W, H).astype(dtype)
+            kkt_history = kkt_history.at[s.it].set(kkt)
+            converged = converged | (kkt <= pg_tol * s.kkt0)
+        status = jnp.select(
+            [~finite, converged, it >= max_iter],
+            [Code.NONFINITE, Code.CONVERGED, Code.MAX_ITER],
+            Code.RUNNING,
+        ).astype(jnp.int32)
+        # Reject a step whose objective is not finite: the result keeps the last finite
+        # factors, and the status tells the user what happened.
+        keep = lambda new, old: jnp.where(finite, new, old)
+        return RunState(
+            W=keep(W, s.W),
+            H=keep(H, s.H),
+            extra=extra,
+            it=it,
+            loss=keep(f, s.loss),
+            loss0=s.loss0,
+            kkt=keep(kkt, s.kkt) if track_kkt else kkt,
+            kkt0=s.kkt0,
+            history=history,
+            kkt_history=kkt_history,
+            status=status,
+        )
+
+    state = jax.lax.while_loop(lambda s: s.status == Code.RUNNING, body, state)
+    if not track_kkt:
+        # The final KKT residual is always reported: one gradient evaluation after the loop.
+        state = state._replace(kkt=kkt_residual(problem, state.W, state.H).astype(dtype))
+    return state

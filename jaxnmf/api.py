@@ -1,0 +1,235 @@
+"""``jaxnmf.fit``: validate on the host, run one jit-compiled driver, report a status."""
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from . import init as _init
+from ._driver import Code, run
+from .losses import Loss, as_loss
+from .solvers import Problem, as_solver
+
+__all__ = ["FitResult", "Status", "fit"]
+
+
+class Status(enum.StrEnum):
+    """How a run ended. Compares equal to its string: ``res.status == "converged"``."""
+
+    CONVERGED = "converged"  # the stopping rule was met
+    MAX_ITER = "max_iter"  # max_iter iterations without meeting it
+    NONFINITE = "nonfinite"  # the objective became NaN/inf; factors are the last finite ones
+
+    @classmethod
+    def from_code(cls, code: int) -> Status:
+        return {Code.CONVERGED: cls.CONVERGED, Code.MAX_ITER: cls.MAX_ITER}.get(
+            int(code), cls.NONFINITE
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """The outcome of one NMF run.
+
+    Attributes:
+      W: basis, ``(m, rank)``, NumPy array of the compute dtype.
+      H: coefficients, ``(rank, n)``.
+      losses: objective after each iteration, ``(n_iter,)``.
+      n_iter: iterations done.
+      status: :class:`Status`.
+      loss: final objective (the last finite one).
+      initial_loss: objective at the initial factors.
+      kkt_residual: ‖∇ᴾ f‖ at the result (projected-gradient norm; 0 at a KKT point).
+      initial_kkt_residual: the same at the initial factors (NaN unless tracked).
+      kkt_history: KKT residual after each iteration when tracked, else ``None``.
+      solver, loss_fn: what was run.
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    losses: np.ndarray
+    n_iter: int
+    status: Status
+    loss: float
+    initial_loss: float
+    kkt_residual: float
+    initial_kkt_residual: float
+    kkt_history: np.ndarray | None
+    solver: object
+    loss_fn: Loss
+
+    @property
+    def rank(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def converged(self) -> bool:
+        return self.status == Status.CONVERGED
+
+    def reconstruction(self) -> np.ndarray:
+        """``W @ H``, ``(m, n)``."""
+        return self.W @ self.H
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "method", "rank", "max_iter", "track_kkt"))
+def _fit_compiled(
+    V, mask, loss, key, W0, H0, tol, pg_tol, *, solver, method, rank, max_iter, track_kkt
+):
+    """The compiled body of :func:`fit`. Static: solver, init method, rank, max_iter, tracking.
+
+    Everything else is traced, so new data of the same shape, a new seed, new penalty weights
+    or a new tolerance reuse the compiled program.
+    """
+    if method != "given":
+        W0, H0 = _init.initialize(V, key, rank, rank, method)
+    active = jnp.ones((rank,), bool)
+    problem = Problem(V, mask, loss, active)
+    return run(problem, W0, H0, solver, tol, pg_tol, max_iter=max_iter, track_kkt=track_kkt)
+
+
+def prepare(V, rank, loss, solver, mask):
+    """Host-side validation shared by every entry point.
+
+    Returns ``(V, mask, loss, solver, dtype)``: V as an array of the compute dtype with masked
+    entries set to 0 (so NaN may mark missing values), the mask in the same dtype or None,
+    the loss with weights of that dtype and the solver object.
+    """
+    V = _validate.data_matrix(V)
+    dtype = _validate.compute_dtype(V.dtype)
+    m, n = V.shape
+    if rank is not None:
+        _validate.rank(rank, m, n)
+    mask = _validate.mask_matrix(mask, V.shape)
+    observed = None if mask is None else mask > 0
+    _validate.check_values(V, observed)
+    loss = as_loss(loss)
+    _validate.beta_support(loss, V, observed)
+    solver = as_solver(solver)
+    solver.check(loss, mask is not None)
+    if mask is not None:
+        V = np.where(observed, V, 0)
+        mask = mask.astype(dtype)
+    return V.astype(dtype, copy=False), mask, loss.astype(dtype), solver, dtype
+
+
+def _on_failure(status: Status, on_failure: str, what: str) -> None:
+    if status != Status.NONFINITE or on_failure == "ignore":
+        return
+    msg = (
+        f"{what}: the objective became NaN or infinite; the result holds the last finite "
+        "factors (status 'nonfinite'). Try another solver, a smaller step, or rescale V."
+    )
+    if on_failure == "raise":
+        raise FloatingPointError(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def fit(
+    V,
+    rank: int,
+    *,
+    loss="frobenius",
+    solver="mu",
+    init="random",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    seed=0,
+    mask=None,
+    pg_tol: float = 0.0,
+    track_kkt: bool = False,
+    on_failure: str = "warn",
+) -> FitResult:
+    """Fit ``V ≈ W H`` with ``W, H ≥ 0``.
+
+    Args:
+      V: data, ``(m, n)``, non-negative, finite on observed entries (NumPy or JAX array).
+      rank: number of components k, ``1 ≤ k ≤ min(m, n)``.
+      loss: a :class:`~jaxnmf.losses.Loss`, a name (``"frobenius"``, ``"kl"``,
+        ``"itakura_saito"``/``"is"``) or a number (the β of a β-divergence).
+      solver: ``"mu"``, ``"pg"``, ``"hals"`` or a solver object from :mod:`jaxnmf.solvers`.
+      init: ``"random"``, ``"nndsvd"``, ``"nndsvda"``, ``"nndsvdar"`` or a pair ``(W0, H0)``.
+      max_iter: maximum number of outer iterations (static: changing it recompiles).
+      tol: stop when the objective changes by less than ``tol`` relative to its previous value
+        (0 disables).
+      seed: integer seed (or a ``jax.random.key``) for random initializations.
+      mask: optional ``(m, n)`` non-negative weights; 0 marks a missing entry, which then
+        counts neither in the loss nor in the updates (its value in V may be anything,
+        NaN included).
+      pg_tol: also stop when the projected-gradient norm falls below ``pg_tol`` times its
+        initial value (enables ``track_kkt``).
+      track_kkt: record the KKT residual at every iteration (one more gradient evaluation
+        per iteration).
+      on_failure: what to do when the run ends ``nonfinite``: ``"warn"`` (default),
+        ``"raise"`` (``FloatingPointError``) or ``"ignore"``.
+
+    Returns:
+      A :class:`FitResult`.
+
+    Raises:
+      TypeError, ValueError: for invalid input, before anything is compiled.
+
+    Examples:
+      >>> import numpy as np, jaxnmf as jn
+      >>> V = np.random.default_rng(0).random((30, 20)).astype(np.float32)
+      >>> res = jn.fit(V, 4, solver="hals", max_iter=50)
+      >>> res.W.shape, res.H.shape, res.W.dtype
+      ((30, 4), (4, 20), dtype('float32'))
+    """
+    V, mask, loss, solver, dtype = prepare(V, rank, loss, solver, mask)
+    m, n = V.shape
+    rank = int(rank)
+    method, W0, H0 = _validate.init_spec(init, m, n, rank, dtype)
+    max_iter = _validate.positive_int(max_iter, "max_iter")
+    tol = _validate.non_negative_float(tol, "tol")
+    pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
+    if on_failure not in ("warn", "raise", "ignore"):
+        raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
+    key = _validate.seed_key(seed)
+    track_kkt = bool(track_kkt or pg_tol > 0)
+
+    state = _fit_compiled(
+        V,
+        mask,
+        loss,
+        key,
+        W0,
+        H0,
+        np.asarray(tol, dtype),
+        np.asarray(pg_tol, dtype),
+        solver=solver,
+        method=method,
+        rank=rank,
+        max_iter=max_iter,
+        track_kkt=track_kkt,
+    )
+    result = to_result(state, solver, loss)
+    _on_failure(result.status, on_failure, f"fit(solver={solver.name!r})")
+    return result
+
+
+def to_result(state, solver, loss) -> FitResult:
+    """A :class:`FitResult` from a final :class:`~jaxnmf._driver.RunState` of one run."""
+    state = jax.device_get(state)
+    n_iter = int(state.it)
+    return FitResult(
+        W=np.asarray(state.W),
+        H=np.asarray(state.H),
+        losses=np.asarray(state.history[:n_iter]),
+        n_iter=n_iter,
+        status=Status.from_code(state.status),
+        loss=float(state.loss),
+        initial_loss=float(state.loss0),
+        kkt_residual=float(state.kkt),
+        initial_kkt_residual=float(state.kkt0),
+        kkt_history=np.asarray(state.kkt_history[:n_iter]) if state.kkt_history.size else None,
+        solver=solver,
+        loss_fn=loss,
+    )

