@@ -1,0 +1,318 @@
+"""The suite every solver passes (STYLE.md §3.9), plus each solver's own oracle."""
+
+import warnings
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxnmf as jn
+from jaxnmf import api
+from jaxnmf._testing import np_mu_step, planted, positive_data, random_factors
+
+ADAM = jn.solvers.projected(optax.adam(1e-2))  # created once: optimizers compare by identity
+SOLVERS = {"mu": "mu", "hals": "hals", "pg": "pg", "adam": ADAM}
+
+M_, N_, K_ = 20, 15, 3
+
+
+@pytest.fixture(scope="module")
+def data():
+    return positive_data(M_, N_, seed=7)
+
+
+# --- properties shared by every solver --------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_jit_and_eager_agree(solver, data):
+    kw = dict(solver=SOLVERS[solver], max_iter=4, tol=0.0, seed=1)
+    jitted = jn.fit(data, K_, **kw)
+    with jax.disable_jit():
+        eager = jn.fit(data, K_, **kw)
+    np.testing.assert_allclose(eager.W, jitted.W, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(eager.H, jitted.H, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(eager.losses, jitted.losses, rtol=1e-10)
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_result_is_non_negative_finite_and_consistent(solver, data):
+    res = jn.fit(data, K_, solver=SOLVERS[solver], max_iter=60, tol=0.0, seed=2)
+    assert res.W.shape == (M_, K_) and res.H.shape == (K_, N_)
+    assert np.all(res.W >= 0) and np.all(res.H >= 0)
+    assert res.status == jn.Status.MAX_ITER and res.n_iter == 60
+    assert res.losses.shape == (60,)
+    np.testing.assert_allclose(res.losses[-1], np.sum((data - res.W @ res.H) ** 2), rtol=1e-10)
+    assert res.loss == res.losses[-1]
+    assert res.losses[-1] < res.initial_loss
+    # The KKT residual is recomputed here from the formula (Lin 2007, eq. 12).
+    R = res.W @ res.H - data
+    gW, gH = 2 * R @ res.H.T, 2 * res.W.T @ R
+    pgW = np.where(res.W > 0, gW, np.minimum(gW, 0))
+    pgH = np.where(res.H > 0, gH, np.minimum(gH, 0))
+    np.testing.assert_allclose(
+        res.kkt_residual, np.sqrt(np.sum(pgW**2) + np.sum(pgH**2)), rtol=1e-8
+    )
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_float32_in_float32_out(solver, data):
+    res = jn.fit(data.astype(np.float32), K_, solver=SOLVERS[solver], max_iter=5)
+    assert res.W.dtype == np.float32 and res.H.dtype == np.float32
+    assert res.losses.dtype == np.float32
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_same_seed_is_bit_identical_and_new_data_does_not_recompile(solver, data):
+    kw = dict(solver=SOLVERS[solver], max_iter=10, seed=3)
+    a = jn.fit(data, K_, **kw)
+    size = api._fit_compiled._cache_size()
+    b = jn.fit(data, K_, **kw)
+    other = jn.fit(positive_data(M_, N_, seed=99), K_, **kw)  # new data, same shapes
+    c = jn.fit(data, K_, **{**kw, "seed": 4})  # new seed
+    assert api._fit_compiled._cache_size() == size
+    assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
+    assert np.array_equal(a.losses, b.losses)
+    assert not np.array_equal(a.W, c.W) and not np.array_equal(a.W, other.W)
+
+
+@pytest.mark.parametrize("solver", ["mu", "hals", "pg"])
+def test_planted_low_rank_is_recovered(solver):
+    V, _, _ = planted(24, 18, 3, seed=0)
+    max_iter = {"mu": 20000, "hals": 3000, "pg": 500}[solver]
+    res = jn.fit(V, 3, solver=solver, max_iter=max_iter, tol=0.0, init="nndsvda", seed=0)
+    rel = np.linalg.norm(V - res.W @ res.H) / np.linalg.norm(V)
+    assert rel < 1e-6, (solver, rel, res.n_iter)
+
+
+def test_nonfinite_run_reports_status_and_keeps_finite_factors(data):
+    exploding = jn.solvers.projected(optax.sgd(1e150))
+    with pytest.warns(RuntimeWarning, match="NaN or infinite"):
+        res = jn.fit(data, K_, solver=exploding, max_iter=50, tol=0.0)
+    assert res.status == "nonfinite"
+    assert res.n_iter < 50
+    assert np.all(np.isfinite(res.W)) and np.all(np.isfinite(res.H))
+    assert not np.isfinite(res.losses[-1])
+    with pytest.raises(FloatingPointError):
+        jn.fit(data, K_, solver=exploding, max_iter=50, tol=0.0, on_failure="raise")
+
+
+def test_tolerance_stops_every_solver_by_the_same_rule(data):
+    for solver in SOLVERS.values():
+        res = jn.fit(data, K_, solver=solver, max_iter=2000, tol=1e-3, seed=0)
+        assert res.status == "converged"
+        f = np.concatenate([[res.initial_loss], res.losses])
+        # stopped at the first iteration whose relative change fell below tol, not before
+        rel = np.abs(np.diff(f)) / np.abs(f[:-1])
+        assert rel[-1] < 1e-3 and np.all(rel[:-1] >= 1e-3)
+
+
+def test_pg_tol_stops_on_projected_gradient(data):
+    res = jn.fit(data, K_, solver="hals", max_iter=2000, tol=0.0, pg_tol=1e-2)
+    assert res.status == "converged"
+    assert res.kkt_history is not None and res.kkt_history.shape == (res.n_iter,)
+    assert res.kkt_residual <= 1e-2 * res.initial_kkt_residual
+    assert res.kkt_history[-2] > 1e-2 * res.initial_kkt_residual
+
+
+# --- multiplicative updates --------------------------------------------------------------------
+
+MU_LOSSES = {
+    "frobenius": (jn.losses.frobenius(), 2),
+    "kl": (jn.losses.kl(), 1),
+    "is": (jn.losses.itakura_saito(), 0),
+    "beta0.5": (jn.losses.beta(0.5), 0.5),
+    "beta1.5": (jn.losses.beta(1.5), 1.5),
+    "beta3": (jn.losses.beta(3), 3),
+}
+PENALTIES = 0.3 * jn.losses.l1("W") + 0.2 * jn.losses.l1("H") + 0.5 * jn.losses.l2("W")
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize("penalized", [False, True], ids=["plain", "penalized"])
+@pytest.mark.parametrize("name", list(MU_LOSSES))
+def test_mu_never_increases_the_objective(name, penalized, with_mask):
+    V = positive_data(M_, N_, seed=11)
+    mask = None
+    if with_mask:
+        mask = (np.random.default_rng(2).random(V.shape) > 0.25).astype(float)
+    loss = MU_LOSSES[name][0] + (PENALTIES if penalized else 0)
+    res = jn.fit(V, K_, loss=loss, solver="mu", max_iter=200, tol=0.0, mask=mask, seed=5)
+    f = np.concatenate([[res.initial_loss], res.losses])
+    assert np.all(np.diff(f) <= 1e-12 * f[0]), np.max(np.diff(f))
+    assert f[-1] < 0.9 * f[0]
+
+
+@pytest.mark.parametrize("name", list(MU_LOSSES))
+def test_mu_step_matches_numpy_oracle(name):
+    V = positive_data(M_, N_, seed=12)
+    W0, H0 = random_factors(M_, N_, K_, seed=12)
+    mask = (np.random.default_rng(3).random(V.shape) > 0.2).astype(float)
+    loss, b = MU_LOSSES[name]
+    loss = loss + 0.3 * jn.losses.l1("W") + 0.1 * jn.losses.l2("H")
+    res = jn.fit(V, K_, loss=loss, solver="mu", init=(W0, H0), max_iter=1, tol=0.0, mask=mask)
+    # frobenius() = 2·d_2: relative to d_2's oracle its penalties act at half strength.
+    scale = 2.0 if name == "frobenius" else 1.0
+    W1, H1 = np_mu_step(V, W0, H0, b, l1_W=0.3 / scale, l2_H=0.1 / scale, M=mask)
+    np.testing.assert_allclose(res.W, W1, rtol=1e-10)
+    np.testing.assert_allclose(res.H, H1, rtol=1e-10)
+
+
+@pytest.mark.parametrize("beta", [0, 0.5, 1, 1.5, 2, 3])
+@pytest.mark.parametrize("penalized", [False, True], ids=["plain", "penalized"])
+def test_mu_matches_scikit_learn(beta, penalized):
+    nmf = pytest.importorskip("sklearn.decomposition")
+    sk_nmf = pytest.importorskip("sklearn.decomposition._nmf")
+    V = positive_data(M_, N_, seed=13)
+    W0, H0 = random_factors(M_, N_, K_, seed=13)
+    alpha_W, alpha_H, l1_ratio = (0.01, 0.02, 0.4) if penalized else (0.0, 0.0, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 runs all iterations
+        W, H, _ = nmf.non_negative_factorization(
+            V,
+            W0.copy(),
+            H0.copy(),
+            n_components=K_,
+            init="custom",
+            solver="mu",
+            beta_loss=beta,
+            max_iter=50,
+            tol=0.0,
+            alpha_W=alpha_W,
+            alpha_H=alpha_H,
+            l1_ratio=l1_ratio,
+        )
+    m, n = V.shape
+    loss = (
+        jn.losses.beta(beta)
+        + (n * alpha_W * l1_ratio) * jn.losses.l1("W")
+        + (m * alpha_H * l1_ratio) * jn.losses.l1("H")
+        + (n * alpha_W * (1 - l1_ratio)) * jn.losses.l2("W")
+        + (m * alpha_H * (1 - l1_ratio)) * jn.losses.l2("H")
+    )
+    res = jn.fit(V, K_, loss=loss, solver="mu", init=(W0, H0), max_iter=50, tol=0.0)
+    ours = float(jn.metrics.beta_divergence(V, res.W, res.H, beta))
+    np.testing.assert_allclose(ours, sk_nmf._beta_divergence(V, W, H, beta), rtol=1e-6)
+    np.testing.assert_allclose(res.W, W, rtol=1e-6, atol=1e-12)
+
+
+# --- HALS, PG, projected ----------------------------------------------------------------------
+
+
+def _np_hals_step(V, W, H, a=2.0, M=None):
+    """Column-wise exact minimization of a·½‖M∘(V - WH)‖², from the definition."""
+    W, H = W.copy(), H.copy()
+    M = np.ones_like(V) if M is None else M
+    for j in range(W.shape[1]):
+        R = V - W @ H + np.outer(W[:, j], H[j])
+        W[:, j] = np.maximum((M * R) @ H[j] / (M @ H[j] ** 2), 0)
+    for j in range(H.shape[0]):
+        R = V - W @ H + np.outer(W[:, j], H[j])
+        H[j] = np.maximum(W[:, j] @ (M * R) / (W[:, j] ** 2 @ M), 0)
+    return W, H
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["dense", "masked"])
+def test_hals_step_matches_numpy_oracle(with_mask):
+    V = positive_data(M_, N_, seed=14)
+    W0, H0 = random_factors(M_, N_, K_, seed=14)
+    mask = (np.random.default_rng(4).random(V.shape) > 0.3).astype(float) if with_mask else None
+    res = jn.fit(V, K_, solver="hals", init=(W0, H0), max_iter=1, tol=0.0, mask=mask)
+    W1, H1 = _np_hals_step(V, W0, H0, M=mask)
+    np.testing.assert_allclose(res.W, W1, rtol=1e-10)
+    np.testing.assert_allclose(res.H, H1, rtol=1e-10)
+
+
+def test_hals_with_mask_ignores_masked_values():
+    V = positive_data(M_, N_, seed=15)
+    mask = (np.random.default_rng(6).random(V.shape) > 0.3).astype(float)
+    V2 = np.where(mask > 0, V, np.nan)  # missing entries may even be NaN
+    a = jn.fit(V, K_, solver="hals", mask=mask, max_iter=30, tol=0.0)
+    b = jn.fit(V2, K_, solver="hals", mask=mask, max_iter=30, tol=0.0)
+    np.testing.assert_array_equal(a.W, b.W)
+    np.testing.assert_array_equal(a.H, b.H)
+
+
+def test_pg_solves_each_subproblem_to_its_tolerance():
+    """After one outer step, the W sub-problem's projected gradient is below Lin's tolerance."""
+    V = positive_data(M_, N_, seed=16)
+    W0, H0 = random_factors(M_, N_, K_, seed=16)
+    res = jn.fit(V, K_, solver="pg", init=(W0, H0), max_iter=1, tol=0.0)
+    g0W, g0H = 2 * (W0 @ H0 - V) @ H0.T, 2 * W0.T @ (W0 @ H0 - V)
+    tol = 1e-3 * np.sqrt(np.sum(g0W**2) + np.sum(g0H**2))
+    gH = 2 * res.W.T @ (res.W @ res.H - V)  # H was solved last, with the final W
+    pgH = np.where(res.H > 0, gH, np.minimum(gH, 0))
+    assert np.linalg.norm(pgH) < tol
+    assert res.loss < res.initial_loss
+
+
+def test_pg_handles_any_loss_and_decreases_it():
+    V = positive_data(M_, N_, seed=17)
+    for loss in [jn.losses.kl(), jn.losses.beta(1.5) + 0.1 * jn.losses.l1("H")]:
+        res = jn.fit(V, K_, loss=loss, solver="pg", max_iter=30, tol=0.0)
+        f = np.concatenate([[res.initial_loss], res.losses])
+        assert np.all(np.diff(f) <= 1e-12 * f[0])  # Armijo steps never increase f
+
+
+def test_projected_sgd_step_matches_formula():
+    V = positive_data(M_, N_, seed=18)
+    W0, H0 = random_factors(M_, N_, K_, seed=18)
+    lr = 1e-3
+    res = jn.fit(
+        V, K_, solver=jn.solvers.projected(optax.sgd(lr)), init=(W0, H0), max_iter=1, tol=0.0
+    )
+    R = W0 @ H0 - V
+    np.testing.assert_allclose(res.W, np.maximum(W0 - lr * 2 * R @ H0.T, 0), rtol=1e-10)
+    np.testing.assert_allclose(res.H, np.maximum(H0 - lr * 2 * W0.T @ R, 0), rtol=1e-10)
+
+
+# --- initialization ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["random", "nndsvd", "nndsvda", "nndsvdar"])
+def test_init_matches_scikit_learn_construction(method):
+    sk_nmf = pytest.importorskip("sklearn.decomposition._nmf")
+    V = positive_data(M_, N_, seed=19)
+    key = jax.random.key(0)
+    W0, H0 = jn.init.initialize(V, key, K_, K_, method)
+    W0, H0 = np.asarray(W0), np.asarray(H0)
+    assert W0.shape == (M_, K_) and H0.shape == (K_, N_)
+    assert np.all(W0 >= 0) and np.all(H0 >= 0)
+    if method == "random":
+        # |N(0,1)|·sqrt(mean/k): the mean of |N(0,1)| is sqrt(2/π)
+        scale = np.sqrt(V.mean() / K_) * np.sqrt(2 / np.pi)
+        assert abs(np.concatenate([W0.ravel(), H0.ravel()]).mean() / scale - 1) < 0.2
+    elif method in ("nndsvd", "nndsvda"):
+        Ws, Hs = sk_nmf._initialize_nmf(V, K_, init=method, random_state=0)
+        np.testing.assert_allclose(W0, Ws, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(H0, Hs, rtol=1e-6, atol=1e-9)
+    else:
+        Ws, _ = sk_nmf._initialize_nmf(V, K_, init="nndsvd", random_state=0)
+        np.testing.assert_allclose(W0[Ws > 0], Ws[Ws > 0], rtol=1e-6)
+        assert np.all(W0[Ws == 0] <= V.mean())  # small fill
+
+
+def test_random_init_is_prefix_stable_across_widths():
+    """Component j depends only on (key, j): a sweep padded to k_max reuses the same draws."""
+    V = positive_data(M_, N_, seed=20)
+    key = jax.random.key(3)
+    W3, H3 = jn.init.random(V, key, 3, 3)
+    W8, H8 = jn.init.random(V, key, 8, 3)
+    np.testing.assert_array_equal(np.asarray(W8)[:, :3], np.asarray(W3))
+    np.testing.assert_array_equal(np.asarray(H8)[:3], np.asarray(H3))
+    assert np.all(np.asarray(W8)[:, 3:] == 0) and np.all(np.asarray(H8)[3:] == 0)
+
+
+# --- a real data set ---------------------------------------------------------------------------
+
+
+def test_hals_on_digits_is_within_one_percent_of_scikit_learn_cd():
+    datasets = pytest.importorskip("sklearn.datasets")
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    X = datasets.load_digits().data.astype(np.float64)
+    sk = decomposition.NMF(10, solver="cd", init="nndsvda", max_iter=2000, tol=1e-6).fit(X)
+    sk_rel = sk.reconstruction_err_ / np.linalg.norm(X)
+    res = jn.fit(X, 10, solver="hals", init="nndsvda", max_iter=2000, tol=1e-6)
+    ours = float(jn.metrics.relative_error(X, res.W, res.H))
+    assert ours <= 1.01 * sk_rel, (ours, sk_rel)
