@@ -13,7 +13,24 @@ from . import solvers as solvers
 from .api import FitResult as FitResult
 from .api import Status as Status
 from .api import fit as fit
+from .rank_selection import RankTable as RankTable
+from .rank_selection import rank_selection as rank_selection
+from .sweep import SweepResult as SweepResult
+from .sweep import sweep as sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["FitResult", "Status", "__version__", "fit", "init", "losses", "metrics", "solvers"]
+__all__ = [
+    "FitResult",
+    "RankTable",
+    "Status",
+    "SweepResult",
+    "__version__",
+    "fit",
+    "init",
+    "losses",
+    "metrics",
+    "rank_selection",
+    "solvers",
+    "sweep",
+]

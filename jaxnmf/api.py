@@ -9,7 +9,6 @@ import functools
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
@@ -79,6 +78,21 @@ class FitResult:
         return self.W @ self.H
 
 
+def fit_member(
+    V, mask, loss, key, rank, W0, H0, tol, pg_tol, *, solver, method, k_max, max_iter, track_kkt
+):
+    """One run at padded width ``k_max`` with ``rank`` active components (not jitted).
+
+    :func:`fit` jits it with ``k_max == rank``; :func:`jaxnmf.sweep` vmaps it over members
+    (rank and key traced). Components ``>= rank`` stay exactly zero throughout.
+    """
+    if method != "given":
+        W0, H0 = _init.initialize(V, key, k_max, rank, method, mask)
+    active = _init.component_mask(k_max, rank)
+    problem = Problem(V, mask, loss, active)
+    return run(problem, W0, H0, solver, tol, pg_tol, max_iter=max_iter, track_kkt=track_kkt)
+
+
 @functools.partial(jax.jit, static_argnames=("solver", "method", "rank", "max_iter", "track_kkt"))
 def _fit_compiled(
     V, mask, loss, key, W0, H0, tol, pg_tol, *, solver, method, rank, max_iter, track_kkt
@@ -88,11 +102,22 @@ def _fit_compiled(
     Everything else is traced, so new data of the same shape, a new seed, new penalty weights
     or a new tolerance reuse the compiled program.
     """
-    if method != "given":
-        W0, H0 = _init.initialize(V, key, rank, rank, method)
-    active = jnp.ones((rank,), bool)
-    problem = Problem(V, mask, loss, active)
-    return run(problem, W0, H0, solver, tol, pg_tol, max_iter=max_iter, track_kkt=track_kkt)
+    return fit_member(
+        V,
+        mask,
+        loss,
+        key,
+        rank,
+        W0,
+        H0,
+        tol,
+        pg_tol,
+        solver=solver,
+        method=method,
+        k_max=rank,
+        max_iter=max_iter,
+        track_kkt=track_kkt,
+    )
 
 
 def prepare(V, rank, loss, solver, mask):

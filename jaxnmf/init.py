@@ -24,38 +24,56 @@ METHODS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 _NNDSVD_EPS = 1e-6
 
 
-def _component_mask(k_max: int, rank):
-    return jnp.arange(k_max) < rank  # rank may be traced: a sweep vmaps over it
+def component_mask(k_max: int, rank):
+    """``(k_max,)`` bool: components ``< rank`` are active. ``rank`` may be traced (a sweep
+    vmaps over it)."""
+    return jnp.arange(k_max, dtype=jnp.int32) < jnp.asarray(rank, jnp.int32)
 
 
-def random(V, key, k_max: int, rank):
+def _observed_mean(V, mask):
+    if mask is None:
+        return jnp.mean(V)
+    return jnp.sum(mask * V) / jnp.sum(mask)
+
+
+def _fill_missing(V, mask):
+    """V with missing entries replaced by the observed mean (for the SVD of NNDSVD)."""
+    if mask is None:
+        return V
+    return jnp.where(mask > 0, V, _observed_mean(V, mask))
+
+
+def random(V, key, k_max: int, rank, mask=None):
     """|N(0, 1)| · sqrt(mean(V) / rank), as scikit-learn's ``init="random"``.
+
+    The mean is over the observed entries when a ``mask`` is given.
 
     Args:
       V: data, shape ``(m, n)``.
       key: a ``jax.random.key``.
       k_max: static width of the factors.
       rank: active rank (≤ k_max; may be traced).
+      mask: optional ``(m, n)`` entry weights (0 = missing).
 
     Returns:
       ``(W0, H0)`` with shapes ``(m, k_max)``, ``(k_max, n)``.
     """
     m, n = V.shape
     dtype = V.dtype
-    scale = jnp.sqrt(jnp.mean(V) / jnp.asarray(rank, dtype))
+    scale = jnp.sqrt(_observed_mean(V, mask) / jnp.asarray(rank, dtype))
 
     def component(j):
         kw, kh = jax.random.split(jax.random.fold_in(key, j))
         return jax.random.normal(kw, (m,), dtype), jax.random.normal(kh, (n,), dtype)
 
     w_cols, h_rows = jax.vmap(component)(jnp.arange(k_max))
-    active = _component_mask(k_max, rank)
+    active = component_mask(k_max, rank)
     W0 = jnp.where(active[None, :], scale * jnp.abs(w_cols.T), 0)
     H0 = jnp.where(active[:, None], scale * jnp.abs(h_rows), 0)
     return W0, H0
 
 
-def nndsvd(V, key, k_max: int, rank, variant: str = "nndsvd"):
+def nndsvd(V, key, k_max: int, rank, variant: str = "nndsvd", mask=None):
     """Non-negative double SVD (Boutsidis & Gallopoulos 2008).
 
     Each singular triplet (u_j, s_j, v_j) is replaced by the larger (in norm product) of its
@@ -65,8 +83,10 @@ def nndsvd(V, key, k_max: int, rank, variant: str = "nndsvd"):
     * ``"nndsvda"``: zeros are filled with mean(V);
     * ``"nndsvdar"``: zeros are filled with |N(0,1)| · mean(V) / 100 (component-keyed).
 
-    The SVD is taken once at width ``k_max``, so a sweep over ranks shares it.
+    The SVD is taken once at width ``k_max``, so a sweep over ranks shares it. Missing entries
+    (``mask == 0``) are filled with the observed mean before the SVD.
     """
+    V = _fill_missing(V, mask)
     m, n = V.shape
     U, S, Vt = jnp.linalg.svd(V, full_matrices=False)
     U, S, Vt = U[:, :k_max], S[:k_max], Vt[:k_max, :]
@@ -106,14 +126,14 @@ def nndsvd(V, key, k_max: int, rank, variant: str = "nndsvd"):
         W0 = jnp.where(W0 == 0, jnp.abs(avg * w_noise.T / 100), W0)
         H0 = jnp.where(H0 == 0, jnp.abs(avg * h_noise / 100), H0)
 
-    active = _component_mask(k_max, rank)
+    active = component_mask(k_max, rank)
     return jnp.where(active[None, :], W0, 0), jnp.where(active[:, None], H0, 0)
 
 
-def initialize(V, key, k_max: int, rank, method: str):
+def initialize(V, key, k_max: int, rank, method: str, mask=None):
     """Dispatch on ``method`` (static): one of :data:`METHODS`."""
     if method == "random":
-        return random(V, key, k_max, rank)
+        return random(V, key, k_max, rank, mask)
     if method in ("nndsvd", "nndsvda", "nndsvdar"):
-        return nndsvd(V, key, k_max, rank, method)
+        return nndsvd(V, key, k_max, rank, method, mask)
     raise ValueError(f"unknown init {method!r}; expected one of {METHODS} or a pair (W0, H0)")

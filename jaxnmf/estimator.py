@@ -1,0 +1,860 @@
+"""A scikit-learn compatible NMF estimator: ``X (n_samples × n_features) ≈ W · H``.
+
+:class:`NMF` wraps :func:`jaxnmf.fit` behind scikit-learn's estimator API (``fit``,
+``transform``, ``fit_transform``, ``inverse_transform``, ``get_params``/``set_params``), so it
+drops into a ``Pipeline`` or a ``GridSearchCV``. Parameters are named as in
+``sklearn.decomposition.NMF`` wherever the meaning is the same; with ``solver="mu"`` and the
+same initial factors it minimizes exactly the same objective, iterate for iterate.
+
+scikit-learn is optional: without it the module still imports and :class:`NMF` fits and
+transforms, with minimal ``get_params``/``set_params``.
+
+Shapes: ``X`` ``(n_samples, n_features)``, the transformed data ``W``
+``(n_samples, n_components)``, ``components_`` (H) ``(n_components, n_features)``; a ``mask``
+has ``X``'s shape.
+
+References:
+    Lee, D. D. & Seung, H. S. (2001). Algorithms for non-negative matrix factorization. NIPS.
+    Févotte, C. & Idier, J. (2011). Algorithms for nonnegative matrix factorization with the
+    β-divergence. Neural Computation 23(9).
+    Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale nonnegative
+    matrix and tensor factorizations. IEICE Trans. Fundamentals E92-A(3).
+"""
+# ruff: noqa: N802, N803, N806
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import numbers
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from . import api as _api
+from . import init as _init
+from . import losses as _losses
+from . import metrics as _metrics
+from ._driver import run as _run
+from .solvers import (
+    HALS,
+    MU,
+    PG,
+    Problem,
+    _hals_rows,
+    _hals_rows_masked,
+    _quadratic_coefficients,
+    as_solver,
+)
+
+__all__ = ["NMF"]
+
+# --------------------------------------------------------------------------------------------
+# scikit-learn, or minimal stand-ins when it is not installed
+# --------------------------------------------------------------------------------------------
+
+try:
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+    from sklearn.exceptions import ConvergenceWarning, NotFittedError
+    from sklearn.utils.validation import check_array, check_is_fitted
+
+    try:  # scikit-learn >= 1.6
+        from sklearn.utils.validation import validate_data as _sk_validate_data
+    except ImportError:  # pragma: no cover - older scikit-learn
+
+        def _sk_validate_data(estimator, X, **kwargs):
+            return estimator._validate_data(X, **kwargs)
+
+    # `force_all_finite` was renamed `ensure_all_finite` in scikit-learn 1.6.
+    _FINITE_KW = (
+        "ensure_all_finite"
+        if "ensure_all_finite" in inspect.signature(check_array).parameters
+        else "force_all_finite"
+    )
+    HAVE_SKLEARN = True
+except ImportError:
+    HAVE_SKLEARN = False
+
+    class ConvergenceWarning(UserWarning):
+        """The solver stopped at ``max_iter`` before meeting ``tol``."""
+
+    class NotFittedError(ValueError, AttributeError):
+        """The estimator was used before ``fit``."""
+
+    def check_is_fitted(estimator):
+        if not hasattr(estimator, "components_"):
+            raise NotFittedError(
+                f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' "
+                "with appropriate arguments before using this estimator."
+            )
+
+    class BaseEstimator:
+        """``get_params``/``set_params`` from the ``__init__`` signature (scikit-learn's rule:
+        every ``__init__`` argument is stored unchanged under its own name)."""
+
+        @classmethod
+        def _get_param_names(cls):
+            params = inspect.signature(cls.__init__).parameters.values()
+            return sorted(p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+        def get_params(self, deep=True):
+            del deep
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params):
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(
+                        f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                        f"Valid parameters are: {valid}."
+                    )
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self):
+            defaults = {
+                p.name: p.default
+                for p in inspect.signature(type(self).__init__).parameters.values()
+            }
+            changed = [
+                f"{k}={v!r}"
+                for k, v in self.get_params().items()
+                if not (defaults.get(k) is v or _same(defaults.get(k), v))
+            ]
+            return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _same(a, b):
+        try:
+            return bool(a == b) and type(a) is type(b)
+        except Exception:
+            return False
+
+    class TransformerMixin:
+        """Stand-in: :class:`NMF` defines ``fit_transform`` itself."""
+
+    class ClassNamePrefixFeaturesOutMixin:
+        def get_feature_names_out(self, input_features=None):
+            """Output feature names ``nmf0, nmf1, ...``, ``(n_components,)`` object array."""
+            del input_features
+            check_is_fitted(self)
+            prefix = type(self).__name__.lower()
+            return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], object)
+
+
+# --------------------------------------------------------------------------------------------
+# The W-subproblem (transform): each solver's own update of W, with H fixed
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedH:
+    """A solver that updates only ``W`` (``H`` fixed) with ``inner``'s own update of ``W``.
+
+    Run by the same driver (:func:`jaxnmf._driver.run`) as every fit, so it has the same
+    stopping rule and status. For the built-in solvers it is one W-half of their step:
+
+    * ``mu``: ``W <- W · (neg / pos) ** γ(β)`` from the loss's split gradient (Lee & Seung
+      2001; Févotte & Idier 2011), exactly the W update of :class:`~jaxnmf.solvers.MU`;
+    * ``hals``: one HALS sweep over the columns of ``W`` (Cichocki & Phan 2009), with ``H Vᵀ``
+      and ``H Hᵀ`` formed once per transform instead of once per iteration;
+    * ``pg``: Lin's projected-gradient solve of the W sub-problem, its tolerance shrunk tenfold
+      whenever the sub-problem is already solved on entry.
+
+    Any other solver object runs its full ``step`` and its new ``H`` is discarded: exact for
+    solvers that update ``W`` first from the current ``(W, H)`` or update both from the same
+    gradient (e.g. :func:`jaxnmf.solvers.projected`), at the cost of an unused H update.
+    """
+
+    inner: Any
+    name: str = "fixed_H"
+
+    def check(self, loss, has_mask):
+        self.inner.check(loss, has_mask)
+
+    def init(self, problem, W, H):
+        V, mask, loss, active = problem
+        kind = type(self.inner)
+        if kind is HALS and mask is None:
+            return H @ V.T, H @ H.T  # (k, m), (k, k): fixed while H is
+        if kind is PG:
+            gW = jnp.where(active[None, :], loss.grad(V, W, H, mask, "W"), 0)
+            return self.inner.initial_tol * jnp.linalg.norm(gW)
+        if kind in (MU, HALS):
+            return ()
+        return self.inner.init(problem, W, H)
+
+    def step(self, problem, W, H, extra):
+        V, mask, loss, active = problem
+        inner = self.inner
+        kind = type(inner)
+        if kind is MU:
+            gamma = _losses.mu_exponent(loss)
+            pos, neg = loss.split_grad(V, W, H, mask, "W")
+            ratio = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
+            W = W * (ratio if gamma == 1.0 else ratio**gamma)
+            return jnp.where(active[None, :], W, 0), H, extra
+        if kind is HALS:
+            a, pen = _quadratic_coefficients(loss)
+            l1, l2 = pen["l1", "W"], pen["l2", "W"]
+            if mask is None:
+                HVt, HHt = extra
+                return _hals_rows(W.T, HVt, HHt, a, l1, l2, active).T, H, extra
+            R = V - W @ H
+            _, Wt = _hals_rows_masked(R.T, mask.T, W.T, H, a, l1, l2, active)
+            return Wt.T, H, extra
+        if kind is PG:
+            # Lin: a sub-problem solved on entry means its tolerance is too loose. Shrink it
+            # and solve again at once (a step that moves nothing would end the run: the
+            # driver's relative-change rule would read it as convergence).
+            def stalled(c):
+                _, it, _, tries = c
+                return (it == 0) & (tries < _MAX_RETRIES)
+
+            def retry(c):
+                _, _, tol, tries = c
+                tol = 0.1 * tol
+                W_new, it = inner._solve(problem, W, H, "W", tol)
+                return W_new, it, tol, tries + 1
+
+            W_new, it = inner._solve(problem, W, H, "W", extra)
+            tries = jnp.zeros((), jnp.int32)
+            W, _, tol, _ = jax.lax.while_loop(stalled, retry, (W_new, it, extra, tries))
+            return W, H, tol
+        W, _, extra = inner.step(problem, W, H, extra)
+        return W, H, extra
+
+
+# A stalled projected-gradient step is retried at most this many times (tolerance / 10 each).
+_MAX_RETRIES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class UnstalledPG:
+    """Lin's PG (:class:`jaxnmf.solvers.PG`) that never returns a step that moved nothing.
+
+    When both sub-problems are already solved on entry, ``PG.step`` changes nothing and only
+    shrinks its tolerances; the shared stopping rule then reads the zero change as
+    convergence and ends the run early (on digits with ``½‖X - WH‖²`` it stops after 2
+    iterations at a 65 % larger error). Here such a step is repeated at once with the shrunk
+    tolerances (at most ``_MAX_RETRIES`` times), which is what Lin's outer loop does.
+    A work-around until the core solver does it itself.
+
+    References:
+        Lin, C.-J. (2007). Projected gradient methods for nonnegative matrix factorization.
+        Neural Computation 19(10).
+    """
+
+    inner: PG
+    name: str = "pg"
+
+    def check(self, loss, has_mask):
+        self.inner.check(loss, has_mask)
+
+    def init(self, problem, W, H):
+        return self.inner.init(problem, W, H)
+
+    def step(self, problem, W, H, extra):
+        def stalled(c):
+            _, _, e, tries = c
+            return (e.inner_W == 0) & (e.inner_H == 0) & (tries < _MAX_RETRIES)
+
+        def retry(c):
+            _, _, e, tries = c
+            W_new, H_new, e = self.inner.step(problem, W, H, e)
+            return W_new, H_new, e, tries + 1
+
+        W_new, H_new, extra = self.inner.step(problem, W, H, extra)
+        tries = jnp.zeros((), jnp.int32)
+        W_new, H_new, extra, _ = jax.lax.while_loop(stalled, retry, (W_new, H_new, extra, tries))
+        return W_new, H_new, extra
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "method", "rank", "max_iter"))
+def _run_compiled(V, mask, loss, key, W0, H0, tol, *, solver, method, rank, max_iter):
+    """One driver run from given factors (``method="given"``) or an initializer's.
+
+    Used for :meth:`NMF.transform` (``solver`` a :class:`FixedH`) and for fits with more
+    components than ``min(n_samples, n_features)``, which :func:`jaxnmf.fit` refuses.
+    Static: solver, init method, rank, max_iter; new data of the same shape, new weights or a
+    new ``tol`` reuse the compiled program.
+    """
+    if method != "given":
+        W0, H0 = _init.initialize(V, key, rank, rank, method)
+    problem = Problem(V, mask, loss, jnp.ones((rank,), bool))
+    zero = jnp.zeros((), V.dtype)
+    return _run(problem, W0, H0, solver, tol, zero, max_iter=max_iter, track_kkt=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Parameter helpers
+# --------------------------------------------------------------------------------------------
+
+_BETA_NAMES = {
+    "frobenius": 2.0,
+    "kullback-leibler": 1.0,
+    "kl": 1.0,
+    "itakura-saito": 0.0,
+    "itakura_saito": 0.0,
+    "is": 0.0,
+}
+_SOLVER_NAMES = {"mu": "mu", "hals": "hals", "cd": "hals", "pg": "pg"}
+_INITS = ("random", "nndsvd", "nndsvda", "nndsvdar", "custom")
+
+
+def _x64() -> bool:
+    return bool(jax.config.jax_enable_x64)
+
+
+def _preserved_dtypes() -> list[str]:
+    return ["float64", "float32"] if _x64() else ["float32"]
+
+
+def _seed_from(random_state) -> int:
+    """An integer jaxnmf seed from a scikit-learn ``random_state``.
+
+    ``None`` draws from NumPy's global generator (a new seed per fit, as scikit-learn's
+    ``None``); an int is used as the seed; a ``RandomState`` or ``Generator`` is drawn from.
+    """
+    high = np.iinfo(np.int32).max
+    if random_state is None:
+        return int(np.random.randint(high))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(high))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(high))
+    raise ValueError(
+        f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}"
+    )
+
+
+def _without_h_penalties(loss: _losses.Loss) -> _losses.Loss:
+    """``loss`` less its penalties on H: constant in the W-subproblem of :meth:`NMF.transform`."""
+    pairs = [
+        (t, w)
+        for t, w in zip(loss.terms, loss.weights, strict=True)
+        if not (isinstance(t, _losses.Penalty) and t.factor == "H")
+    ]
+    return _losses.Loss([t for t, _ in pairs], [w for _, w in pairs])
+
+
+def _warn_nonfinite(status, what: str) -> None:
+    if status == _api.Status.NONFINITE:
+        warnings.warn(
+            f"NMF.{what}: the objective became NaN or infinite; the result holds the last "
+            "finite factors. Try another solver or rescale X.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The estimator
+# --------------------------------------------------------------------------------------------
+
+
+class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    r"""Non-negative matrix factorization ``X ≈ W H`` as a scikit-learn transformer.
+
+    Finds ``W ≥ 0`` ``(n_samples, n_components)`` (the transformed data) and ``H ≥ 0``
+    ``(n_components, n_features)`` (:attr:`components_`) that minimize
+
+    .. math::
+        f(W, H) = d_\beta(X \mid WH) + a_W\, l_1 \|W\|_1 + \tfrac12 a_W (1 - l_1) \|W\|_F^2
+                  + a_H\, l_1 \|H\|_1 + \tfrac12 a_H (1 - l_1) \|H\|_F^2,
+
+    where :math:`d_\beta` is the β-divergence of ``beta_loss`` (β = 2 is
+    ``½‖X - WH‖_F²``, β = 1 the generalized Kullback–Leibler divergence, β = 0
+    Itakura–Saito; Févotte & Idier 2011), :math:`l_1` = ``l1_ratio`` and the penalty weights
+    :math:`a_W, a_H` depend on ``penalty_scaling``:
+
+    * ``"sklearn"`` (default): ``a_W = n_features · alpha_W`` and
+      ``a_H = n_samples · alpha_H``, exactly scikit-learn's objective
+      (``sklearn.decomposition._nmf._beta_divergence`` plus its ``_compute_regularization``).
+      With ``solver="mu"`` and the same initial factors, :class:`NMF` and
+      ``sklearn.decomposition.NMF(solver="mu")`` produce the same iterates.
+    * ``"none"``: ``a_W = alpha_W`` and ``a_H = alpha_H``, the weights used as given (the
+      scaling of :func:`jaxnmf.losses.l1` and :func:`jaxnmf.losses.l2`).
+
+    Note that :func:`jaxnmf.losses.frobenius` is ``Σ(X - WH)² = 2 d_2``; ``beta_loss`` follows
+    scikit-learn and uses ``d_2 = ½ Σ(X - WH)²``.
+
+    Solvers: ``"mu"`` (multiplicative updates, any β; Lee & Seung 2001, Févotte & Idier
+    2011), ``"hals"`` (fast HALS coordinate descent, β = 2 only; Cichocki & Phan 2009;
+    ``"cd"``, scikit-learn's name for it, is accepted as an alias), ``"pg"`` (Lin's projected
+    gradient, any loss), or any solver object of :mod:`jaxnmf.solvers`. All of them stop by
+    the same rule: the relative change of the objective falls below ``tol``, or
+    ``max_iter`` iterations (see :func:`jaxnmf.fit`). Note that scikit-learn's ``tol``
+    compares the β-divergence every 10 iterations with its initial value, so equal ``tol``
+    values do not stop at the same iteration.
+
+    ``transform(X)`` keeps ``H = components_`` fixed and solves the W-subproblem with the same
+    solver's own W update (see :class:`FixedH`), from scikit-learn's ``mu`` starting point
+    ``W = sqrt(mean(X) / n_components)``, with the same ``tol`` and ``max_iter``. Penalties on
+    ``W`` apply, those on ``H`` are constant there. On the training data it returns
+    approximately the ``W`` of ``fit_transform`` (to the accuracy both reach; scikit-learn
+    issue 18663): the objective is convex in ``W`` for β ≥ 1, so both approach the same
+    minimizer. The stopping rule is on the whole batch, so a batch's transform equals the
+    row-by-row transform only up to that tolerance (exactly when ``tol=0``).
+
+    Sparse input (``scipy.sparse``) is accepted and **densified** (``X.toarray()``): the core
+    :func:`jaxnmf.fit` does not take sparse matrices yet. This is fine up to a few million
+    entries (e.g. a TF-IDF matrix of ~1200 documents × 3000 terms, 29 MB in float64).
+
+    Missing values: pass ``mask`` (``(n_samples, n_features)`` non-negative weights, 0 =
+    missing) to ``fit``, ``fit_transform``, ``transform`` or ``score``; masked entries count
+    neither in the objective nor in the updates and may hold NaN. scikit-learn has no
+    equivalent.
+
+    dtype: float32 input is computed and returned in float32; float64 in float64 when JAX's
+    x64 mode is on (otherwise in float32, with a warning that says how to turn x64 on).
+
+    scikit-learn's ``check_estimator`` passes (``tests/test_estimator.py``) with no expected
+    failures, with ``tol=0`` in the checked instance: ``check_methods_subset_invariance`` and
+    ``check_methods_sample_order_invariance`` compare ``transform`` of a batch with that of
+    its parts, which the whole-batch stopping rule above makes equal only up to ``tol``.
+
+    Args:
+      n_components: number of components k. ``None`` uses ``n_features``; ``"auto"`` uses
+        ``H.shape[0]`` with ``init="custom"`` and ``n_features`` otherwise. May exceed
+        ``min(n_samples, n_features)`` (then only ``init="random"`` or ``"custom"``).
+      init: ``None`` (``"nndsvda"`` if ``n_components <= min(n_samples, n_features)``, else
+        ``"random"``, as scikit-learn), ``"random"``, ``"nndsvd"``, ``"nndsvda"``,
+        ``"nndsvdar"``, or ``"custom"`` to start from the ``W`` ``(n_samples, n_components)``
+        and ``H`` ``(n_components, n_features)`` passed to ``fit``/``fit_transform``.
+      solver: ``"mu"``, ``"hals"`` (alias ``"cd"``), ``"pg"`` or a solver object.
+      beta_loss: ``"frobenius"`` (β = 2), ``"kullback-leibler"`` (1), ``"itakura-saito"``
+        (0) or any real β. Ignored when ``loss`` is given.
+      tol: relative change of the objective below which the run stops (0: run ``max_iter``).
+      max_iter: maximum number of iterations of ``fit`` and of ``transform``.
+      random_state: ``None``, an int, or a ``numpy.random.RandomState``/``Generator``; used
+        by the random initializations.
+      alpha_W: penalty weight on ``W`` (see the objective above).
+      alpha_H: penalty weight on ``H``, or ``"same"`` for ``alpha_W``.
+      l1_ratio: the L1 share of the penalties, in ``[0, 1]``.
+      loss: a :class:`jaxnmf.losses.Loss` (or a name or number accepted by
+        :func:`jaxnmf.losses.as_loss`) used instead of ``beta_loss``; the ``alpha`` penalties
+        are added to it (with the weights above, whatever the scale of ``loss``).
+      penalty_scaling: ``"sklearn"`` or ``"none"`` (see the objective above).
+
+    Attributes:
+      components_: H, ``(n_components, n_features)``.
+      n_components_: number of components.
+      reconstruction_err_: ``sqrt(2 · d_β(X | W H))`` at the end of ``fit`` (the Frobenius
+        norm ``‖X - WH‖_F`` for β = 2), on the observed entries; as scikit-learn's. With a
+        ``loss`` object, β is that of its single β-divergence term (2 if it has none or
+        several).
+      n_iter_: number of iterations ``fit`` ran.
+      status_: how the fit ended: ``"converged"``, ``"max_iter"`` or ``"nonfinite"``
+        (:class:`jaxnmf.Status`).
+      n_features_in_: number of features seen by ``fit``.
+      feature_names_in_: feature names of a DataFrame ``X`` with string column names
+        (scikit-learn installed only), ``(n_features_in_,)``.
+
+    References:
+      Lee, D. D. & Seung, H. S. (2001). Algorithms for non-negative matrix factorization.
+      NIPS 13.
+      Févotte, C. & Idier, J. (2011). Algorithms for nonnegative matrix factorization with
+      the β-divergence. Neural Computation 23(9).
+      Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale nonnegative
+      matrix and tensor factorizations. IEICE Trans. Fundamentals E92-A(3).
+
+    Examples:
+      >>> import numpy as np, jaxnmf as jn
+      >>> X = np.random.default_rng(0).random((20, 6)).astype(np.float32)
+      >>> model = jn.NMF(3, solver="hals", max_iter=100, random_state=0)
+      >>> W = model.fit_transform(X)
+      >>> W.shape, model.components_.shape, W.dtype
+      ((20, 3), (3, 6), dtype('float32'))
+      >>> model.transform(X[:2]).shape
+      (2, 3)
+    """
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        init=None,
+        solver="mu",
+        beta_loss="frobenius",
+        tol=1e-4,
+        max_iter=200,
+        random_state=None,
+        alpha_W=0.0,
+        alpha_H="same",
+        l1_ratio=0.0,
+        loss=None,
+        penalty_scaling="sklearn",
+    ):
+        self.n_components = n_components
+        self.init = init
+        self.solver = solver
+        self.beta_loss = beta_loss
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.alpha_W = alpha_W
+        self.alpha_H = alpha_H
+        self.l1_ratio = l1_ratio
+        self.loss = loss
+        self.penalty_scaling = penalty_scaling
+
+    # --- parameters -> jaxnmf objects ------------------------------------------------------
+
+    def _beta(self) -> float:
+        b = self.beta_loss
+        if isinstance(b, str):
+            try:
+                return _BETA_NAMES[b.lower()]
+            except KeyError:
+                raise ValueError(
+                    f"unknown beta_loss {b!r}; expected 'frobenius', 'kullback-leibler', "
+                    "'itakura-saito' or a real number"
+                ) from None
+        if isinstance(b, numbers.Real) and not isinstance(b, bool) and np.isfinite(b):
+            return float(b)
+        raise ValueError(f"beta_loss must be a name or a finite real number, got {b!r}")
+
+    def _error_beta(self) -> float:
+        """β of :attr:`reconstruction_err_` and :meth:`score`."""
+        if self.loss is None:
+            return self._beta()
+        betas = _losses.as_loss(self.loss).beta_values
+        return betas[0] if len(betas) == 1 else 2.0
+
+    def _solver_object(self):
+        s = self.solver
+        if isinstance(s, str):
+            if s.lower() not in _SOLVER_NAMES:
+                raise ValueError(
+                    f"unknown solver {s!r}; expected 'mu', 'hals' (alias 'cd'), 'pg' or a "
+                    "solver object from jaxnmf.solvers"
+                )
+            solver = as_solver(_SOLVER_NAMES[s.lower()])
+        else:
+            solver = as_solver(s)
+        return UnstalledPG(solver) if type(solver) is PG else solver
+
+    def _regularization(self, n_samples: int, n_features: int):
+        """``(l1_W, l1_H, l2_W, l2_H)`` weights of ``Σ W``, ``Σ H``, ``½‖W‖²``, ``½‖H‖²``."""
+        alpha_W = _validate.non_negative_float(self.alpha_W, "alpha_W")
+        same = isinstance(self.alpha_H, str) and self.alpha_H == "same"
+        alpha_H = alpha_W if same else _validate.non_negative_float(self.alpha_H, "alpha_H")
+        l1_ratio = _validate.non_negative_float(self.l1_ratio, "l1_ratio")
+        if l1_ratio > 1:
+            raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio}")
+        if self.penalty_scaling == "sklearn":
+            scale_W, scale_H = n_features, n_samples
+        elif self.penalty_scaling == "none":
+            scale_W = scale_H = 1
+        else:
+            raise ValueError(
+                f"penalty_scaling must be 'sklearn' or 'none', got {self.penalty_scaling!r}"
+            )
+        a_W, a_H = scale_W * alpha_W, scale_H * alpha_H
+        return a_W * l1_ratio, a_H * l1_ratio, a_W * (1.0 - l1_ratio), a_H * (1.0 - l1_ratio)
+
+    def _objective(self, n_samples: int, n_features: int) -> _losses.Loss:
+        """The :class:`~jaxnmf.losses.Loss` minimized by ``fit`` (see the class docstring)."""
+        loss = _losses.beta(self._beta()) if self.loss is None else _losses.as_loss(self.loss)
+        l1_W, l1_H, l2_W, l2_H = self._regularization(n_samples, n_features)
+        for weight, term in (
+            (l1_W, _losses.l1("W")),
+            (l1_H, _losses.l1("H")),
+            (l2_W, _losses.l2("W")),
+            (l2_H, _losses.l2("H")),
+        ):
+            if weight > 0:  # zero weights are left out: the plain loss is jaxnmf's own
+                loss = loss + weight * term
+        return loss
+
+    def _resolve_n_components(self, n_features: int, H) -> int:
+        k = self.n_components
+        if k is None:
+            return n_features
+        if isinstance(k, str) and k == "auto":
+            if self.init == "custom" and H is not None:
+                return int(np.shape(H)[0])
+            return n_features
+        if isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 1:
+            return int(k)
+        raise ValueError(f"n_components must be an integer >= 1, None or 'auto', got {k!r}")
+
+    def _resolve_init(self, k: int, m: int, n: int, W, H):
+        init = self.init
+        if init is not None and (not isinstance(init, str) or init not in _INITS):
+            raise ValueError(f"unknown init {init!r}; expected None or one of {_INITS}")
+        if init == "custom":
+            if W is None or H is None:
+                raise ValueError("init='custom' needs both W and H passed to fit/fit_transform")
+            return W, H
+        if W is not None or H is not None:
+            warnings.warn(
+                "When init != 'custom', the W and H passed are ignored; set init='custom' to "
+                "start from them.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if init is None:
+            return "nndsvda" if k <= min(m, n) else "random"
+        if k > min(m, n) and init != "random":
+            raise ValueError(
+                f"init={init!r} can only be used when n_components <= min(n_samples, "
+                f"n_features) = {min(m, n)}, got n_components={k}; use init='random'"
+            )
+        return init
+
+    # --- data ------------------------------------------------------------------------------
+
+    def _check_X(self, X, *, reset: bool, masked: bool):
+        """``X`` as a dense 2-D float array; sets or checks ``n_features_in_`` (and names)."""
+        if HAVE_SKLEARN:
+            dtypes = [np.float64, np.float32] if _x64() else [np.float32, np.float64]
+            X = _sk_validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse=("csr", "csc", "coo"),
+                dtype=dtypes,
+                **{_FINITE_KW: not masked},
+            )
+        else:
+            if _validate._is_sparse(X):
+                X = X.toarray()
+            X = _validate.data_matrix(X, "X")
+            if X.dtype not in (np.float32, np.float64):
+                X = X.astype(np.float64 if _x64() and X.dtype.kind in "iub" else np.float32)
+            if reset:
+                self.n_features_in_ = X.shape[1]
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        if _validate._is_sparse(X):
+            X = X.toarray()  # the core does not take sparse input yet (see the docstring)
+        return X
+
+    def _check_values(self, X, mask):
+        """Validates ``mask`` (returned as an array or None) and the observed entries of X."""
+        mask = _validate.mask_matrix(mask, X.shape)
+        observed = None if mask is None else mask > 0
+        vals = X if observed is None else X[observed]
+        if vals.size and np.nanmin(vals) < 0:  # scikit-learn's wording, which its checks expect
+            raise ValueError(
+                f"Negative values in data passed to {type(self).__name__} (X has entries down "
+                f"to {np.nanmin(vals):g}); NMF needs X >= 0 on the observed entries"
+            )
+        _validate.check_values(X, observed, "X")
+        return mask
+
+    def _reconstruction_err(self, X, W, H, mask) -> float:
+        V = np.asarray(X, W.dtype)
+        d = float(_metrics.beta_divergence(V, W, H.astype(W.dtype), self._error_beta(), mask))
+        return float(np.sqrt(2.0 * max(d, 0.0)))
+
+    # --- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X, y=None, W=None, H=None, mask=None):
+        """Learn the components ``H`` from ``X``.
+
+        Args:
+          X: data, ``(n_samples, n_features)``, non-negative (dense, DataFrame or
+            ``scipy.sparse``, densified).
+          y: ignored.
+          W: initial ``W`` ``(n_samples, n_components)`` when ``init="custom"``.
+          H: initial ``H`` ``(n_components, n_features)`` when ``init="custom"``.
+          mask: optional entry weights, ``(n_samples, n_features)``, 0 = missing.
+
+        Returns:
+          self.
+        """
+        self.fit_transform(X, y, W=W, H=H, mask=mask)
+        return self
+
+    def fit_transform(self, X, y=None, W=None, H=None, mask=None):
+        """Learn the components from ``X`` and return the fitted ``W``.
+
+        Args: as :meth:`fit`.
+
+        Returns:
+          W, ``(n_samples, n_components)``, in the compute dtype.
+
+        Raises:
+          ValueError, TypeError: invalid parameters or data, before anything is compiled.
+        """
+        del y
+        X = self._check_X(X, reset=True, masked=mask is not None)
+        mask = self._check_values(X, mask)
+        m, n = X.shape
+        k = self._resolve_n_components(n, H)
+        init = self._resolve_init(k, m, n, W, H)
+        solver = self._solver_object()
+        if type(solver) is MU and init == "nndsvd":
+            warnings.warn(
+                "multiplicative updates cannot move the zeros of an 'nndsvd' initialization; "
+                "use init='nndsvda' or 'nndsvdar'",
+                UserWarning,
+                stacklevel=2,
+            )
+        loss = self._objective(m, n)
+        max_iter = _validate.positive_int(self.max_iter, "max_iter")
+        tol = _validate.non_negative_float(self.tol, "tol")
+        seed = _seed_from(self.random_state)
+
+        if k <= min(m, n):
+            res = _api.fit(
+                X,
+                k,
+                loss=loss,
+                solver=solver,
+                init=init,
+                max_iter=max_iter,
+                tol=tol,
+                seed=seed,
+                mask=mask,
+            )
+        else:  # more components than min(m, n): jaxnmf.fit refuses, the driver does not
+            V, mask_c, loss_c, solver_c, dtype = _api.prepare(X, None, loss, solver, mask)
+            method, W0, H0 = _validate.init_spec(init, m, n, k, dtype)
+            state = _run_compiled(
+                V,
+                mask_c,
+                loss_c,
+                _validate.seed_key(seed),
+                W0,
+                H0,
+                np.asarray(tol, dtype),
+                solver=solver_c,
+                method=method,
+                rank=k,
+                max_iter=max_iter,
+            )
+            res = _api.to_result(state, solver_c, loss_c)
+            _warn_nonfinite(res.status, "fit")
+
+        if res.status == _api.Status.MAX_ITER and tol > 0:
+            warnings.warn(
+                f"Maximum number of iterations {max_iter} reached. Increase it to improve "
+                "convergence.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        W_fit, H_fit = np.array(res.W), np.array(res.H)
+        self.components_ = H_fit
+        self.n_components_ = k
+        self.n_iter_ = res.n_iter
+        self.status_ = res.status
+        self.reconstruction_err_ = self._reconstruction_err(X, W_fit, H_fit, mask)
+        return W_fit
+
+    # --- using the fitted model ------------------------------------------------------------
+
+    def _solve_W(self, X, mask):
+        """W-subproblem with ``H = components_`` fixed. Returns ``(W, n_iter, status)``."""
+        mask = self._check_values(X, mask)
+        m, n = X.shape
+        loss = _without_h_penalties(self._objective(m, n))
+        V, mask_c, loss_c, solver, dtype = _api.prepare(X, None, loss, self._solver_object(), mask)
+        max_iter = _validate.positive_int(self.max_iter, "max_iter")
+        tol = _validate.non_negative_float(self.tol, "tol")
+        H = np.asarray(self.components_, dtype)
+        k = H.shape[0]
+        # scikit-learn's starting point for 'mu': every entry sqrt(mean(X) / k), the mean
+        # taken over observed entries. Positive, so multiplicative updates can move it.
+        mean = V.mean() if mask_c is None else np.sum(mask_c * V) / np.sum(mask_c)
+        W0 = np.full((m, k), np.sqrt(mean / k), dtype)
+        state = _run_compiled(
+            V,
+            mask_c,
+            loss_c,
+            None,
+            W0,
+            H,
+            np.asarray(tol, dtype),
+            solver=FixedH(solver.inner if type(solver) is UnstalledPG else solver),
+            method="given",
+            rank=k,
+            max_iter=max_iter,
+        )
+        W, it, code = jax.device_get((state.W, state.it, state.status))
+        status = _api.Status.from_code(code)
+        _warn_nonfinite(status, "transform")
+        return np.array(W), int(it), status
+
+    def transform(self, X, mask=None):
+        """``W`` for new data with ``H = components_`` fixed (see the class docstring).
+
+        Args:
+          X: data, ``(n_samples, n_features)``, non-negative; any number of samples.
+          mask: optional entry weights, ``(n_samples, n_features)``, 0 = missing.
+
+        Returns:
+          W, ``(n_samples, n_components)``.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False, masked=mask is not None)
+        return self._solve_W(X, mask)[0]
+
+    def inverse_transform(self, X):
+        """Data from its transform: ``X @ components_``.
+
+        Args:
+          X: transformed data ``W``, ``(n_samples, n_components)``.
+
+        Returns:
+          ``(n_samples, n_features)``.
+        """
+        check_is_fitted(self)
+        if not _validate._is_sparse(X):
+            X = np.asarray(X)
+        return X @ self.components_
+
+    def score(self, X, y=None, mask=None):
+        """Minus the reconstruction error of ``X``: ``-sqrt(2 · d_β(X | transform(X) H))``.
+
+        Higher is better, as scikit-learn's scorers expect (``GridSearchCV`` uses it when no
+        ``scoring`` is given). For β = 2 it is ``-‖X - W H‖_F``, the measure of
+        :attr:`reconstruction_err_`; it grows in magnitude with the number of samples, so
+        compare it on data of the same size. Penalties are not included.
+
+        Args:
+          X: data, ``(n_samples, n_features)``.
+          y: ignored.
+          mask: optional entry weights; only observed entries count.
+
+        Returns:
+          A float.
+        """
+        del y
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False, masked=mask is not None)
+        W, _, _ = self._solve_W(X, mask)
+        mask = None if mask is None else _validate.mask_matrix(mask, X.shape)
+        return -self._reconstruction_err(X, W, self.components_, mask)
+
+    # --- scikit-learn plumbing -------------------------------------------------------------
+
+    @property
+    def _n_features_out(self):
+        """Number of transformed output features (for ``get_feature_names_out``)."""
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = _preserved_dtypes()
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"requires_positive_X": True, "preserves_dtype": _preserved_dtypes()}

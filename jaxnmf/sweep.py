@@ -1,0 +1,384 @@
+"""``jaxnmf.sweep``: every (loss weights, rank, seed) member in one compiled, vmapped call.
+
+Members are padded to the largest rank ``k_max`` with a component mask: components ``>= rank``
+are exactly zero from the initial factors on and stay zero (every solver re-applies the mask).
+Initial factors are drawn per component from ``fold_in(key(seed), j)``, so the result for
+(rank r, seed s) does not depend on which other ranks or seeds are in the sweep, and equals
+``jaxnmf.fit(V, r, seed=s, ...)``. ``V`` is shared by all members (``vmap`` with
+``in_axes=None``), never copied per member.
+
+Large grids run in chunks of ``batch_size`` members; every chunk reuses one compiled program
+(the last chunk is padded by repeating a member), and ``progress`` is called between chunks.
+
+A vmapped ``while_loop`` runs until its slowest member stops; members that have stopped are
+frozen, so each keeps its own iteration count and status.
+"""
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validate
+from .api import FitResult, Status, _on_failure, fit_member, prepare
+from .losses import Loss, as_loss
+
+__all__ = ["SweepResult", "heldout_mask", "sweep"]
+
+# fold_in tag of the held-out mask's key; component keys use tags 0..k_max-1 < 2**32 - 1.
+_HELDOUT_TAG = 2**32 - 1
+
+
+def heldout_mask(seed, shape, fraction: float) -> np.ndarray:
+    """The 0/1 fitting mask that a sweep with ``heldout=fraction`` uses for ``seed``.
+
+    Entries drawn with probability ``fraction`` are hidden (0) during fitting and scored
+    afterwards. Returns an array of ``shape`` with 1 for entries used in fitting.
+    """
+    key = _validate.seed_key(seed)
+    return np.asarray(_heldout_keep(key, tuple(shape), fraction), dtype=np.float64)
+
+
+def _heldout_keep(key, shape, fraction):
+    return ~jax.random.bernoulli(jax.random.fold_in(key, _HELDOUT_TAG), fraction, shape)
+
+
+def _member(
+    V, mask, loss, key, rank, tol, pg_tol, *, solver, method, k_max, max_iter, track_kkt, heldout
+):
+    """One member of the sweep: optional held-out split, then :func:`fit_member`.
+
+    Returns the final run state and, with ``heldout > 0``, the squared error and the count of
+    the hidden (and observed) entries.
+    """
+    fit_mask = mask
+    stats = ()
+    if heldout > 0:
+        keep = _heldout_keep(key, V.shape, heldout).astype(V.dtype)
+        fit_mask = keep if mask is None else mask * keep
+    state = fit_member(
+        V,
+        fit_mask,
+        loss,
+        key,
+        rank,
+        None,
+        None,
+        tol,
+        pg_tol,
+        solver=solver,
+        method=method,
+        k_max=k_max,
+        max_iter=max_iter,
+        track_kkt=track_kkt,
+    )
+    if heldout > 0:
+        hidden = 1 - keep if mask is None else mask * (1 - keep)
+        sq = jnp.sum(hidden * jnp.square(V - state.W @ state.H))
+        stats = (sq, jnp.sum(hidden))
+    return state, stats
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("solver", "method", "k_max", "max_iter", "track_kkt", "heldout"),
+)
+def _sweep_compiled(
+    V,
+    mask,
+    losses,
+    keys,
+    ranks,
+    tol,
+    pg_tol,
+    *,
+    solver,
+    method,
+    k_max,
+    max_iter,
+    track_kkt,
+    heldout,
+):
+    """vmap of :func:`_member` over (losses, keys, ranks); V and mask are shared."""
+    member = functools.partial(
+        _member,
+        solver=solver,
+        method=method,
+        k_max=k_max,
+        max_iter=max_iter,
+        track_kkt=track_kkt,
+        heldout=heldout,
+    )
+    return jax.vmap(member, in_axes=(None, None, 0, 0, 0, None, None))(
+        V, mask, losses, keys, ranks, tol, pg_tol
+    )
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """All members of a sweep, stacked on leading axes ``(n_losses?, n_ranks, n_seeds)``.
+
+    The ``n_losses`` axis exists only when ``sweep`` was given a sequence of losses.
+
+    Attributes:
+      ranks, seeds: the grid, as given.
+      losses_grid: the losses (one per leading index; ``[loss]`` for a single loss).
+      W: ``(..., m, k_max)`` factors (components >= rank are zero); H: ``(..., k_max, n)``.
+      history: ``(..., max_iter)`` objective per iteration, NaN after each member's n_iter.
+      n_iter, status_code: ``(...)`` int arrays; :meth:`status` gives names.
+      final_loss: ``(...)`` objective at the result (the last finite one).
+      kkt_residual: ``(...)`` projected-gradient norm at the result.
+      heldout_rmse: ``(...)`` RMSE on the hidden entries (NaN when ``heldout == 0``).
+      heldout: the hidden fraction; V, mask: the data the sweep saw (V with masked entries
+        zeroed), kept for metrics and rank selection.
+      wall_time, compile_time: seconds (compile measured by ahead-of-time lowering).
+    """
+
+    ranks: np.ndarray
+    seeds: np.ndarray
+    losses_grid: list
+    W: np.ndarray
+    H: np.ndarray
+    history: np.ndarray
+    n_iter: np.ndarray
+    status_code: np.ndarray
+    final_loss: np.ndarray
+    initial_loss: np.ndarray
+    kkt_residual: np.ndarray
+    heldout_rmse: np.ndarray
+    heldout: float
+    V: np.ndarray
+    mask: np.ndarray | None
+    solver: object
+    single_loss: bool
+    wall_time: float = 0.0
+    compile_time: float = 0.0
+
+    def _index(self, rank, seed, loss_index):
+        ranks, seeds = list(self.ranks), list(self.seeds)
+        if rank not in ranks:
+            raise KeyError(f"rank {rank} is not in this sweep's ranks {ranks}")
+        if seed not in seeds:
+            raise KeyError(f"seed {seed} is not in this sweep's seeds {seeds}")
+        idx = (ranks.index(rank), seeds.index(seed))
+        return idx if self.single_loss else (loss_index, *idx)
+
+    def status(self) -> np.ndarray:
+        """Status names, same shape as ``final_loss``."""
+        names = np.vectorize(lambda c: str(Status.from_code(c)))
+        return names(self.status_code)
+
+    def result(self, rank: int, seed: int, loss_index: int = 0) -> FitResult:
+        """The :class:`FitResult` of one member, exactly as ``jaxnmf.fit`` reports it."""
+        i = self._index(rank, seed, loss_index)
+        n = int(self.n_iter[i])
+        return FitResult(
+            W=self.W[i][:, :rank],
+            H=self.H[i][:rank],
+            losses=self.history[i][:n],
+            n_iter=n,
+            status=Status.from_code(self.status_code[i]),
+            loss=float(self.final_loss[i]),
+            initial_loss=float(self.initial_loss[i]),
+            kkt_residual=float(self.kkt_residual[i]),
+            initial_kkt_residual=float("nan"),
+            kkt_history=None,
+            solver=self.solver,
+            loss_fn=self.losses_grid[loss_index],
+        )
+
+    def fit_mask(self, seed: int) -> np.ndarray | None:
+        """The weights the members of ``seed`` were fitted with (user mask × held-out split)."""
+        if self.heldout == 0:
+            return self.mask
+        keep = heldout_mask(int(seed), self.V.shape, self.heldout)
+        return keep if self.mask is None else self.mask * keep
+
+
+def _stack_losses(losses: Sequence[Loss], dtype):
+    terms = losses[0].terms
+    for loss in losses[1:]:
+        if loss.terms != terms:
+            raise ValueError(
+                "every loss of a sweep's grid must have the same terms (only weights may "
+                f"differ); got {losses[0]!r} and {loss!r}"
+            )
+    weights = np.array([[float(w) for w in loss.weights] for loss in losses], dtype)
+    return terms, weights
+
+
+def sweep(
+    V,
+    ranks,
+    seeds=range(1),
+    *,
+    loss="frobenius",
+    solver="mu",
+    init="random",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    mask=None,
+    pg_tol: float = 0.0,
+    heldout: float = 0.0,
+    batch_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_failure: str = "ignore",
+) -> SweepResult:
+    """Fit every (loss, rank, seed) member in one compiled, vmapped program.
+
+    Args:
+      V: data ``(m, n)`` (see :func:`jaxnmf.fit`).
+      ranks: iterable of ranks, each in ``1..min(m, n)``.
+      seeds: iterable of non-negative integer seeds.
+      loss: one loss (name, β, or :class:`~jaxnmf.losses.Loss`), or a sequence of Loss
+        objects with the same terms and different weights: a penalty grid, run in the same
+        call (then results carry a leading ``n_losses`` axis).
+      solver, init, max_iter, tol, mask, pg_tol: as in :func:`jaxnmf.fit` (``init`` by name).
+      heldout: fraction of the observed entries hidden from fitting (a different random split
+        per seed) and scored afterwards: speckled cross-validation (0 disables).
+      batch_size: members per compiled call (default: all, or fewer to keep the per-call
+        working set near 2 GiB).
+      progress: called as ``progress(done, total)`` after each chunk.
+      on_failure: ``"ignore"`` (default: one diverging member must not discard a sweep; its
+        status says so), ``"warn"`` or ``"raise"``.
+
+    Returns:
+      A :class:`SweepResult`; ``result(rank=r, seed=s)`` equals ``jaxnmf.fit(V, r, seed=s)``.
+
+    Examples:
+      >>> import numpy as np, jaxnmf as jn
+      >>> V = np.random.default_rng(0).random((20, 12)).astype(np.float32)
+      >>> sw = jn.sweep(V, ranks=[2, 3, 4], seeds=range(2), max_iter=20)
+      >>> sw.final_loss.shape
+      (3, 2)
+    """
+    single_loss = not isinstance(loss, (list, tuple))
+    loss_list = [as_loss(loss)] if single_loss else [as_loss(x) for x in loss]
+    if not loss_list:
+        raise ValueError("loss: an empty list of losses")
+    V, mask, _, solver, dtype = prepare(V, None, loss_list[0], solver, mask)
+    for other in loss_list[1:]:  # the same checks for every point of a penalty grid
+        solver.check(other, mask is not None)
+        _validate.beta_support(other, V, None if mask is None else mask > 0)
+    m, n = V.shape
+    ranks = [_validate.rank(r, m, n, "ranks") for r in ranks]
+    if not ranks:
+        raise ValueError("ranks is empty")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty")
+    keys = [_validate.seed_key(s) for s in seeds]
+    if not isinstance(init, str):
+        raise TypeError("sweep needs an init method name (a pair (W0, H0) has one rank)")
+    method, _, _ = _validate.init_spec(init, m, n, 1, dtype)
+    max_iter = _validate.positive_int(max_iter, "max_iter")
+    tol = _validate.non_negative_float(tol, "tol")
+    pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
+    heldout = _validate.non_negative_float(heldout, "heldout")
+    if heldout >= 1:
+        raise ValueError(f"heldout must be a fraction in [0, 1), got {heldout}")
+    if on_failure not in ("warn", "raise", "ignore"):
+        raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
+    terms, weights = _stack_losses(loss_list, dtype)
+    k_max = max(ranks)
+    track_kkt = pg_tol > 0
+
+    # Flat member list in (loss, rank, seed) order.
+    grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
+    total = len(grid)
+    if batch_size is None:
+        batch_size = _auto_batch(
+            m, n, k_max, max_iter, dtype, mask is not None or heldout > 0, total
+        )
+    batch_size = _validate.positive_int(batch_size, "batch_size")
+    batch_size = min(batch_size, total)
+
+    static = dict(
+        solver=solver,
+        method=method,
+        k_max=k_max,
+        max_iter=max_iter,
+        track_kkt=track_kkt,
+        heldout=heldout,
+    )
+    tol_a, pg_tol_a = np.asarray(tol, dtype), np.asarray(pg_tol, dtype)
+    key_data = jnp.stack([jax.random.key_data(k) for k in keys])
+
+    def chunk_args(chunk):
+        chunk = chunk + [chunk[-1]] * (batch_size - len(chunk))  # pad: one compiled shape
+        losses = Loss(
+            terms, tuple(jnp.asarray(weights[[c[0] for c in chunk], t]) for t in range(len(terms)))
+        )
+        member_keys = jax.random.wrap_key_data(key_data[np.array([c[2] for c in chunk])])
+        member_ranks = jnp.asarray([c[1] for c in chunk], jnp.int32)
+        return V, mask, losses, member_keys, member_ranks, tol_a, pg_tol_a
+
+    t0 = time.perf_counter()
+    compiled = _sweep_compiled.lower(*chunk_args(grid[:batch_size]), **static).compile()
+    compile_time = time.perf_counter() - t0
+    outputs = []
+    for start in range(0, total, batch_size):
+        chunk = grid[start : start + batch_size]
+        state, stats = compiled(*chunk_args(chunk))
+        state, stats = jax.device_get((state, stats))
+        n_real = len(chunk)  # drop the padding members
+        outputs.append(jax.tree.map(lambda x: x[:n_real], (state, stats)))  # noqa: B023
+        if progress is not None:
+            progress(min(start + batch_size, total), total)
+    state, stats = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+    wall = time.perf_counter() - t0
+
+    shape = (len(loss_list), len(ranks), len(seeds))
+
+    def grid_shape(x):
+        x = np.asarray(x).reshape(shape + np.shape(x)[1:])
+        return x[0] if single_loss else x
+
+    if heldout > 0:
+        sq, count = stats
+        rmse = np.sqrt(sq / np.maximum(count, 1))
+    else:
+        rmse = np.full(total, np.nan)
+    result = SweepResult(
+        ranks=np.asarray(ranks),
+        seeds=np.asarray(seeds),
+        losses_grid=loss_list,
+        W=grid_shape(state.W),
+        H=grid_shape(state.H),
+        history=grid_shape(state.history),
+        n_iter=grid_shape(state.it),
+        status_code=grid_shape(state.status),
+        final_loss=grid_shape(state.loss),
+        initial_loss=grid_shape(state.loss0),
+        kkt_residual=grid_shape(state.kkt),
+        heldout_rmse=grid_shape(rmse),
+        heldout=heldout,
+        V=V,
+        mask=mask,
+        solver=solver,
+        single_loss=single_loss,
+        wall_time=wall,
+        compile_time=compile_time,
+    )
+    n_bad = int(np.sum(result.status_code == 3))
+    if n_bad:
+        _on_failure(Status.NONFINITE, on_failure, f"sweep: {n_bad} of {total} members")
+    return result
+
+
+def _auto_batch(m, n, k_max, max_iter, dtype, masked, total, budget=2 * 2**30):
+    """Members per call so that one call's working set stays near ``budget`` bytes.
+
+    Per member: factors and their gradients (~6 (m + n) k_max), the history, and the m×n
+    temporaries that β ≠ 2 losses, masks and HALS-with-mask form (~4 m n).
+    """
+    item = np.dtype(dtype).itemsize
+    per = item * (6 * (m + n) * k_max + max_iter + (4 * m * n if masked else 2 * m * n))
+    return int(max(1, min(total, budget // max(per, 1))))

@@ -1,0 +1,137 @@
+"""Sweeps: one compiled call over (loss, rank, seed), equal to single fits; rank selection."""
+
+import numpy as np
+import pytest
+
+import jaxnmf as jn
+from jaxnmf._testing import positive_data
+
+V_ = positive_data(26, 18, seed=21)
+SWEEP_CASES = [("mu", "kl"), ("hals", "frobenius"), ("pg", "frobenius")]
+
+
+@pytest.mark.parametrize("solver,loss", SWEEP_CASES)
+def test_member_equals_single_fit_whatever_the_other_members(solver, loss):
+    kw = dict(solver=solver, loss=loss, max_iter=40, tol=1e-5)
+    a = jn.sweep(V_, ranks=[2, 3], seeds=[0, 5], **kw)
+    b = jn.sweep(V_, ranks=[3, 5], seeds=[7, 5, 1], **kw)  # other ranks, other seeds
+    for sw in (a, b):
+        for r in sw.ranks[sw.ranks < 5]:  # (rank 5 only pads b: spare its compile)
+            for s in sw.seeds:
+                got = sw.result(rank=int(r), seed=int(s))
+                want = jn.fit(V_, int(r), seed=int(s), **kw)
+                np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+                np.testing.assert_allclose(got.H, want.H, rtol=1e-10, atol=1e-13)
+                np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+                assert got.n_iter == want.n_iter and got.status == want.status
+    np.testing.assert_allclose(
+        a.result(rank=3, seed=5).W, b.result(rank=3, seed=5).W, rtol=1e-10, atol=1e-13
+    )
+    assert a.final_loss.shape == (2, 2) and b.final_loss.shape == (2, 3)
+    # b pads its rank-3 members to width 5: the padding stays exactly zero
+    assert np.all(b.W[0][:, :, 3:] == 0) and np.all(b.H[0][:, 3:, :] == 0)
+
+
+def test_penalty_grid_runs_in_the_same_call_and_matches_fits():
+    grid = [jn.losses.kl() + w * jn.losses.l1("H") for w in (0.0, 0.5, 2.0)]
+    sw = jn.sweep(V_, ranks=[3], seeds=[0, 1], loss=grid, max_iter=30)
+    assert sw.final_loss.shape == (3, 1, 2)
+    for li, loss in enumerate(grid):
+        got = sw.result(rank=3, seed=1, loss_index=li)
+        want = jn.fit(V_, 3, seed=1, loss=loss, max_iter=30)
+        np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+    # more l1 on H: sparser H
+    density = [np.mean(sw.H[li, 0, 1] > 1e-3) for li in range(3)]
+    assert density[2] < density[0]
+
+
+def test_a_diverging_member_does_not_spoil_the_others():
+    import optax
+
+    # Huge learning rate diverges; rank 1 with this tiny init stays finite longer but both
+    # members are independent: compare each with its own single fit.
+    solver = jn.solvers.projected(optax.sgd(1e150))
+    sw = jn.sweep(V_, ranks=[1, 3], seeds=[0], solver=solver, max_iter=20, tol=0.0)
+    status = sw.status()
+    assert "nonfinite" in status
+    assert np.all(np.isfinite(sw.W)) and np.all(np.isfinite(sw.H))
+    ok = jn.sweep(V_, ranks=[1, 3], seeds=[0], solver="mu", max_iter=20, tol=0.0)
+    assert set(ok.status().ravel()) == {"max_iter"}
+
+
+def test_chunked_sweep_equals_one_call_and_reports_progress():
+    calls = []
+    full = jn.sweep(V_, ranks=[2, 3], seeds=range(3), max_iter=20)
+    chunked = jn.sweep(
+        V_,
+        ranks=[2, 3],
+        seeds=range(3),
+        max_iter=20,
+        batch_size=4,
+        progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(4, 6), (6, 6)]
+    np.testing.assert_allclose(chunked.W, full.W, rtol=1e-10, atol=1e-13)
+    np.testing.assert_array_equal(chunked.n_iter, full.n_iter)
+
+
+def test_heldout_mask_is_what_the_member_was_fitted_with():
+    sw = jn.sweep(V_, ranks=[3], seeds=[2], max_iter=25, heldout=0.2)
+    mask = sw.fit_mask(2)
+    assert 0.7 < mask.mean() < 0.9
+    want = jn.fit(V_, 3, seed=2, max_iter=25, mask=mask)
+    got = sw.result(rank=3, seed=2)
+    np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+    hidden = mask == 0
+    rmse = np.sqrt(np.mean((V_ - got.W @ got.H)[hidden] ** 2))
+    np.testing.assert_allclose(sw.heldout_rmse[0, 0], rmse, rtol=1e-10)
+
+
+def _planted_rank5(noise=0.2, seed=0):
+    """Five clusters of samples (columns), each dominated by one metagene, plus noise."""
+    rng = np.random.default_rng(seed)
+    m, n, k = 60, 50, 5
+    W = rng.random((m, k)) ** 4 + 0.01
+    labels = rng.integers(0, k, n)
+    H = 0.1 * rng.random((k, n))
+    H[labels, np.arange(n)] += 1.0
+    V = W @ H
+    return np.maximum(V * (1 + noise * rng.standard_normal(V.shape)), 0)
+
+
+def test_rank_selection_picks_the_planted_rank(tmp_path):
+    V = _planted_rank5()
+    sw = jn.sweep(
+        V, ranks=range(2, 9), seeds=range(8), solver="hals", max_iter=300, tol=1e-6, heldout=0.1
+    )
+    table = jn.rank_selection(sw)
+    assert list(table["rank"]) == list(range(2, 9))
+    assert table.suggest("heldout_rmse") == 5
+    assert table.suggest("cophenetic") == 5
+    assert np.all((table["dispersion"] >= 0) & (table["dispersion"] <= 1))
+    assert np.all(np.diff(table["rel_error_mean"]) < 0)  # more components fit better
+    path = tmp_path / "ranks.csv"
+    table.to_csv(path)
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[:3] == ["rank", "cophenetic", "dispersion"]
+
+
+def test_consensus_and_dispersion_closed_forms():
+    from jaxnmf.rank_selection import consensus_matrix, cophenetic_correlation
+
+    labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 0, 0]])
+    C = consensus_matrix(labels)
+    assert C[0, 1] == 0.75 and C[2, 3] == 1.0 and C[0, 2] == 0.0 and C[1, 2] == 0.25
+    assert cophenetic_correlation(np.kron(np.eye(2), np.ones((2, 2)))) == 1.0
+    assert cophenetic_correlation(C) < 1.0
+
+
+def test_sweep_input_errors():
+    with pytest.raises(ValueError, match="ranks"):
+        jn.sweep(V_, ranks=[2, 40])
+    with pytest.raises(ValueError, match="same terms"):
+        jn.sweep(V_, ranks=[2], loss=[jn.losses.kl(), jn.losses.kl() + jn.losses.l1("H")])
+    with pytest.raises(ValueError, match="heldout"):
+        jn.sweep(V_, ranks=[2], heldout=1.5)
+    with pytest.raises(KeyError):
+        jn.sweep(V_, ranks=[2], max_iter=2).result(rank=3, seed=0)
