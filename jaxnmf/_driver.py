@@ -6,7 +6,7 @@ and the status. Solvers only provide ``init`` and ``step`` (see :mod:`jaxnmf.sol
 
 Stopping rule, identical for all solvers: after iteration ``t`` the run is *converged* when
 
-    |f(t-1) - f(t)| < tol · |f(t-1)|        (relative change of the objective), or
+    |f(t-1) - f(t)| ≤ tol · |f(t-1)|        (relative change of the objective; tol > 0), or
     ‖∇ᴾ f(t)‖ ≤ pg_tol · ‖∇ᴾ f(0)‖          (projected-gradient norm, if pg_tol > 0),
 
 ``max_iter`` when ``t == max_iter``, and ``nonfinite`` when f(t) is NaN or ±inf; the step that
@@ -52,7 +52,7 @@ def kkt_residual(problem: Problem, W, H):
 
     Only active components count (padded components are fixed at zero by construction).
     """
-    V, mask, loss, active = problem
+    V, mask, loss, active, _ = problem
     gW = jnp.where(active[None, :], projected_gradient(W, loss.grad(V, W, H, mask, "W")), 0)
     gH = jnp.where(active[:, None], projected_gradient(H, loss.grad(V, W, H, mask, "H")), 0)
     return jnp.sqrt(jnp.vdot(gW, gW) + jnp.vdot(gH, gH))
@@ -98,11 +98,14 @@ def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_k
     tiny = jnp.finfo(dtype).tiny
 
     def body(s: RunState) -> RunState:
-        W, H, extra = solver.step(problem, s.W, s.H, s.extra)
-        f = jnp.asarray(loss.value(V, W, H, problem.mask), dtype)
+        W, H, extra, f = solver.step(problem, s.W, s.H, s.extra)
+        if f is None:  # the solver had no cheap way to the objective
+            f = loss.value(V, W, H, problem.mask)
+        f = jnp.asarray(f, dtype)
         finite = jnp.isfinite(f)
         it = s.it + 1
-        converged = jnp.abs(s.loss - f) < tol * jnp.maximum(jnp.abs(s.loss), tiny)
+        # "<=" so that an exact fit (f = 0, no change) counts as converged; tol = 0 disables.
+        converged = (tol > 0) & (jnp.abs(s.loss - f) <= tol * jnp.maximum(jnp.abs(s.loss), tiny))
         history = s.history.at[s.it].set(f)
         kkt, kkt_history = s.kkt, s.kkt_history
         if track_kkt:

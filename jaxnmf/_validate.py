@@ -132,6 +132,15 @@ def non_negative_float(value, name: str) -> float:
     return value
 
 
+def loss_has_data_term(loss: Loss) -> None:
+    """A loss made of penalties only would fit nothing of V (the factors shrink to zero)."""
+    if not loss.data_terms:
+        raise ValueError(
+            f"the loss {loss!r} has no data term; add one, e.g. "
+            "jn.losses.frobenius() + 0.1 * jn.losses.l1('H')"
+        )
+
+
 def beta_support(loss: Loss, V: np.ndarray, observed: np.ndarray | None) -> None:
     """β ≤ 0 divergences (Itakura–Saito and below) are undefined where V = 0."""
     betas = [t.beta for t in loss.terms if isinstance(t, BetaDivergence) and t.beta <= 0]
@@ -148,6 +157,7 @@ def beta_support(loss: Loss, V: np.ndarray, observed: np.ndarray | None) -> None
 def init_spec(init, m: int, n: int, rank_: int, dtype):
     """``(method, W0, H0)``: a method name with ``None`` factors, or ``"given"`` with arrays."""
     if isinstance(init, str):
+        init = init.lower()
         if init not in _init.METHODS:
             raise ValueError(
                 f"unknown init {init!r}; expected one of {_init.METHODS} or a pair (W0, H0)"

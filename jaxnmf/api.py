@@ -9,6 +9,7 @@ import functools
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
@@ -89,7 +90,7 @@ def fit_member(
     if method != "given":
         W0, H0 = _init.initialize(V, key, k_max, rank, method, mask)
     active = _init.component_mask(k_max, rank)
-    problem = Problem(V, mask, loss, active)
+    problem = Problem(V, mask, loss, active, jnp.vdot(V, V))
     return run(problem, W0, H0, solver, tol, pg_tol, max_iter=max_iter, track_kkt=track_kkt)
 
 
@@ -135,14 +136,19 @@ def prepare(V, rank, loss, solver, mask):
     mask = _validate.mask_matrix(mask, V.shape)
     observed = None if mask is None else mask > 0
     _validate.check_values(V, observed)
+    # Values are checked again in the compute dtype: 1e39 overflows float32 and 1e-50
+    # underflows to 0 (which Itakura–Saito cannot take).
+    V_cast = V.astype(dtype, copy=False)
+    _validate.check_values(V_cast, observed, f"V (in {dtype.name})")
     loss = as_loss(loss)
-    _validate.beta_support(loss, V, observed)
+    _validate.loss_has_data_term(loss)
+    _validate.beta_support(loss, V_cast, observed)
     solver = as_solver(solver)
     solver.check(loss, mask is not None)
     if mask is not None:
-        V = np.where(observed, V, 0)
+        V_cast = np.where(observed, V_cast, 0).astype(dtype, copy=False)
         mask = mask.astype(dtype)
-    return V.astype(dtype, copy=False), mask, loss.astype(dtype), solver, dtype
+    return V_cast, mask, loss.astype(dtype), solver, dtype
 
 
 def _on_failure(status: Status, on_failure: str, what: str) -> None:
@@ -210,7 +216,7 @@ def fit(
     """
     V, mask, loss, solver, dtype = prepare(V, rank, loss, solver, mask)
     m, n = V.shape
-    rank = int(rank)
+    rank = _validate.rank(rank, m, n)
     method, W0, H0 = _validate.init_spec(init, m, n, rank, dtype)
     max_iter = _validate.positive_int(max_iter, "max_iter")
     tol = _validate.non_negative_float(tol, "tol")

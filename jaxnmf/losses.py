@@ -315,8 +315,9 @@ class Loss:
         return pos - neg
 
     def astype(self, dtype):
-        """The same loss with its weights as scalars of ``dtype`` (keeps carries dtype-stable)."""
-        return Loss(self.terms, tuple(jnp.asarray(w, dtype) for w in self.weights))
+        """The same loss with its weights as NumPy scalars of ``dtype`` (keeps loop carries
+        dtype-stable; NumPy, so that validation compiles nothing)."""
+        return Loss(self.terms, tuple(np.asarray(w, dtype) for w in self.weights))
 
     @property
     def beta_values(self):

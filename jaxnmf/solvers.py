@@ -6,7 +6,9 @@ never recompiles. It has three methods:
 * ``check(loss, has_mask)``: host-side, before compilation; raises ``ValueError`` for a loss
   it cannot minimize;
 * ``init(problem, W, H) -> extra``: solver-private state (a pytree; ``()`` when none);
-* ``step(problem, W, H, extra) -> (W, H, extra)``: one outer iteration.
+* ``step(problem, W, H, extra) -> (W, H, extra, value)``: one outer iteration. ``value`` is
+  the objective at the new factors when the step can get it cheaply from products it has
+  already formed (see :func:`gram_objective`), else ``None`` and the driver evaluates it.
 
 ``problem`` is a :class:`Problem`: the data ``V`` ``(m, n)``, the entry weights ``mask``
 (``None`` or ``(m, n)``), the :class:`~jaxnmf.losses.Loss` and ``active``, a ``(k,)`` boolean
@@ -40,6 +42,7 @@ class Problem(NamedTuple):
     mask: jax.Array | None
     loss: Loss
     active: jax.Array
+    sq_norm: jax.Array | None = None  # Σ V², for objectives evaluated from Gram matrices
 
 
 def _keep_active(W, H, active):
@@ -80,21 +83,32 @@ class MU:
         return ()
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active = problem
+        V, mask, loss, active, _ = problem
         gamma = mu_exponent(loss)
 
-        def update(X, wrt, W, H):
-            pos, neg = loss.split_grad(V, W, H, mask, wrt)
+        def ratio(neg, pos):
             # pos == 0 only where the gradient carries no information (e.g. a zero row of H);
-            # leave X unchanged there instead of dividing by zero.
-            ratio = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
-            return X * (ratio if gamma == 1.0 else ratio**gamma)
+            # leave the entry unchanged there instead of dividing by zero.
+            r = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
+            return r if gamma == 1.0 else r**gamma
 
-        W = update(W, "W", W, H)
-        W = jnp.where(active[None, :], W, 0)
-        H = update(H, "H", W, H)
-        H = jnp.where(active[:, None], H, 0)
-        return W, H, extra
+        if uses_gram_form(problem):
+            # Frobenius family without mask: the same update from Gram products, and the
+            # objective from them too (no m×n temporaries at all).
+            a, pen = _quadratic_coefficients(loss)
+            HHt, VHt = H @ H.T, V @ H.T
+            W = W * ratio(a * VHt, a * (W @ HHt) + pen["l1", "W"] + pen["l2", "W"] * W)
+            W = jnp.where(active[None, :], W, 0)
+            WtW, WtV = W.T @ W, W.T @ V
+            H = H * ratio(a * WtV, a * (WtW @ H) + pen["l1", "H"] + pen["l2", "H"] * H)
+            H = jnp.where(active[:, None], H, 0)
+            return W, H, extra, gram_objective(problem, W, H, WtW, WtV)
+
+        pos, neg = loss.split_grad(V, W, H, mask, "W")
+        W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
+        pos, neg = loss.split_grad(V, W, H, mask, "H")
+        H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
+        return W, H, extra, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,6 +136,31 @@ def _is_quadratic(loss: Loss) -> bool:
         (isinstance(t, BetaDivergence) and t.beta == 2.0) or isinstance(t, Penalty)
         for t in loss.terms
     ) and any(isinstance(t, BetaDivergence) for t in loss.terms)
+
+
+def uses_gram_form(problem) -> bool:
+    """True when the objective is a Frobenius-family quadratic of (W, H) without mask, so
+    steps can work from Gram products (static: decided at trace time)."""
+    return problem.mask is None and problem.sq_norm is not None and _is_quadratic(problem.loss)
+
+
+def gram_objective(problem, W, H, WtW, WtV):
+    """The objective ``a·½‖V - WH‖² + penalties`` from ``WᵀW`` ``(k, k)`` and ``WᵀV``
+    ``(k, n)``: ``½‖V‖² - ⟨WᵀV, H⟩ + ½⟨WᵀW, HHᵀ⟩`` costs O(k²n) instead of O(mnk).
+
+    It subtracts nearly equal numbers when the fit is close to exact, so its absolute error
+    is about ``eps · ‖V‖²`` (1e-7 relative to ‖V‖² in float32): fine for the stopping rule,
+    not for certifying fits below that level (use :func:`jaxnmf.metrics.relative_error`).
+    """
+    a, pen = _quadratic_coefficients(problem.loss)
+    fit = 0.5 * problem.sq_norm - jnp.vdot(WtV, H) + 0.5 * jnp.vdot(WtW, H @ H.T)
+    return (
+        a * jnp.maximum(fit, 0)
+        + pen["l1", "W"] * jnp.sum(W)
+        + pen["l1", "H"] * jnp.sum(H)
+        + 0.5 * pen["l2", "W"] * jnp.vdot(W, W)
+        + 0.5 * pen["l2", "H"] * jnp.vdot(H, H)
+    )
 
 
 def _hals_rows(X, numer, gram, a, l1, l2, active):
@@ -201,12 +240,15 @@ class HALS:
         return ()
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active = problem
+        V, mask, loss, active, _ = problem
         a, pen = _quadratic_coefficients(loss)
         if mask is None:
             Wt = _hals_rows(W.T, H @ V.T, H @ H.T, a, pen["l1", "W"], pen["l2", "W"], active)
             W = Wt.T
-            H = _hals_rows(H, W.T @ V, W.T @ W, a, pen["l1", "H"], pen["l2", "H"], active)
+            WtW, WtV = W.T @ W, W.T @ V
+            H = _hals_rows(H, WtV, WtW, a, pen["l1", "H"], pen["l2", "H"], active)
+            value = gram_objective(problem, W, H, WtW, WtV) if uses_gram_form(problem) else None
+            return W, H, extra, value
         else:
             R = V - W @ H
             Rt, Wt = _hals_rows_masked(
@@ -214,7 +256,7 @@ class HALS:
             )
             W = Wt.T
             _, H = _hals_rows_masked(Rt.T, mask, H, Wt, a, pen["l1", "H"], pen["l2", "H"], active)
-        return W, H, extra
+        return W, H, extra, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +279,7 @@ def _subproblem_oracle(problem, W, H, wrt):
     O(m·n·k)), exactly as in Lin's code. Any other loss evaluates the full objective.
     Returned functions act on ``X`` = ``W`` ``(m, k)`` or ``H`` ``(k, n)``.
     """
-    V, mask, loss, _ = problem
+    V, mask, loss, _, _ = problem
     if mask is None and _is_quadratic(loss):
         a, pen = _quadratic_coefficients(loss)
         if wrt == "W":
@@ -295,7 +337,7 @@ class PG:
         del loss, has_mask
 
     def init(self, problem, W, H):
-        V, mask, loss, active = problem
+        V, mask, loss, active, _ = problem
         gW = loss.grad(V, W, H, mask, "W")
         gH = loss.grad(V, W, H, mask, "H")
         gW, gH = _keep_active(gW, gH, active)
@@ -363,7 +405,7 @@ class PG:
         # Lin: a sub-problem solved on entry means its tolerance is too loose.
         tol_W = jnp.where(inner_W == 0, 0.1 * extra.tol_W, extra.tol_W)
         tol_H = jnp.where(inner_H == 0, 0.1 * extra.tol_H, extra.tol_H)
-        return W, H, PGState(tol_W, tol_H, inner_W, inner_H)
+        return W, H, PGState(tol_W, tol_H, inner_W, inner_H), None
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,14 +440,14 @@ class Projected:
             return self.optimizer.init((W, H))
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active = problem
+        V, mask, loss, active, _ = problem
         grads = (loss.grad(V, W, H, mask, "W"), loss.grad(V, W, H, mask, "H"))
         with jax.numpy_dtype_promotion("standard"):
             updates, extra = self.optimizer.update(grads, extra, (W, H))
             W, H = optax.apply_updates((W, H), updates)
             W, H = optax.projections.projection_non_negative((W, H))
         W, H = _keep_active(W, H, active)
-        return W, H, extra
+        return W, H, extra, None
 
 
 # --------------------------------------------------------------------------------------------
