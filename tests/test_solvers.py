@@ -316,3 +316,17 @@ def test_hals_on_digits_is_within_one_percent_of_scikit_learn_cd():
     res = jn.fit(X, 10, solver="hals", init="nndsvda", max_iter=2000, tol=1e-6)
     ours = float(jn.metrics.relative_error(X, res.W, res.H))
     assert ours <= 1.01 * sk_rel, (ours, sk_rel)
+
+
+@pytest.mark.parametrize("solver", ["pg", "hals", "mu"])
+def test_float32_follows_float64(solver):
+    """Regression: the step search and the objective must not lose the decrease to float32
+    cancellation (PG stalled; the Gram-form objective stopped runs early)."""
+    V = positive_data(60, 40, seed=22) * 100
+    W0, H0 = random_factors(60, 40, 6, seed=22)
+    kw = dict(solver=solver, max_iter=40, tol=0.0)
+    r64 = jn.fit(V, 6, init=(W0, H0), **kw)
+    r32 = jn.fit(V.astype(np.float32), 6, init=(W0.astype(np.float32), H0.astype(np.float32)), **kw)
+    np.testing.assert_allclose(r32.losses, r64.losses, rtol=2e-4)
+    direct = np.sum((V - r32.W.astype(np.float64) @ r32.H.astype(np.float64)) ** 2)
+    np.testing.assert_allclose(r32.loss, direct, rtol=1e-5)

@@ -1,0 +1,153 @@
+"""Command line for the experiments.
+
+    python -m experiments list
+    python -m experiments run NAME [--variant smoke|full] [--set key=value ...] [--out results]
+    python -m experiments all [--variant smoke|full] [--out results] [--figures-out DIR]
+
+``run`` writes ``<out>/<NAME>/<variant>/arrays.npz`` and ``meta.json``. ``--set`` overrides a
+config entry; nested entries use dots and values are read as JSON when they parse
+(``--set faces.rank=36 --set solvers='["mu","hals"]' --set faces.enabled=false``).
+``all`` runs every experiment, then draws every figure (``python -m paper_figures``).
+The default variant is ``full``, or ``smoke`` when the environment sets ``JAXNMF_SMOKE=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import EXPERIMENTS, VARIANTS, load
+
+
+def _default_variant() -> str:
+    return "smoke" if os.environ.get("JAXNMF_SMOKE", "") not in ("", "0") else "full"
+
+
+class ConfigError(ValueError):
+    """A bad ``--set`` override."""
+
+
+def _parse_value(text: str):
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError):
+            pass
+    return text  # a bare string, e.g. solver=hals
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+    """``config`` with each ``key=value`` (dotted keys for nested dicts) applied.
+
+    Raises :class:`ConfigError` for a malformed override or a key the config does not have, so a
+    typo never runs silently with the default.
+    """
+    config = copy.deepcopy(config)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        *parents, leaf = key.split(".")
+        node = config
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                raise ConfigError(f"--set {key}: {p!r} is not a section of the config")
+            node = node[p]
+        if leaf not in node:
+            raise ConfigError(
+                f"--set {key}: no such config key; known here: {', '.join(sorted(node))}"
+            )
+        node[leaf] = _parse_value(text)
+    return config
+
+
+def run_one(name: str, variant: str, overrides: list[str], out: Path) -> dict:
+    module = load(name)
+    config = apply_overrides(module.get_config(variant), overrides)
+    out_dir = out / name / variant
+    print(f"[{name}/{variant}] config: {json.dumps(config, sort_keys=True)}", flush=True)
+    t0 = time.perf_counter()
+    meta = module.main(config, out_dir)
+    wall = time.perf_counter() - t0
+    print(f"[{name}/{variant}] wrote {out_dir}/arrays.npz, meta.json in {wall:.1f} s", flush=True)
+    return meta
+
+
+def _cmd_list(_args) -> int:
+    for name in EXPERIMENTS:
+        doc = (load(name).__doc__ or "").strip()
+        first = doc.splitlines()[0] if doc else ""
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
+        runtime = next((p for p in paragraphs if p.lower().startswith("expected runtime")), "")
+        print(f"{name}\n    {first}\n    {runtime}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    run_one(args.name, args.variant, args.set or [], Path(args.out))
+    return 0
+
+
+def _cmd_all(args) -> int:
+    t_all = time.perf_counter()
+    times = {}
+    for name in EXPERIMENTS:
+        t0 = time.perf_counter()
+        run_one(name, args.variant, [], Path(args.out))
+        times[name] = time.perf_counter() - t0
+    if args.no_figures:
+        status = 0
+    else:
+        from paper_figures.__main__ import main as figures_main
+
+        t0 = time.perf_counter()
+        status = figures_main(
+            ["--results", args.out, "--out", args.figures_out, "--variant", args.variant]
+        )
+        times["figures"] = time.perf_counter() - t0
+    total = time.perf_counter() - t_all
+    print(
+        "timings: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
+        + f"; total {total:.1f} s"
+    )
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the experiments")
+
+    p = sub.add_parser("run", help="run one experiment")
+    p.add_argument("name", choices=EXPERIMENTS)
+    p.add_argument("--variant", choices=VARIANTS, default=_default_variant())
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", default="results", help="results root (default: results)")
+
+    p = sub.add_parser("all", help="run every experiment, then draw every figure")
+    p.add_argument("--variant", choices=VARIANTS, default=_default_variant())
+    p.add_argument("--out", default="results", help="results root (default: results)")
+    p.add_argument("--figures-out", default="paper_figures/output", help="figure folder")
+    p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"list": _cmd_list, "run": _cmd_run, "all": _cmd_all}[args.command](args)
+    except ConfigError as e:  # a bad --set: a usage message, not a traceback
+        parser.error(str(e))
+        return 2  # not reached: parser.error exits
+
+
+if __name__ == "__main__":
+    sys.exit(main())

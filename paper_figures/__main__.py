@@ -1,0 +1,66 @@
+"""Draw every figure whose results exist.
+
+    python -m paper_figures [--results results] [--out paper_figures/output]
+                            [--variant auto|smoke|full]
+
+``--variant auto`` (the default) uses each experiment's ``full`` results when present, else
+its ``smoke`` results. Figures whose results are missing are listed, with the command that
+makes them, and skipped. Exit status 1 when no figure could be drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+import paper_figures
+
+
+def figure_modules() -> list[str]:
+    """Names of the ``fig_<nn>_<slug>`` modules, in order."""
+    return sorted(
+        m.name for m in pkgutil.iter_modules(paper_figures.__path__) if m.name.startswith("fig_")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m paper_figures", description="Draw every figure from saved results."
+    )
+    parser.add_argument("--results", default="results", help="results root (default: results)")
+    parser.add_argument("--out", default="paper_figures/output", help="output folder")
+    parser.add_argument("--variant", choices=("auto", "smoke", "full"), default="auto")
+    args = parser.parse_args(argv)
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib is not installed: pip install -e '.[figures]'; no figures drawn")
+        return 1
+
+    drawn, missing = 0, []
+    for name in figure_modules():
+        module = importlib.import_module(f"paper_figures.{name}")
+        t0 = time.perf_counter()
+        paths = module.draw(Path(args.results), Path(args.out), args.variant)
+        if paths is None:
+            missing.append((name, module.EXPERIMENT))
+            continue
+        drawn += 1
+        print(f"[{name}] {time.perf_counter() - t0:.1f} s: " + ", ".join(str(p) for p in paths))
+    for name, experiment in missing:
+        v = "smoke" if args.variant == "auto" else args.variant
+        print(
+            f"[{name}] skipped: no results in {args.results}/{experiment}/"
+            f"{'{full,smoke}' if args.variant == 'auto' else args.variant}; make them with "
+            f"`python -m experiments run {experiment} --variant {v} --out {args.results}`"
+        )
+    return 0 if drawn else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
