@@ -21,7 +21,7 @@ Examples:
     >>> import jaxnmf as jn
     >>> loss = jn.losses.kl() + 0.1 * jn.losses.l1("H")
     >>> loss
-    Loss(1.0 * kl + 0.1 * l1(H))
+    Loss(1 * kl + 0.1 * l1(H))
 
 References:
     Lee, D. D. & Seung, H. S. (2001). Algorithms for non-negative matrix factorization. NIPS.

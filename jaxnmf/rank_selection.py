@@ -165,7 +165,7 @@ def rank_selection(
       >>> import numpy as np, jaxnmf as jn
       >>> V = np.random.default_rng(0).random((30, 12))
       >>> table = jn.rank_selection(V, ranks=[2, 3], seeds=range(3), max_iter=30)
-      >>> list(table["rank"])
+      >>> table["rank"].tolist()
       [2, 3]
     """
     if isinstance(sweep_or_V, SweepResult):
