@@ -58,29 +58,14 @@ def kkt_residual(problem: Problem, W, H):
     return jnp.sqrt(jnp.vdot(gW, gW) + jnp.vdot(gH, gH))
 
 
-def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_kkt: bool):
-    """Run ``solver`` from ``(W0, H0)`` until the shared stopping rule ends it.
-
-    Args:
-      problem: the :class:`~jaxnmf.solvers.Problem`.
-      W0, H0: initial factors, ``(m, k)`` and ``(k, n)``.
-      solver: a solver object (static).
-      tol: relative objective-change tolerance (traced scalar; 0 disables).
-      pg_tol: projected-gradient tolerance relative to the initial one (traced; used only
-        when ``track_kkt``).
-      max_iter: static cap, and the length of the history buffers.
-      track_kkt: static; compute the KKT residual at every iteration (one more gradient
-        evaluation per iteration) and record it.
-
-    Returns:
-      The final :class:`RunState`.
-    """
+def start(problem: Problem, W0, H0, solver, *, max_iter: int, track_kkt: bool) -> RunState:
+    """The state before the first iteration (objective, KKT residual, empty histories)."""
     V, loss = problem.V, problem.loss
     dtype = V.dtype
     loss0 = jnp.asarray(loss.value(V, W0, H0, problem.mask), dtype)
     nan = jnp.asarray(jnp.nan, dtype)
     kkt0 = kkt_residual(problem, W0, H0).astype(dtype) if track_kkt else nan
-    state = RunState(
+    return RunState(
         W=W0,
         H=H0,
         extra=solver.init(problem, W0, H0),
@@ -93,6 +78,27 @@ def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_k
         kkt_history=jnp.full((max_iter if track_kkt else 0,), jnp.nan, dtype),
         status=jnp.asarray(Code.RUNNING if max_iter > 0 else Code.MAX_ITER, jnp.int32),
     )
+
+
+def advance(
+    problem: Problem,
+    state: RunState,
+    solver,
+    tol,
+    pg_tol,
+    stop_at=None,
+    *,
+    max_iter: int,
+    track_kkt: bool,
+) -> RunState:
+    """Iterate from ``state`` until the stopping rule ends the run, or iteration ``stop_at``.
+
+    ``stop_at`` (traced) lets a caller run the same compiled loop in chunks, e.g. to read the
+    wall clock between them (:func:`jaxnmf.compare`); the iterates do not depend on where the
+    chunks end. ``None`` runs to the end.
+    """
+    V, loss = problem.V, problem.loss
+    dtype = V.dtype
     tol = jnp.asarray(tol, dtype)
     pg_tol = jnp.asarray(pg_tol, dtype)
     tiny = jnp.finfo(dtype).tiny
@@ -134,8 +140,38 @@ def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_k
             status=status,
         )
 
-    state = jax.lax.while_loop(lambda s: s.status == Code.RUNNING, body, state)
-    if not track_kkt:
-        # The final KKT residual is always reported: one gradient evaluation after the loop.
-        state = state._replace(kkt=kkt_residual(problem, state.W, state.H).astype(dtype))
-    return state
+    def cond(s: RunState):
+        running = s.status == Code.RUNNING
+        return running if stop_at is None else running & (s.it < stop_at)
+
+    return jax.lax.while_loop(cond, body, state)
+
+
+def finish(problem: Problem, state: RunState, *, track_kkt: bool) -> RunState:
+    """The final KKT residual is always reported: one gradient evaluation after the loop."""
+    if track_kkt:
+        return state
+    return state._replace(kkt=kkt_residual(problem, state.W, state.H).astype(state.loss.dtype))
+
+
+def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_kkt: bool):
+    """Run ``solver`` from ``(W0, H0)`` until the shared stopping rule ends it.
+
+    Args:
+      problem: the :class:`~jaxnmf.solvers.Problem`.
+      W0, H0: initial factors, ``(m, k)`` and ``(k, n)``.
+      solver: a solver object (static).
+      tol: relative objective-change tolerance (traced scalar; 0 disables).
+      pg_tol: projected-gradient tolerance relative to the initial one (traced; used only
+        when ``track_kkt``).
+      max_iter: static cap, and the length of the history buffers.
+      track_kkt: static; compute the KKT residual at every iteration (one more gradient
+        evaluation per iteration) and record it.
+
+    Returns:
+      The final :class:`RunState`.
+    """
+    static = dict(max_iter=max_iter, track_kkt=track_kkt)
+    state = start(problem, W0, H0, solver, **static)
+    state = advance(problem, state, solver, tol, pg_tol, **static)
+    return finish(problem, state, track_kkt=track_kkt)

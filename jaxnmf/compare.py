@@ -1,0 +1,270 @@
+"""``jaxnmf.compare``: several solvers under one harness.
+
+Every solver starts from the same initial factors per seed, stops by the same rule
+(:mod:`jaxnmf._driver`) and reports the same diagnostics: the objective after every iteration,
+the wall-clock seconds and the KKT residual at checkpoints, and the final relative error.
+
+Timing: the compiled loop of each solver runs in chunks of ``chunk`` iterations (the same
+compiled program for every chunk: the chunk end is a traced argument, and the iterates do not
+depend on it), and the host reads the clock after each chunk has finished
+(``block_until_ready``). Compilation happens before, ahead of time, and is reported apart. The
+KKT residual at a checkpoint is computed after the clock is read, so it costs the solvers
+nothing.
+"""
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _driver, _validate
+from . import init as _init
+from .api import Status, prepare
+from .solvers import Problem, as_solver
+
+__all__ = ["CompareResult", "SolverTrace", "compare"]
+
+
+@dataclasses.dataclass
+class SolverTrace:
+    """One solver's runs, one row per seed.
+
+    Attributes:
+      name: the solver's label in the comparison.
+      losses: ``(n_seeds, max_iter)`` objective after each iteration, NaN after ``n_iter``.
+      n_iter: ``(n_seeds,)``; status: list of :class:`~jaxnmf.Status`.
+      checkpoint_iter: ``(n_seeds, n_checkpoints)`` iteration counts at the checkpoints,
+        starting with 0 (-1 pads seeds that stopped earlier).
+      checkpoint_seconds: run time (compilation excluded) at those checkpoints, NaN-padded.
+      checkpoint_kkt: KKT residual (projected-gradient norm) at those checkpoints.
+      rel_error: ``(n_seeds,)`` final ``‖M∘(V - WH)‖_F / ‖M∘V‖_F``.
+      compile_seconds: ahead-of-time compilation of this solver's loop.
+      W, H: ``(n_seeds, m, k)``, ``(n_seeds, k, n)`` final factors.
+    """
+
+    name: str
+    losses: np.ndarray
+    n_iter: np.ndarray
+    status: list
+    checkpoint_iter: np.ndarray
+    checkpoint_seconds: np.ndarray
+    checkpoint_kkt: np.ndarray
+    rel_error: np.ndarray
+    compile_seconds: float
+    W: np.ndarray
+    H: np.ndarray
+
+    def seconds_per_iteration(self) -> np.ndarray:
+        """``(n_seeds, max_iter)``: run seconds at the end of each iteration, interpolated
+        linearly between checkpoints (NaN after ``n_iter``)."""
+        out = np.full(self.losses.shape, np.nan)
+        for s in range(len(self.n_iter)):
+            ok = self.checkpoint_iter[s] >= 0
+            its, secs = self.checkpoint_iter[s][ok], self.checkpoint_seconds[s][ok]
+            n = int(self.n_iter[s])
+            out[s, :n] = np.interp(np.arange(1, n + 1), its, secs)
+        return out
+
+
+@dataclasses.dataclass
+class CompareResult:
+    """The traces of every solver, from the same initial factors (``initial_loss`` per seed)."""
+
+    traces: dict
+    seeds: list
+    rank: int
+    initial_loss: np.ndarray
+    W0: np.ndarray
+    H0: np.ndarray
+
+    def __getitem__(self, name: str) -> SolverTrace:
+        return self.traces[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.traces)
+
+    def best_loss(self) -> float:
+        """The lowest objective any solver reached on any seed."""
+        return float(min(np.nanmin(t.losses) for t in self.traces.values()))
+
+    def plot(self, **kwargs):
+        """Objective vs iteration and vs seconds; see :func:`jaxnmf.plotting.plot_compare`."""
+        from .plotting import plot_compare
+
+        return plot_compare(self, **kwargs)
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "max_iter"))
+def _start(V, mask, loss, W0, H0, *, solver, max_iter):
+    problem = _problem(V, mask, loss, W0.shape[1])
+    return _driver.start(problem, W0, H0, solver, max_iter=max_iter, track_kkt=False)
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "max_iter"))
+def _advance(V, mask, loss, state, tol, stop_at, *, solver, max_iter):
+    problem = _problem(V, mask, loss, state.W.shape[1])
+    return _driver.advance(
+        problem, state, solver, tol, 0.0, stop_at, max_iter=max_iter, track_kkt=False
+    )
+
+
+@jax.jit
+def _kkt(V, mask, loss, W, H):
+    return _driver.kkt_residual(_problem(V, mask, loss, W.shape[1]), W, H)
+
+
+@functools.partial(jax.jit, static_argnames=("rank", "method"))
+def _initial_factors(V, mask, key, *, rank, method):
+    return _init.initialize(V, key, rank, rank, method, mask)
+
+
+def _problem(V, mask, loss, k):
+    # The same Problem that jaxnmf.fit builds, so that both run the same code.
+    return Problem(V, mask, loss, jnp.ones((k,), bool), jnp.vdot(V, V))
+
+
+def _labels(solvers) -> dict:
+    if isinstance(solvers, dict):
+        return {str(k): as_solver(v) for k, v in solvers.items()}
+    out = {}
+    for s in solvers:
+        obj = as_solver(s)
+        name = s if isinstance(s, str) else obj.name
+        label, i = name, 2
+        while label in out:
+            label, i = f"{name}#{i}", i + 1
+        out[label] = obj
+    return out
+
+
+def compare(
+    V,
+    rank: int,
+    solvers=("mu", "pg", "hals"),
+    *,
+    loss="frobenius",
+    seeds=range(5),
+    init="random",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    mask=None,
+    chunk: int = 10,
+) -> CompareResult:
+    """Run several solvers from the same initial factors, with the same stopping rule.
+
+    Args:
+      V: data ``(m, n)``; rank: number of components.
+      solvers: names, solver objects, or a ``{label: solver}`` dict.
+      loss, max_iter, tol, mask: as in :func:`jaxnmf.fit`, shared by every solver.
+      seeds: one run per solver and seed; seed ``s`` gives the initial factors that
+        ``jaxnmf.fit(V, rank, init=init, seed=s)`` starts from.
+      init: a method name (a pair ``(W0, H0)`` is used for every seed).
+      chunk: iterations between clock readings.
+
+    Returns:
+      A :class:`CompareResult`; ``result["hals"].losses[i]`` is the trace that
+      ``jaxnmf.fit(V, rank, solver="hals", seed=seeds[i], ...).losses`` gives.
+
+    Examples:
+      >>> import numpy as np, jaxnmf as jn
+      >>> V = np.random.default_rng(0).random((30, 20)).astype(np.float32)
+      >>> cmp = jn.compare(V, 3, solvers=["mu", "hals"], seeds=range(2), max_iter=30)
+      >>> cmp["hals"].losses.shape
+      (2, 30)
+    """
+    labels = _labels(solvers)
+    if not labels:
+        raise ValueError("compare needs at least one solver")
+    V, mask, loss, _, dtype = prepare(V, rank, loss, next(iter(labels.values())), mask)
+    for solver in labels.values():
+        solver.check(loss, mask is not None)
+    m, n = V.shape
+    rank = _validate.rank(rank, m, n)
+    method, W_given, H_given = _validate.init_spec(init, m, n, rank, dtype)
+    max_iter = _validate.positive_int(max_iter, "max_iter")
+    chunk = _validate.positive_int(chunk, "chunk")
+    tol = np.asarray(_validate.non_negative_float(tol, "tol"), dtype)
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty")
+
+    starts = []
+    for seed in seeds:
+        if method == "given":
+            starts.append((jnp.asarray(W_given), jnp.asarray(H_given)))
+        else:
+            key = _validate.seed_key(seed)
+            starts.append(_initial_factors(V, mask, key, rank=rank, method=method))
+
+    traces = {}
+    initial_loss = np.zeros(len(seeds))
+    n_chunks = -(-max_iter // chunk) + 1
+    for label, solver in labels.items():
+        static = dict(solver=solver, max_iter=max_iter)
+        t0 = time.perf_counter()
+        start_c = _start.lower(V, mask, loss, *starts[0], **static).compile()
+        state0 = start_c(V, mask, loss, *starts[0])
+        advance_c = _advance.lower(V, mask, loss, state0, tol, np.int32(0), **static).compile()
+        compile_seconds = time.perf_counter() - t0
+
+        losses = np.full((len(seeds), max_iter), np.nan)
+        cp_iter = np.full((len(seeds), n_chunks), -1, np.int64)
+        cp_sec = np.full((len(seeds), n_chunks), np.nan)
+        cp_kkt = np.full((len(seeds), n_chunks), np.nan)
+        n_iter, status, rel, Ws, Hs = [], [], [], [], []
+        for i, (W0, H0) in enumerate(starts):
+            state = start_c(V, mask, loss, W0, H0)
+            jax.block_until_ready(state)
+            initial_loss[i] = float(state.loss0)
+            cp_iter[i, 0], cp_sec[i, 0] = 0, 0.0
+            cp_kkt[i, 0] = float(_kkt(V, mask, loss, W0, H0))
+            elapsed, j = 0.0, 1
+            while int(state.status) == _driver.Code.RUNNING:
+                stop_at = np.int32(min(int(state.it) + chunk, max_iter))
+                t0 = time.perf_counter()
+                state = advance_c(V, mask, loss, state, tol, stop_at)
+                jax.block_until_ready(state)
+                elapsed += time.perf_counter() - t0
+                cp_iter[i, j], cp_sec[i, j] = int(state.it), elapsed
+                cp_kkt[i, j] = float(_kkt(V, mask, loss, state.W, state.H))
+                j += 1
+            state = jax.device_get(state)
+            k = int(state.it)
+            losses[i, :k] = state.history[:k]
+            n_iter.append(k)
+            status.append(Status.from_code(state.status))
+            W, H = np.asarray(state.W), np.asarray(state.H)
+            Ws.append(W)
+            Hs.append(H)
+            M = np.ones_like(V) if mask is None else mask
+            Vd = np.asarray(V, np.float64)
+            resid = M * (Vd - W.astype(np.float64) @ H.astype(np.float64)) ** 2
+            rel.append(float(np.sqrt(resid.sum() / np.sum(M * Vd**2))))
+        traces[label] = SolverTrace(
+            name=label,
+            losses=losses,
+            n_iter=np.asarray(n_iter),
+            status=status,
+            checkpoint_iter=cp_iter,
+            checkpoint_seconds=cp_sec,
+            checkpoint_kkt=cp_kkt,
+            rel_error=np.asarray(rel),
+            compile_seconds=compile_seconds,
+            W=np.stack(Ws),
+            H=np.stack(Hs),
+        )
+    return CompareResult(
+        traces=traces,
+        seeds=seeds,
+        rank=rank,
+        initial_loss=initial_loss,
+        W0=np.stack([np.asarray(w) for w, _ in starts]),
+        H0=np.stack([np.asarray(h) for _, h in starts]),
+    )

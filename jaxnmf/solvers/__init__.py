@@ -1,0 +1,102 @@
+"""NMF solvers: pure ``init`` / ``step`` pairs run by one driver (:mod:`jaxnmf._driver`).
+
+A solver is a frozen (hashable) dataclass: its fields are static options, so an equal solver
+never recompiles. It has three methods:
+
+* ``check(loss, has_mask)``: host-side, before compilation; raises ``ValueError`` for a loss
+  it cannot minimize;
+* ``init(problem, W, H) -> extra``: solver-private state (a pytree; ``()`` when none);
+* ``step(problem, W, H, extra) -> (W, H, extra, value)``: one outer iteration. ``value`` is
+  the objective at the new factors when the step can get it cheaply from products it has
+  already formed (see :func:`gram_objective`), else ``None`` and the driver evaluates it.
+
+``problem`` is a :class:`Problem`: the data ``V`` ``(m, n)``, the entry weights ``mask``
+(``None`` or ``(m, n)``), the :class:`~jaxnmf.losses.Loss` and ``active``, a ``(k,)`` boolean
+component mask. Every solver re-applies ``active`` after each update, so padded components of a
+rank sweep stay exactly zero (momentum, floors and coordinate updates would otherwise revive
+them).
+
+The driver, not the solver, evaluates the objective, counts iterations, applies the stopping
+rule and records the status, so every solver is compared under the same rule.
+"""
+
+from __future__ import annotations
+
+import optax
+
+from ._base import Problem as Problem
+from ._base import gram_objective as gram_objective
+from ._base import is_quadratic as is_quadratic
+from ._base import keep_active as keep_active
+from ._base import projected_gradient as projected_gradient
+from ._base import quadratic_coefficients as quadratic_coefficients
+from ._base import uses_gram_form as uses_gram_form
+from ._hals import HALS as HALS
+from ._hals import _hals_rows as _hals_rows
+from ._hals import _hals_rows_masked as _hals_rows_masked
+from ._mu import MU as MU
+from ._pg import PG as PG
+from ._pg import PGState as PGState
+from ._projected import Projected as Projected
+
+# Former private names, kept for modules that imported them.
+_is_quadratic = is_quadratic
+_quadratic_coefficients = quadratic_coefficients
+
+__all__ = [
+    "HALS",
+    "MU",
+    "PG",
+    "Problem",
+    "Projected",
+    "as_solver",
+    "hals",
+    "mu",
+    "pg",
+    "projected",
+]
+
+
+def mu() -> MU:
+    """Multiplicative updates (Lee & Seung 2001; Févotte & Idier 2011 for β). See :class:`MU`."""
+    return MU()
+
+
+def hals() -> HALS:
+    """Fast HALS coordinate descent (Cichocki & Phan 2009). See :class:`HALS`."""
+    return HALS()
+
+
+def pg(**options) -> PG:
+    """Lin's (2007) alternating projected gradient. Options: see :class:`PG`."""
+    return PG(**options)
+
+
+def projected(opt) -> Projected:
+    """Any ``optax.GradientTransformation`` + projection onto the non-negative orthant.
+
+    Examples:
+        >>> import optax, jaxnmf as jn
+        >>> solver = jn.solvers.projected(optax.adam(1e-2))
+    """
+    if not isinstance(opt, optax.GradientTransformation):
+        raise TypeError(f"projected() needs an optax.GradientTransformation, got {opt!r}")
+    return Projected(opt)
+
+
+_NAMED = {"mu": mu, "hals": hals, "pg": pg}
+
+
+def as_solver(solver):
+    """A solver object from a name (``"mu"``, ``"pg"``, ``"hals"``) or a solver object."""
+    if isinstance(solver, str):
+        try:
+            return _NAMED[solver.lower()]()
+        except KeyError:
+            raise ValueError(
+                f"unknown solver {solver!r}; expected one of {sorted(_NAMED)} or a solver "
+                "object from jaxnmf.solvers"
+            ) from None
+    if all(hasattr(solver, a) for a in ("init", "step", "check")):
+        return solver
+    raise TypeError(f"solver must be a name or a jaxnmf solver object, got {solver!r}")

@@ -1,0 +1,63 @@
+"""Multiplicative updates (Lee & Seung 2001; Févotte & Idier 2011)."""
+# ruff: noqa: N803, N806
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from ..losses import Loss, mu_exponent
+from ._base import gram_objective, quadratic_coefficients, uses_gram_form
+
+
+@dataclasses.dataclass(frozen=True)
+class MU:
+    """Multiplicative updates: ``X <- X · (neg / pos) ** γ``, W then H.
+
+    ``pos``, ``neg`` are the non-negative parts of the loss gradient (see
+    :mod:`jaxnmf.losses`), and γ the exponent of Févotte & Idier (2011) for the β of the loss,
+    which makes each step a majorization–minimization step: the objective never increases for
+    any β-divergence with l1/l2 penalties and any mask. Zeros stay zero (initialize with
+    ``"nndsvda"`` rather than ``"nndsvd"``).
+
+    References:
+        Lee & Seung (2001), Algorithms for non-negative matrix factorization, NIPS.
+        Févotte & Idier (2011), Neural Computation 23(9), Table 2.
+    """
+
+    name: str = "mu"
+
+    def check(self, loss: Loss, has_mask: bool) -> None:
+        del loss, has_mask  # any loss with a split gradient
+
+    def init(self, problem, W, H):
+        return ()
+
+    def step(self, problem, W, H, extra):
+        V, mask, loss, active, _ = problem
+        gamma = mu_exponent(loss)
+
+        def ratio(neg, pos):
+            # pos == 0 only where the gradient carries no information (e.g. a zero row of H);
+            # leave the entry unchanged there instead of dividing by zero.
+            r = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
+            return r if gamma == 1.0 else r**gamma
+
+        if uses_gram_form(problem):
+            # Frobenius family without mask: the same update from Gram products, and the
+            # objective from them too (no m×n temporaries at all).
+            a, pen = quadratic_coefficients(loss)
+            HHt, VHt = H @ H.T, V @ H.T
+            W = W * ratio(a * VHt, a * (W @ HHt) + pen["l1", "W"] + pen["l2", "W"] * W)
+            W = jnp.where(active[None, :], W, 0)
+            WtW, WtV = W.T @ W, W.T @ V
+            H = H * ratio(a * WtV, a * (WtW @ H) + pen["l1", "H"] + pen["l2", "H"] * H)
+            H = jnp.where(active[:, None], H, 0)
+            return W, H, extra, gram_objective(problem, W, H, WtW, WtV)
+
+        pos, neg = loss.split_grad(V, W, H, mask, "W")
+        W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
+        pos, neg = loss.split_grad(V, W, H, mask, "H")
+        H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
+        return W, H, extra, None
