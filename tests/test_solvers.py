@@ -12,7 +12,16 @@ from jaxnmf import api
 from jaxnmf._testing import np_mu_step, planted, positive_data, random_factors
 
 ADAM = jn.solvers.projected(optax.adam(1e-2))  # created once: optimizers compare by identity
-SOLVERS = {"mu": "mu", "hals": "hals", "pg": "pg", "adam": ADAM}
+SOLVERS = {
+    "mu": "mu",
+    "hals": "hals",
+    "pg": "pg",
+    "adam": ADAM,
+    "accelerated_mu": "accelerated_mu",
+    "accelerated_hals": "accelerated_hals",
+    "nesterov": "nesterov",
+    "anls": "anls",
+}
 
 M_, N_, K_ = 20, 15, 3
 
@@ -77,10 +86,12 @@ def test_same_seed_is_bit_identical_and_new_data_does_not_recompile(solver, data
     assert not np.array_equal(a.W, c.W) and not np.array_equal(a.W, other.W)
 
 
-@pytest.mark.parametrize("solver", ["mu", "hals", "pg"])
+@pytest.mark.parametrize(
+    "solver", ["mu", "hals", "pg", "accelerated_mu", "accelerated_hals", "nesterov", "anls"]
+)
 def test_planted_low_rank_is_recovered(solver):
     V, _, _ = planted(24, 18, 3, seed=0)
-    max_iter = {"mu": 20000, "hals": 3000, "pg": 500}[solver]
+    max_iter = {"mu": 20000, "accelerated_mu": 5000, "hals": 3000}.get(solver, 500)
     res = jn.fit(V, 3, solver=solver, max_iter=max_iter, tol=0.0, init="nndsvda", seed=0)
     rel = np.linalg.norm(V - res.W @ res.H) / np.linalg.norm(V)
     assert rel < 1e-6, (solver, rel, res.n_iter)
@@ -330,3 +341,45 @@ def test_float32_follows_float64(solver):
     np.testing.assert_allclose(r32.losses, r64.losses, rtol=2e-4)
     direct = np.sum((V - r32.W.astype(np.float64) @ r32.H.astype(np.float64)) ** 2)
     np.testing.assert_allclose(r32.loss, direct, rtol=1e-5)
+
+
+@pytest.mark.parametrize("solver", ["accelerated_mu", "accelerated_hals", "nesterov", "anls"])
+def test_gram_solvers_reject_masks_and_other_losses(solver, data):
+    with pytest.raises(ValueError, match="Gram products"):
+        jn.fit(data, K_, solver=solver, loss="kl")
+    with pytest.raises(ValueError, match="no mask"):
+        jn.fit(data, K_, solver=solver, mask=np.ones_like(data))
+
+
+def test_accelerated_variants_never_increase_the_objective(data):
+    loss = jn.losses.frobenius() + 0.1 * jn.losses.l1("H") + 0.2 * jn.losses.l2("W")
+    for solver in ("accelerated_mu", "accelerated_hals", "anls"):
+        res = jn.fit(data, K_, solver=solver, loss=loss, max_iter=50, tol=0.0)
+        f = np.concatenate([[res.initial_loss], res.losses])
+        assert np.all(np.diff(f) <= 1e-12 * f[0]), solver
+
+
+def test_accelerated_hals_with_alpha_zero_is_hals(data):
+    a = jn.fit(data, K_, solver=jn.solvers.accelerated_hals(alpha=0.0), max_iter=10, tol=0.0)
+    b = jn.fit(data, K_, solver="hals", max_iter=10, tol=0.0)
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-12)
+
+
+def test_bpp_matches_scipy_nnls():
+    optimize = pytest.importorskip("scipy.optimize")
+    rng = np.random.default_rng(8)
+    B, C = rng.random((30, 6)), rng.random((30, 9)) - 0.3
+    X, rounds = jn.solvers.nnls_bpp(B.T @ B, B.T @ C, np.ones(6, bool), 40)
+    for j in range(C.shape[1]):
+        np.testing.assert_allclose(X[:, j], optimize.nnls(B, C[:, j])[0], atol=1e-12)
+    assert 0 < int(rounds) < 40
+
+
+def test_anls_step_solves_each_factor_exactly():
+    """After one ANLS step, H is the exact NNLS solution for the new W (KKT holds for H)."""
+    V = positive_data(M_, N_, seed=23)
+    W0, H0 = random_factors(M_, N_, K_, seed=23)
+    res = jn.fit(V, K_, solver="anls", init=(W0, H0), max_iter=1, tol=0.0)
+    gH = 2 * res.W.T @ (res.W @ res.H - V)
+    pgH = np.where(res.H > 0, gH, np.minimum(gH, 0))
+    assert np.linalg.norm(pgH) < 1e-9 * np.linalg.norm(gH)

@@ -24,6 +24,11 @@ from __future__ import annotations
 
 import optax
 
+from ._accelerated import AcceleratedHALS as AcceleratedHALS
+from ._accelerated import AcceleratedMU as AcceleratedMU
+from ._accelerated import Nesterov as Nesterov
+from ._anls import ANLS as ANLS
+from ._anls import nnls_bpp as nnls_bpp
 from ._base import Problem as Problem
 from ._base import gram_objective as gram_objective
 from ._base import is_quadratic as is_quadratic
@@ -44,14 +49,23 @@ _is_quadratic = is_quadratic
 _quadratic_coefficients = quadratic_coefficients
 
 __all__ = [
+    "ANLS",
     "HALS",
     "MU",
     "PG",
+    "AcceleratedHALS",
+    "AcceleratedMU",
+    "Nesterov",
     "Problem",
     "Projected",
+    "accelerated_hals",
+    "accelerated_mu",
+    "anls",
     "as_solver",
     "hals",
     "mu",
+    "nesterov",
+    "nnls_bpp",
     "pg",
     "projected",
 ]
@@ -84,7 +98,38 @@ def projected(opt) -> Projected:
     return Projected(opt)
 
 
-_NAMED = {"mu": mu, "hals": hals, "pg": pg}
+def accelerated_mu(alpha: float = 0.5, delta: float = 0.1) -> AcceleratedMU:
+    """Accelerated MU (Gillis & Glineur 2012). See :class:`AcceleratedMU`."""
+    return AcceleratedMU(alpha=alpha, delta=delta)
+
+
+def accelerated_hals(alpha: float = 0.5, delta: float = 0.1) -> AcceleratedHALS:
+    """Accelerated HALS (Gillis & Glineur 2012). See :class:`AcceleratedHALS`."""
+    return AcceleratedHALS(alpha=alpha, delta=delta)
+
+
+def nesterov(**options) -> Nesterov:
+    """NeNMF, Nesterov's optimal gradient method per sub-problem (Guan et al. 2012)."""
+    return Nesterov(**options)
+
+
+def anls(max_pivots: int | None = None) -> ANLS:
+    """Alternating NNLS by block principal pivoting (Kim & Park 2011). See :class:`ANLS`."""
+    return ANLS(max_pivots=max_pivots)
+
+
+_NAMED = {
+    "mu": mu,
+    "hals": hals,
+    "pg": pg,
+    "accelerated_mu": accelerated_mu,
+    "amu": accelerated_mu,
+    "accelerated_hals": accelerated_hals,
+    "ahals": accelerated_hals,
+    "nesterov": nesterov,
+    "nenmf": nesterov,
+    "anls": anls,
+}
 
 
 def as_solver(solver):

@@ -83,6 +83,7 @@ class PG:
     max_trials: int = 20
     max_inner: int = 1000
     initial_tol: float = 1e-3
+    max_retries: int = 10
 
     def check(self, loss: Loss, has_mask: bool) -> None:
         del loss, has_mask
@@ -150,10 +151,26 @@ class PG:
         )
         return X, it
 
-    def step(self, problem, W, H, extra):
-        W, inner_W = self._solve(problem, W, H, "W", extra.tol_W)
-        H, inner_H = self._solve(problem, W, H, "H", extra.tol_H)
+    def _alternate(self, problem, W, H, extra):
+        W_new, inner_W = self._solve(problem, W, H, "W", extra.tol_W)
+        H_new, inner_H = self._solve(problem, W_new, H, "H", extra.tol_H)
         # Lin: a sub-problem solved on entry means its tolerance is too loose.
         tol_W = jnp.where(inner_W == 0, 0.1 * extra.tol_W, extra.tol_W)
         tol_H = jnp.where(inner_H == 0, 0.1 * extra.tol_H, extra.tol_H)
-        return W, H, PGState(tol_W, tol_H, inner_W, inner_H), None
+        return W_new, H_new, PGState(tol_W, tol_H, inner_W, inner_H)
+
+    def step(self, problem, W, H, extra):
+        # When both sub-problems are solved on entry nothing moves, and the shared stopping
+        # rule would read the zero change as convergence. Lin's outer loop instead goes on
+        # with the tightened tolerances: so do we, at once, up to `max_retries` times.
+        def stalled(c):
+            _, _, e, tries = c
+            return (e.inner_W == 0) & (e.inner_H == 0) & (tries < self.max_retries)
+
+        def retry(c):
+            W_new, H_new, e, tries = c
+            return (*self._alternate(problem, W_new, H_new, e), tries + 1)
+
+        first = self._alternate(problem, W, H, extra)
+        W, H, extra, _ = jax.lax.while_loop(stalled, retry, (*first, jnp.zeros((), jnp.int32)))
+        return W, H, extra, None
