@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _sharding, _validate
 from . import init as _init
 from ._driver import Code, run
 from .losses import Loss, as_loss
@@ -151,6 +151,30 @@ def prepare(V, rank, loss, solver, mask):
     return V_cast, mask, loss.astype(dtype), solver, dtype
 
 
+@functools.partial(jax.jit, static_argnames=("rank", "method"))
+def initial_factors(V, mask, key, *, rank, method):
+    """``(W0, H0)`` of an init method, exactly as :func:`fit` draws them."""
+    return _init.initialize(V, key, rank, rank, method, mask)
+
+
+def _split_by_rows(V, mask, loss, key, W0, H0, method, rank, devices):
+    """Initial factors drawn on the whole V, then V, mask and W split by rows (zero rows
+    padded to a multiple of the device count), H replicated."""
+    if method != "given":
+        W0, H0 = jax.device_get(initial_factors(V, mask, key, rank=rank, method=method))
+    m, d = V.shape[0], len(devices)
+    if m % d and mask is None and any(b <= 0 for b in loss.beta_values):
+        # zero rows are outside the domain of β ≤ 0 divergences: mask them out instead
+        mask = np.ones_like(V)
+    mesh = _sharding.mesh(devices, "rows")
+    V = _sharding.split_rows(_sharding.pad_rows(V, d), mesh)
+    if mask is not None:
+        mask = _sharding.split_rows(_sharding.pad_rows(mask, d), mesh)
+    W0 = _sharding.split_rows(_sharding.pad_rows(np.asarray(W0), d), mesh)
+    H0 = _sharding.replicate(np.asarray(H0), mesh)
+    return V, mask, W0, H0, "given"
+
+
 def _on_failure(status: Status, on_failure: str, what: str) -> None:
     if status != Status.NONFINITE or on_failure == "ignore":
         return
@@ -177,6 +201,7 @@ def fit(
     pg_tol: float = 0.0,
     track_kkt: bool = False,
     on_failure: str = "warn",
+    devices=None,
 ) -> FitResult:
     """Fit ``V ≈ W H`` with ``W, H ≥ 0``.
 
@@ -200,6 +225,10 @@ def fit(
         per iteration).
       on_failure: what to do when the run ends ``nonfinite``: ``"warn"`` (default),
         ``"raise"`` (``FloatingPointError``) or ``"ignore"``.
+      devices: ``None`` (one device), an int n (the first n of ``jax.devices()``) or a list
+        of devices: V and W are then split by rows across them and H is replicated (see
+        :mod:`jaxnmf._sharding`); the result equals the single-device one up to the order of
+        floating-point reductions.
 
     Returns:
       A :class:`FitResult`.
@@ -225,6 +254,9 @@ def fit(
         raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
     key = _validate.seed_key(seed)
     track_kkt = bool(track_kkt or pg_tol > 0)
+    devices = _sharding.resolve(devices)
+    if devices is not None:
+        V, mask, W0, H0, method = _split_by_rows(V, mask, loss, key, W0, H0, method, rank, devices)
 
     state = _fit_compiled(
         V,
@@ -241,6 +273,8 @@ def fit(
         max_iter=max_iter,
         track_kkt=track_kkt,
     )
+    if devices is not None:
+        state = state._replace(W=state.W[:m])  # drop the padding rows
     result = to_result(state, solver, loss)
     _on_failure(result.status, on_failure, f"fit(solver={solver.name!r})")
     return result

@@ -24,8 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _driver, _validate
-from . import init as _init
-from .api import Status, prepare
+from .api import Status, initial_factors, prepare
 from .solvers import Problem, as_solver
 
 __all__ = ["CompareResult", "SolverTrace", "compare"]
@@ -120,11 +119,6 @@ def _kkt(V, mask, loss, W, H):
     return _driver.kkt_residual(_problem(V, mask, loss, W.shape[1]), W, H)
 
 
-@functools.partial(jax.jit, static_argnames=("rank", "method"))
-def _initial_factors(V, mask, key, *, rank, method):
-    return _init.initialize(V, key, rank, rank, method, mask)
-
-
 def _problem(V, mask, loss, k):
     # The same Problem that jaxnmf.fit builds, so that both run the same code.
     return Problem(V, mask, loss, jnp.ones((k,), bool), jnp.vdot(V, V))
@@ -201,7 +195,7 @@ def compare(
             starts.append((jnp.asarray(W_given), jnp.asarray(H_given)))
         else:
             key = _validate.seed_key(seed)
-            starts.append(_initial_factors(V, mask, key, rank=rank, method=method))
+            starts.append(initial_factors(V, mask, key, rank=rank, method=method))
 
     traces = {}
     initial_loss = np.zeros(len(seeds))

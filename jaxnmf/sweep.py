@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _sharding, _validate
 from .api import FitResult, Status, _on_failure, fit_member, prepare
 from .losses import Loss, as_loss
 
@@ -230,6 +230,7 @@ def sweep(
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_failure: str = "ignore",
+    devices=None,
 ) -> SweepResult:
     """Fit every (loss, rank, seed) member in one compiled, vmapped program.
 
@@ -248,6 +249,8 @@ def sweep(
       progress: called as ``progress(done, total)`` after each chunk.
       on_failure: ``"ignore"`` (default: one diverging member must not discard a sweep; its
         status says so), ``"warn"`` or ``"raise"``.
+      devices: ``None`` (one device), an int or a list of devices: the members of each chunk
+        are split across them, V is replicated (see :mod:`jaxnmf._sharding`).
 
     Returns:
       A :class:`SweepResult`; ``result(rank=r, seed=s)`` equals ``jaxnmf.fit(V, r, seed=s)``.
@@ -299,6 +302,15 @@ def sweep(
         )
     batch_size = _validate.positive_int(batch_size, "batch_size")
     batch_size = min(batch_size, total)
+    devices = _sharding.resolve(devices)
+    member_mesh = None
+    V_host, mask_host = V, mask
+    if devices is not None:
+        member_mesh = _sharding.mesh(devices, "members")
+        batch_size = -(-batch_size // len(devices)) * len(devices)  # whole members per device
+        V = _sharding.replicate(V, member_mesh)
+        if mask is not None:
+            mask = _sharding.replicate(mask, member_mesh)
 
     static = dict(
         solver=solver,
@@ -318,6 +330,10 @@ def sweep(
         )
         member_keys = jax.random.wrap_key_data(key_data[np.array([c[2] for c in chunk])])
         member_ranks = jnp.asarray([c[1] for c in chunk], jnp.int32)
+        if member_mesh is not None:
+            losses, member_keys, member_ranks = _sharding.split_leading(
+                (losses, member_keys, member_ranks), member_mesh
+            )
         return V, mask, losses, member_keys, member_ranks, tol_a, pg_tol_a
 
     t0 = time.perf_counter()
@@ -360,8 +376,8 @@ def sweep(
         kkt_residual=grid_shape(state.kkt),
         heldout_rmse=grid_shape(rmse),
         heldout=heldout,
-        V=V,
-        mask=mask,
+        V=V_host,
+        mask=mask_host,
         solver=solver,
         single_loss=single_loss,
         wall_time=wall,
