@@ -6,13 +6,17 @@ all run by one jit-compiled driver with one stopping rule. See ``README.md`` and
 ``DESIGN.md`` for the public API.
 """
 
+from . import datasets as datasets
 from . import init as init
 from . import losses as losses
 from . import metrics as metrics
+from . import plotting as plotting
 from . import solvers as solvers
 from .api import FitResult as FitResult
 from .api import Status as Status
 from .api import fit as fit
+from .compare import CompareResult as CompareResult
+from .compare import compare as compare
 from .rank_selection import RankTable as RankTable
 from .rank_selection import rank_selection as rank_selection
 from .sweep import SweepResult as SweepResult
@@ -20,16 +24,31 @@ from .sweep import sweep as sweep
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # The scikit-learn estimator is imported on first use: importing scikit-learn costs more
+    # than the rest of jaxnmf together, and most uses of jaxnmf never need it.
+    if name == "NMF":
+        from .estimator import NMF
+
+        return NMF
+    raise AttributeError(f"module 'jaxnmf' has no attribute {name!r}")
+
 __all__ = [
+    "NMF",
+    "CompareResult",
     "FitResult",
     "RankTable",
     "Status",
     "SweepResult",
     "__version__",
+    "compare",
+    "datasets",
     "fit",
     "init",
     "losses",
     "metrics",
+    "plotting",
     "rank_selection",
     "solvers",
     "sweep",
