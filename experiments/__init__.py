@@ -11,7 +11,14 @@ import importlib
 from types import ModuleType
 
 # In the order `python -m experiments all` runs them.
-EXPERIMENTS = ("parts_digits_faces", "convergence_digits")
+EXPERIMENTS = (
+    "parts_digits_faces",
+    "convergence_digits",
+    "rank_selection",
+    "audio_drums",
+    "topics",
+    "movielens",
+)
 VARIANTS = ("smoke", "full")
 
 

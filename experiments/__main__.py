@@ -2,13 +2,27 @@
 
     python -m experiments list
     python -m experiments run NAME [--variant smoke|full] [--set key=value ...] [--out results]
+                                   [--force]
     python -m experiments all [--variant smoke|full] [--out results] [--figures-out DIR]
+                              [--force] [--no-figures]
+    python -m experiments check [--out results] [--manifest PATH]
 
 ``run`` writes ``<out>/<NAME>/<variant>/arrays.npz`` and ``meta.json``. ``--set`` overrides a
 config entry; nested entries use dots and values are read as JSON when they parse
 (``--set faces.rank=36 --set solvers='["mu","hals"]' --set faces.enabled=false``).
 ``all`` runs every experiment, then draws every figure (``python -m paper_figures``).
 The default variant is ``full``, or ``smoke`` when the environment sets ``JAXNMF_SMOKE=1``.
+
+Runs are resumable. A finished run (``meta.json`` complete for the same config, ``arrays.npz``
+intact) is skipped; ``--force`` deletes it and runs again. Experiments with several parts
+(data sets, chunks of ranks) write each finished part to ``parts/<part>.npz`` and, when
+restarted after an interruption, load those parts instead of recomputing them. A corrupt
+result file, or one made by another config, stops the run with an error naming the file.
+
+Every run records the sha256 of its array files in ``<out>/manifest.json``; ``check``
+recomputes them and compares (with ``--manifest`` a copy saved from an earlier run: two runs of
+the same command give identical files). Array files hold no timings; wall times are in the
+JSON files.
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import EXPERIMENTS, VARIANTS, load
+from . import EXPERIMENTS, VARIANTS, _common, load
 
 
 def _default_variant() -> str:
@@ -67,15 +81,36 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
     return config
 
 
-def run_one(name: str, variant: str, overrides: list[str], out: Path) -> dict:
+def run_one(name: str, variant: str, overrides: list[str], out: Path, force: bool = False) -> dict:
+    """Run one experiment unless a finished run of the same config is there (or ``force``).
+
+    Raises:
+      ResultFileError: a result file in the run folder is corrupt or from another config.
+    """
     module = load(name)
     config = apply_overrides(module.get_config(variant), overrides)
     out_dir = out / name / variant
-    print(f"[{name}/{variant}] config: {json.dumps(config, sort_keys=True)}", flush=True)
+    tag = f"[{name}/{variant}]"
+    if force:
+        gone = _common.clear_run(out_dir)
+        if gone:
+            print(f"{tag} --force: deleted {len(gone)} earlier result files", flush=True)
+    else:
+        meta = _common.finished_run(out_dir, config)
+        if meta is not None:
+            _common.update_manifest(out, out_dir)
+            print(
+                f"{tag} finished earlier ({out_dir}/meta.json complete, arrays.npz intact): "
+                "not rerun (--force reruns it)",
+                flush=True,
+            )
+            return meta
+    print(f"{tag} config: {json.dumps(config, sort_keys=True)}", flush=True)
     t0 = time.perf_counter()
     meta = module.main(config, out_dir)
     wall = time.perf_counter() - t0
-    print(f"[{name}/{variant}] wrote {out_dir}/arrays.npz, meta.json in {wall:.1f} s", flush=True)
+    _common.update_manifest(out, out_dir)
+    print(f"{tag} wrote {out_dir}/arrays.npz, meta.json in {wall:.1f} s", flush=True)
     return meta
 
 
@@ -90,7 +125,7 @@ def _cmd_list(_args) -> int:
 
 
 def _cmd_run(args) -> int:
-    run_one(args.name, args.variant, args.set or [], Path(args.out))
+    run_one(args.name, args.variant, args.set or [], Path(args.out), force=args.force)
     return 0
 
 
@@ -99,7 +134,7 @@ def _cmd_all(args) -> int:
     times = {}
     for name in EXPERIMENTS:
         t0 = time.perf_counter()
-        run_one(name, args.variant, [], Path(args.out))
+        run_one(name, args.variant, [], Path(args.out), force=args.force)
         times[name] = time.perf_counter() - t0
     if args.no_figures:
         status = 0
@@ -120,6 +155,42 @@ def _cmd_all(args) -> int:
     return status
 
 
+def check(out: Path, manifest_path: Path | None = None) -> int:
+    """Recompute the sha256 of every result array file under ``out`` and compare with the
+    manifest; print one line per difference and a summary. 0 when every listed file matches.
+    """
+    manifest_path = manifest_path or out / _common.MANIFEST
+    if not manifest_path.is_file():
+        print(f"no manifest at {manifest_path}: run an experiment first")
+        return 1
+    listed = _common.load_json(manifest_path).get("files", {})
+    on_disk = {}
+    for run_dir in sorted(p.parent for p in out.glob("*/*/meta.json")):
+        for f in _common.result_files(run_dir):
+            on_disk[f.relative_to(out).as_posix()] = f
+    bad = 0
+    for rel, expected in sorted(listed.items()):
+        f = out / rel
+        if not f.is_file():
+            print(f"MISSING  {f}")
+            bad += 1
+        elif _common.sha256_file(f) != expected:
+            print(f"CHANGED  {f} (sha256 differs from {manifest_path})")
+            bad += 1
+    unlisted = sorted(set(on_disk) - set(listed))
+    for rel in unlisted:
+        print(f"UNLISTED {out / rel} (not in {manifest_path})")
+    print(
+        f"check: {len(listed) - bad} of {len(listed)} files in {manifest_path} match"
+        + (f", {len(unlisted)} result files not listed" if unlisted else "")
+    )
+    return 1 if bad else 0
+
+
+def _cmd_check(args) -> int:
+    return check(Path(args.out), Path(args.manifest) if args.manifest else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m experiments",
@@ -134,19 +205,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", choices=VARIANTS, default=_default_variant())
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", default="results", help="results root (default: results)")
+    p.add_argument("--force", action="store_true", help="rerun even if finished earlier")
 
     p = sub.add_parser("all", help="run every experiment, then draw every figure")
     p.add_argument("--variant", choices=VARIANTS, default=_default_variant())
     p.add_argument("--out", default="results", help="results root (default: results)")
     p.add_argument("--figures-out", default="paper_figures/output", help="figure folder")
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.add_argument("--force", action="store_true", help="rerun experiments finished earlier")
+
+    p = sub.add_parser("check", help="compare result files with the manifest's sha256")
+    p.add_argument("--out", default="results", help="results root (default: results)")
+    p.add_argument("--manifest", help="manifest to compare with (default: <out>/manifest.json)")
 
     args = parser.parse_args(argv)
+    commands = {"list": _cmd_list, "run": _cmd_run, "all": _cmd_all, "check": _cmd_check}
     try:
-        return {"list": _cmd_list, "run": _cmd_run, "all": _cmd_all}[args.command](args)
+        return commands[args.command](args)
     except ConfigError as e:  # a bad --set: a usage message, not a traceback
         parser.error(str(e))
         return 2  # not reached: parser.error exits
+    except _common.ResultFileError as e:  # names the file; no traceback needed
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

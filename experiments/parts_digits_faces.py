@@ -164,8 +164,14 @@ def main(config: dict, out_dir: Path) -> dict:
     arrays, summaries, skipped = {}, {}, {}
     seeds = {"digits": _common.derive_seed(root, 0), "faces": _common.derive_seed(root, 1)}
 
-    V, shape, _ = _common.load_digits()
-    a, s = _fit_one("digits", V, shape, int(config["digits"]["rank"]), config, seeds["digits"])
+    # Each data set is a part: written to parts/<tag>.npz when done, reused on a restart.
+    parts = _common.Parts(out_dir, config)
+
+    def digits():
+        V, shape, _ = _common.load_digits()
+        return _fit_one("digits", V, shape, int(config["digits"]["rank"]), config, seeds["digits"])
+
+    a, s = parts.run("digits", digits)
     arrays.update(a)
     summaries["digits"] = s
 
@@ -177,7 +183,10 @@ def main(config: dict, out_dir: Path) -> dict:
         if reason is not None:
             skipped["faces"] = reason
         else:
-            a, s = _fit_one("faces", V, shape, int(fc["rank"]), config, seeds["faces"])
+            a, s = parts.run(
+                "faces",
+                lambda: _fit_one("faces", V, shape, int(fc["rank"]), config, seeds["faces"]),
+            )
             arrays.update(a)
             summaries["faces"] = s
     for part, reason in skipped.items():
@@ -195,6 +204,7 @@ def main(config: dict, out_dir: Path) -> dict:
         },
         "skipped": skipped,
         "results": summaries,
+        "parts": parts.record,
         "wall_seconds": time.perf_counter() - t0,
         **_common.environment(),
     }

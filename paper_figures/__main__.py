@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("matplotlib is not installed: pip install -e '.[figures]'; no figures drawn")
         return 1
+    from paper_figures import _style
 
     drawn, missing = 0, []
     for name in figure_modules():
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         paths = module.draw(Path(args.results), Path(args.out), args.variant)
         if paths is None:
+            reason = _style.skip_reason(Path(args.results), module.EXPERIMENT, args.variant)
+            if reason is not None:  # the run exists but had nothing to draw (data absent)
+                print(f"[{name}] skipped: {reason}")
+                continue
             missing.append((name, module.EXPERIMENT))
             continue
         drawn += 1

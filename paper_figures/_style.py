@@ -73,11 +73,51 @@ def find_results(results_root, name: str, variant: str = "auto") -> Path | None:
 
 
 def load(run_dir: Path) -> tuple[dict, dict]:
-    """``(arrays, meta)`` of a run folder; arrays load without pickle."""
-    with np.load(run_dir / "arrays.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads((run_dir / "meta.json").read_text())
+    """``(arrays, meta)`` of a run folder; arrays load without pickle.
+
+    Raises:
+      RuntimeError: a file is corrupt (the message names it).
+    """
+    try:
+        with np.load(run_dir / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads((run_dir / "meta.json").read_text())
+    except Exception as e:  # BadZipFile, bad CRC, bad JSON, ...: name the folder
+        raise RuntimeError(
+            f"{run_dir}: unreadable results ({type(e).__name__}: {e}); rerun the experiment "
+            "with --force"
+        ) from e
     return arrays, meta
+
+
+def skip_reason(results_root, name: str, variant: str = "auto") -> str | None:
+    """Why a run that exists has nothing to draw (every part skipped), else ``None``."""
+    run_dir = find_results(results_root, name, variant)
+    if run_dir is None:
+        return None
+    try:
+        meta = json.loads((run_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    skipped = meta.get("skipped") or {}
+    if not skipped:
+        return None
+    return "; ".join(f"{part}: {why}" for part, why in skipped.items()) + f" ({run_dir}/meta.json)"
+
+
+def mark(ax, x, y, color, label=None, size=160, zorder=5):
+    """A star marking a chosen value (e.g. a suggested rank)."""
+    ax.scatter(
+        [x],
+        [y],
+        marker="*",
+        s=size,
+        color=color,
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=zorder,
+        label=label,
+    )
 
 
 def provenance(meta: dict) -> str:

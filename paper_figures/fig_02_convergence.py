@@ -30,6 +30,15 @@ def _curves(arrays: dict):
     return f, f_star, gap
 
 
+def _timings(arrays: dict, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(wall_seconds (n_solvers, n_seeds), compile_seconds (n_solvers,))``: from meta.json
+    (timings are kept out of the hashed array files), or from arrays of older results."""
+    t = meta.get("timings")
+    if t is not None:
+        return np.asarray(t["wall_seconds"], float), np.asarray(t["compile_seconds"], float)
+    return arrays["wall_seconds"], arrays["compile_seconds"]
+
+
 def _strip(ax, values: np.ndarray, names, colors, x0=0.0, marker="o", filled=True, label=None):
     """Dots per seed (slightly spread) and a horizontal bar at the median, per solver."""
     n_seeds = values.shape[1]
@@ -67,8 +76,7 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     n_solvers, n_seeds, n_pts = f.shape
     it = np.arange(n_pts)
     kkt_rel = arrays["kkt_residual"] / arrays["initial_kkt_residual"]
-    wall = arrays["wall_seconds"]
-    compile_s = arrays["compile_seconds"]
+    wall, compile_s = _timings(arrays, meta)
     cfg = meta["config"]
 
     fig = plt.figure(figsize=(_style.WIDTH_IN, 6.4))

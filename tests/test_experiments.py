@@ -1,0 +1,186 @@
+"""The experiments framework: resumable runs, part files, corrupt/foreign files, manifest.
+
+The kill-and-resume test runs ``python -m experiments run rank_selection`` (a small smoke
+config) in a subprocess, kills it once its first part file exists, restarts it and checks that
+the finished part is loaded, not recomputed. It needs scikit-learn (the docstrings corpus) and
+takes about 20–40 s on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import EXPERIMENTS, _common, load
+from experiments.__main__ import check
+from experiments.__main__ import main as cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A small rank_selection run: two parts (docstrings, then planted), each one sweep.
+SMALL = [
+    "--set",
+    "docstrings.ranks=[2,3]",
+    "--set",
+    "docstrings.n_seeds=2",
+    "--set",
+    "docstrings.max_iter=30",
+    "--set",
+    "planted.ranks=[2,3,4]",
+    "--set",
+    "planted.n_seeds=2",
+    "--set",
+    "planted.max_iter=200",
+]
+
+
+def _config(**changes) -> dict:
+    return {"name": "toy", "variant": "smoke", "root_seed": 0, "size": 3, **changes}
+
+
+CMD = [sys.executable, "-m", "experiments", "run", "rank_selection", "--variant", "smoke"]
+
+
+def test_every_experiment_has_both_variants_and_a_figure():
+    import paper_figures.__main__ as figs
+
+    for name in EXPERIMENTS:
+        module = load(name)
+        assert (module.__doc__ or "").strip(), name
+        for variant in ("smoke", "full"):
+            config = module.get_config(variant)
+            assert config["name"] == name and config["variant"] == variant
+            json.dumps(config)  # a config is plain JSON
+    fig_experiments = set()
+    for fig in figs.figure_modules():
+        module = __import__(f"paper_figures.{fig}", fromlist=["EXPERIMENT"])
+        fig_experiments.add(module.EXPERIMENT)
+    assert fig_experiments == set(EXPERIMENTS)
+
+
+def test_kill_during_a_run_then_resume_reuses_the_finished_part(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "results"
+    run_dir = out / "rank_selection" / "smoke"
+    first = run_dir / "parts" / "docstrings.npz"
+    second = run_dir / "parts" / "planted.npz"
+    cmd = [*CMD, *SMALL, "--out", str(out)]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not first.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before writing a part:\n{proc.stdout.read()}")
+            if time.monotonic() > deadline:
+                pytest.fail("no part file after 90 s")
+            time.sleep(0.02)
+        proc.kill()  # SIGKILL: no clean-up code runs, like a crash or a lost machine
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert not (run_dir / "meta.json").exists(), "killed too late: the run had finished"
+    assert not second.exists(), "killed too late: the second part was written"
+    mtime, digest = first.stat().st_mtime_ns, _common.sha256_file(first)
+
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "part docstrings: finished earlier" in done.stdout
+    assert "part planted: wrote" in done.stdout
+    assert first.stat().st_mtime_ns == mtime and _common.sha256_file(first) == digest
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["complete"] is True
+    assert meta["parts"]["docstrings"]["reused"] is True
+    assert meta["parts"]["planted"]["reused"] is False
+    arrays = _common.load_npz(run_dir / "arrays.npz")
+    assert set(arrays["parts"].tolist()) == {"docstrings", "planted"}
+    assert check(out) == 0  # the manifest lists the final files with their hashes
+
+    again = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "finished earlier" in again.stdout and "not rerun" in again.stdout
+    assert first.stat().st_mtime_ns == mtime
+
+
+def test_corrupt_npz_raises_a_clear_error_naming_the_file(tmp_path, capsys):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip file at all")
+    with pytest.raises(_common.ResultFileError, match=r"garbage\.npz: corrupt result file"):
+        _common.load_npz(garbage)
+
+    # A real result file cut short (e.g. a full disk, a copy interrupted).
+    good = tmp_path / "run"
+    _common.write_results(good, {"x": np.arange(1000.0)}, {"config": _config()})
+    data = (good / "arrays.npz").read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(_common.ResultFileError, match=r"truncated\.npz: corrupt result file"):
+        _common.load_npz(truncated)
+
+    # Through the command line: a corrupt part stops the run, naming the file (exit 2).
+    pytest.importorskip("sklearn")
+    out = tmp_path / "results"
+    part = out / "rank_selection" / "smoke" / "parts" / "docstrings.npz"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"\x00" * 64)
+    status = cli(["run", "rank_selection", "--variant", "smoke", "--out", str(out)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"{part}: corrupt result file" in err and "--force" in err
+
+
+def test_part_written_by_another_config_is_foreign(tmp_path):
+    a = _common.Parts(tmp_path, _config(size=3), log=lambda _: None)
+    arrays, meta = a.run("p", lambda: ({"x": np.ones(3)}, {"note": "first"}))
+    assert meta["note"] == "first" and a.record["p"]["reused"] is False
+    # the same config: loaded, not recomputed
+    again = _common.Parts(tmp_path, _config(size=3), log=lambda _: None)
+    arrays2, _ = again.run("p", lambda: pytest.fail("recomputed a finished part"))
+    np.testing.assert_array_equal(arrays2["x"], arrays["x"])
+    assert again.record["p"]["reused"] is True
+    # another config: an error naming the file, never silently reused
+    other = _common.Parts(tmp_path, _config(size=4), log=lambda _: None)
+    with pytest.raises(_common.ResultFileError, match=r"p\.npz: a foreign result file"):
+        other.run("p", lambda: ({"x": np.ones(4)}, {}))
+
+
+def test_finished_run_of_another_config_is_an_error_and_force_clears_it(tmp_path):
+    _common.write_results(tmp_path, {"x": np.ones(2)}, {"experiment": "toy", "config": _config()})
+    assert _common.finished_run(tmp_path, _config())["complete"] is True
+    with pytest.raises(_common.ResultFileError, match=r"meta\.json: .*differs in: size"):
+        _common.finished_run(tmp_path, _config(size=5))
+    gone = _common.clear_run(tmp_path)
+    assert {p.name for p in gone} == {"arrays.npz", "meta.json"}
+    assert _common.finished_run(tmp_path, _config(size=5)) is None
+
+
+def test_result_files_are_deterministic_and_checked_against_the_manifest(
+    tmp_path, capsys, monkeypatch
+):
+    arrays = {"b": np.arange(6).reshape(2, 3), "a": np.array(["x", "yz"])}
+    paths = []
+    for i in range(2):  # same arrays at different times of day: identical array files
+        monkeypatch.setattr(time, "time", lambda i=i: 1.7e9 + 86_400 * i)
+        d = tmp_path / "toy" / f"run{i}"
+        _common.write_results(d, arrays, {"experiment": "toy", "config": _config(), "t": i})
+        paths.append(d / "arrays.npz")
+    monkeypatch.undo()
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    for d in (p.parent for p in paths):
+        _common.update_manifest(tmp_path, d)
+    assert check(tmp_path) == 0
+    with open(paths[1], "ab") as f:
+        f.write(b"\0")
+    assert check(tmp_path) == 1
+    assert "CHANGED" in capsys.readouterr().out
