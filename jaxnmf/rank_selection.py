@@ -70,9 +70,10 @@ class RankTable:
         """The rank a criterion points to.
 
         * ``"heldout_rmse"``: the rank with the lowest mean held-out RMSE;
-        * ``"cophenetic"`` / ``"dispersion"``: the rank just before the largest drop of the
-          coefficient from one rank to the next (Brunet et al.: "where the coefficient
-          begins to fall"); the largest rank when it never falls.
+        * ``"cophenetic"`` / ``"dispersion"``: the largest rank at which the coefficient is
+          at its maximum (within 1e-4): the last rank before it begins to fall from its peak
+          (Brunet et al.). An earlier rule, "before the largest drop", picked k = 2 over a
+          perfect k = 4 when a small dip at k = 3 came first.
         """
         ranks = self.columns["rank"]
         if criterion == "heldout_rmse":
@@ -82,10 +83,12 @@ class RankTable:
             return int(ranks[np.nanargmin(values)])
         if criterion in ("cophenetic", "dispersion"):
             values = self.columns[criterion]
-            drops = values[:-1] - values[1:]
-            if len(values) < 2 or np.nanmax(drops) <= 0:
-                return int(ranks[-1])
-            return int(ranks[np.nanargmax(drops)])
+            at_peak = np.nonzero(values >= np.nanmax(values) - 1e-4)[0]
+            # the first run of peak values, and its last rank
+            run_end = at_peak[0]
+            while run_end + 1 in at_peak:
+                run_end += 1
+            return int(ranks[run_end])
         raise ValueError(f"unknown criterion {criterion!r}")
 
     def __repr__(self) -> str:

@@ -135,3 +135,12 @@ def test_sweep_input_errors():
         jn.sweep(V_, ranks=[2], heldout=1.5)
     with pytest.raises(KeyError):
         jn.sweep(V_, ranks=[2], max_iter=2).result(rank=3, seed=0)
+
+
+def test_suggest_takes_the_peak_not_the_largest_drop():
+    ranks = np.arange(2, 11)
+    coph = np.array([0.9991, 0.9816, 1.0, 0.9990, 0.9949, 0.9890, 0.9828, 0.9791, 0.9762])
+    table = jn.RankTable({"rank": ranks, "cophenetic": coph, "dispersion": coph})
+    assert table.suggest("cophenetic") == 4 and table.suggest("dispersion") == 4
+    flat = jn.RankTable({"rank": ranks[:3], "cophenetic": np.ones(3)})
+    assert flat.suggest("cophenetic") == 4
