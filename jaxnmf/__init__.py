@@ -34,6 +34,7 @@ def __getattr__(name):
         return NMF
     raise AttributeError(f"module 'jaxnmf' has no attribute {name!r}")
 
+
 __all__ = [
     "NMF",
     "CompareResult",

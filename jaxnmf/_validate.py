@@ -14,8 +14,9 @@ import warnings
 import jax
 import numpy as np
 
+from . import _sparse
 from . import init as _init
-from .losses import BetaDivergence, Loss
+from .losses import BetaDivergence, Custom, Loss
 
 
 def _is_sparse(x) -> bool:
@@ -57,10 +58,7 @@ def compute_dtype(dtype) -> np.dtype:
 def data_matrix(V, name: str = "V") -> np.ndarray:
     """``V`` as a 2-D NumPy array of a real dtype (not yet checked for values)."""
     if _is_sparse(V):
-        raise TypeError(
-            f"{name} is a sparse matrix; sparse input is not supported yet. Pass "
-            f"{name}.toarray() if it fits in memory."
-        )
+        raise TypeError(f"{name} is a sparse matrix; {name} must be a dense array here")
     if isinstance(V, (str, bytes)) or V is None:
         raise TypeError(f"{name} must be a 2-D array of non-negative numbers, got {type(V)}")
     try:
@@ -90,10 +88,72 @@ def check_values(V: np.ndarray, observed: np.ndarray | None, name: str = "V") ->
         raise ValueError(f"{name} has negative entries (min {vals.min():g}); NMF needs V >= 0")
 
 
+def sparse_data(V, name: str = "V"):
+    """``(rows, cols, values, shape)`` of a sparse ``V`` on the host: indices int32, sorted
+    by (row, col), duplicates summed (:func:`jaxnmf._sparse.canonical`). Checks structure and
+    dtype here; values are checked by :func:`check_values` on the stored entries only."""
+    rows, cols, values, shape = _sparse.coo_arrays(V)
+    if values.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {shape}")
+    if max(shape) >= 2**31 or values.size >= 2**31:
+        raise ValueError(
+            f"{name} has shape {shape} and {values.size} stored entries; sparse input needs "
+            "fewer than 2**31 rows, columns and stored entries (int32 indices)"
+        )
+    return _sparse.canonical(rows, cols, values, shape)
+
+
+def sparse_mask(mask) -> bool:
+    """The ``mask`` of a sparse ``V``: ``None`` (unstored entries are zeros) or ``"stored"``
+    (the stored entries are the observed ones, the others are missing). Returns True for
+    ``"stored"``."""
+    if mask is None:
+        return False
+    if isinstance(mask, str):
+        if mask.lower() == "stored":
+            return True
+        raise ValueError(f"unknown mask {mask!r}; with sparse V, mask is None or 'stored'")
+    raise ValueError(
+        "with sparse V, mask must be None (unstored entries are zeros) or 'stored' (the "
+        "stored entries are the observed ones, the others are missing); an (m, n) mask "
+        "would densify V. Store exactly the observed entries (explicit zeros included) and "
+        "pass mask='stored'."
+    )
+
+
+def sparse_loss_support(loss: Loss, values: np.ndarray, stored: bool) -> None:
+    """What each loss needs of a sparse V (see :mod:`jaxnmf._sparse`)."""
+    custom = [t.name for t in loss.terms if isinstance(t, Custom)]
+    if custom:
+        raise ValueError(
+            f"custom loss terms ({', '.join(custom)}) take a dense V; sparse V supports the "
+            "β-divergences (with penalties). Pass V.toarray() to use a custom term."
+        )
+    if stored:  # every β is evaluated at the stored entries; β <= 0 needs them non-zero
+        beta_support(loss, values, None)
+        return
+    betas = [t.beta for t in loss.terms if isinstance(t, BetaDivergence)]
+    bad = [b for b in betas if b not in (1.0, 2.0)]
+    if bad:
+        raise ValueError(
+            f"the β-divergence with β = {bad[0]:g} needs WH at every entry of V, and the "
+            "unstored entries of a sparse V are zeros that count: that would densify V. "
+            "Sparse V without a mask supports β = 2 (Frobenius) and β = 1 (KL); pass "
+            "mask='stored' if the unstored entries are missing, or V.toarray()."
+        )
+
+
 def mask_matrix(mask, shape) -> np.ndarray | None:
     """The entry weights as an array of V's shape, or None. Raises on bad masks."""
     if mask is None:
         return None
+    if isinstance(mask, str):
+        raise ValueError(
+            f"mask={mask!r} is for sparse V (mask='stored': the stored entries are the "
+            "observed ones); for dense V pass an (m, n) array of weights"
+        )
     if _is_sparse(mask):
         mask = mask.toarray()
     arr = np.asarray(mask)

@@ -9,12 +9,12 @@ import functools
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import _sharding, _validate
+from . import _sharding, _sparse, _validate
 from . import init as _init
 from ._driver import Code, run
+from ._sparse import SparseMatrix
 from .losses import Loss, as_loss
 from .solvers import Problem, as_solver
 
@@ -75,8 +75,18 @@ class FitResult:
         return self.status == Status.CONVERGED
 
     def reconstruction(self) -> np.ndarray:
-        """``W @ H``, ``(m, n)``."""
+        """``W @ H``, ``(m, n)`` (dense: for large sparse V, predict chosen entries with
+        :meth:`predict`)."""
         return self.W @ self.H
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """``(WH)[rows[e], cols[e]]`` for each e, without forming ``WH``: O(len(rows) · k).
+
+        See :func:`jaxnmf.metrics.reconstruct`.
+        """
+        from .metrics import reconstruct
+
+        return np.asarray(reconstruct(self.W, self.H, rows, cols))
 
 
 def fit_member(
@@ -90,7 +100,7 @@ def fit_member(
     if method != "given":
         W0, H0 = _init.initialize(V, key, k_max, rank, method, mask)
     active = _init.component_mask(k_max, rank)
-    problem = Problem(V, mask, loss, active, jnp.vdot(V, V))
+    problem = Problem(V, mask, loss, active, _sparse.sq_norm(V))
     return run(problem, W0, H0, solver, tol, pg_tol, max_iter=max_iter, track_kkt=track_kkt)
 
 
@@ -127,7 +137,13 @@ def prepare(V, rank, loss, solver, mask):
     Returns ``(V, mask, loss, solver, dtype)``: V as an array of the compute dtype with masked
     entries set to 0 (so NaN may mark missing values), the mask in the same dtype or None,
     the loss with weights of that dtype and the solver object.
+
+    Sparse V (``scipy.sparse``, BCOO/BCSR) becomes a :class:`~jaxnmf._sparse.SparseMatrix`
+    of the compute dtype, checked on its stored values only; ``mask`` is then None or
+    ``"stored"``, returned as a SparseMatrix of V's pattern holding the weights (ones).
     """
+    if _sparse.is_sparse_input(V):
+        return _prepare_sparse(V, rank, loss, solver, mask)
     V = _validate.data_matrix(V)
     dtype = _validate.compute_dtype(V.dtype)
     m, n = V.shape
@@ -149,6 +165,38 @@ def prepare(V, rank, loss, solver, mask):
         V_cast = np.where(observed, V_cast, 0).astype(dtype, copy=False)
         mask = mask.astype(dtype)
     return V_cast, mask, loss.astype(dtype), solver, dtype
+
+
+def _prepare_sparse(V, rank, loss, solver, mask):
+    """:func:`prepare` for sparse V: nothing of size m × n is formed on the way."""
+    rows, cols, values, shape = _validate.sparse_data(V)
+    dtype = _validate.compute_dtype(values.dtype)
+    m, n = shape
+    if rank is not None:
+        _validate.rank(rank, m, n)
+    stored = _validate.sparse_mask(mask)
+    if stored and values.size == 0:
+        raise ValueError("mask='stored' but V stores no entry: nothing is left to fit")
+    _validate.check_values(values, None, "V (stored entries)")
+    values = values.astype(dtype, copy=False)
+    _validate.check_values(values, None, f"V (stored entries, in {dtype.name})")
+    loss = as_loss(loss)
+    _validate.loss_has_data_term(loss)
+    _validate.sparse_loss_support(loss, values, stored)
+    solver = as_solver(solver)
+    solver.check(loss, stored)
+    V = SparseMatrix(rows, cols, values, shape)
+    mask = V.with_values(np.ones_like(values)) if stored else None
+    return V, mask, loss.astype(dtype), solver, dtype
+
+
+def check_loss_data(loss, V, mask) -> None:
+    """The data-dependent loss checks of :func:`prepare`, for one more loss on V and mask
+    as ``prepare`` returned them (every point of a sweep's penalty grid)."""
+    if isinstance(V, SparseMatrix):
+        _validate.sparse_loss_support(loss, V.values, mask is not None)
+    else:
+        _validate.beta_support(loss, V, None if mask is None else mask > 0)
 
 
 @functools.partial(jax.jit, static_argnames=("rank", "method"))
@@ -206,7 +254,12 @@ def fit(
     """Fit ``V ≈ W H`` with ``W, H ≥ 0``.
 
     Args:
-      V: data, ``(m, n)``, non-negative, finite on observed entries (NumPy or JAX array).
+      V: data, ``(m, n)``, non-negative, finite on observed entries: a NumPy or JAX array,
+        or sparse (``scipy.sparse`` matrix or array of any format, ``jax.experimental.sparse``
+        BCOO/BCSR), which is never densified: its stored entries are checked and used, in
+        O(nnz · k) per iteration. Sparse V without a mask (unstored entries are zeros) takes
+        the Frobenius or KL loss and every solver that takes that loss; with
+        ``mask="stored"`` any β-divergence, with mu, pg, projected and (Frobenius) hals.
       rank: number of components k, ``1 ≤ k ≤ min(m, n)``.
       loss: a :class:`~jaxnmf.losses.Loss`, a name (``"frobenius"``, ``"kl"``,
         ``"itakura_saito"``/``"is"``) or a number (the β of a β-divergence).
@@ -218,7 +271,8 @@ def fit(
       seed: integer seed (or a ``jax.random.key``) for random initializations.
       mask: optional ``(m, n)`` non-negative weights; 0 marks a missing entry, which then
         counts neither in the loss nor in the updates (its value in V may be anything,
-        NaN included).
+        NaN included). For sparse V: ``None`` or ``"stored"`` (the stored entries are the
+        observed ones and all others are missing, as for ratings).
       pg_tol: also stop when the projected-gradient norm falls below ``pg_tol`` times its
         initial value (enables ``track_kkt``).
       track_kkt: record the KKT residual at every iteration (one more gradient evaluation
@@ -255,6 +309,8 @@ def fit(
     key = _validate.seed_key(seed)
     track_kkt = bool(track_kkt or pg_tol > 0)
     devices = _sharding.resolve(devices)
+    if devices is not None and isinstance(V, SparseMatrix):
+        raise ValueError("devices= splits a dense V by rows; sparse V runs on one device")
     if devices is not None:
         V, mask, W0, H0, method = _split_by_rows(V, mask, loss, key, W0, H0, method, rank, devices)
 

@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _driver, _validate
+from . import _driver, _sparse, _validate
 from .api import Status, initial_factors, prepare
+from .metrics import relative_error
 from .solvers import Problem, as_solver
 
 __all__ = ["CompareResult", "SolverTrace", "compare"]
@@ -121,7 +122,7 @@ def _kkt(V, mask, loss, W, H):
 
 def _problem(V, mask, loss, k):
     # The same Problem that jaxnmf.fit builds, so that both run the same code.
-    return Problem(V, mask, loss, jnp.ones((k,), bool), jnp.vdot(V, V))
+    return Problem(V, mask, loss, jnp.ones((k,), bool), _sparse.sq_norm(V))
 
 
 def _labels(solvers) -> dict:
@@ -154,7 +155,8 @@ def compare(
     """Run several solvers from the same initial factors, with the same stopping rule.
 
     Args:
-      V: data ``(m, n)``; rank: number of components.
+      V: data ``(m, n)``, dense or sparse (as in :func:`jaxnmf.fit`); rank: number of
+        components.
       solvers: names, solver objects, or a ``{label: solver}`` dict.
       loss, max_iter, tol, mask: as in :func:`jaxnmf.fit`, shared by every solver.
       seeds: one run per solver and seed; seed ``s`` gives the initial factors that
@@ -237,10 +239,13 @@ def compare(
             W, H = np.asarray(state.W), np.asarray(state.H)
             Ws.append(W)
             Hs.append(H)
-            M = np.ones_like(V) if mask is None else mask
-            Vd = np.asarray(V, np.float64)
-            resid = M * (Vd - W.astype(np.float64) @ H.astype(np.float64)) ** 2
-            rel.append(float(np.sqrt(resid.sum() / np.sum(M * Vd**2))))
+            if isinstance(V, _sparse.SparseMatrix):  # from the stored entries, O(nnz k)
+                rel.append(float(relative_error(V, W, H, mask)))
+            else:
+                M = np.ones_like(V) if mask is None else mask
+                Vd = np.asarray(V, np.float64)
+                resid = M * (Vd - W.astype(np.float64) @ H.astype(np.float64)) ** 2
+                rel.append(float(np.sqrt(resid.sum() / np.sum(M * Vd**2))))
         traces[label] = SolverTrace(
             name=label,
             losses=losses,

@@ -17,6 +17,13 @@ Shapes: ``V`` is ``(m, n)``, ``W`` is ``(m, k)``, ``H`` is ``(k, n)``; ``mask`` 
 ``(m, n)`` with non-negative weights (0 = missing: the entry counts neither in the loss nor
 in the updates).
 
+Sparse ``V`` (a :class:`jaxnmf._sparse.SparseMatrix`) is never densified: β-divergences are
+evaluated from the stored entries in O(nnz · k). Without a mask the unstored entries are zeros,
+which Frobenius (β = 2) and KL (β = 1) handle through ``‖WH‖² = ⟨WᵀW, HHᵀ⟩`` and
+``Σ WH = sum(W, 0) · sum(H, 1)``; other β would need WH at every entry and are rejected
+before compilation (:func:`jaxnmf.api.prepare`). With ``mask`` a SparseMatrix of V's pattern
+(``fit(..., mask="stored")``), the unstored entries are missing and every β works.
+
 Examples:
     >>> import jaxnmf as jn
     >>> loss = jn.losses.kl() + 0.1 * jn.losses.l1("H")
@@ -39,6 +46,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from . import _sparse
+from ._sparse import SparseMatrix
 
 __all__ = [
     "BetaDivergence",
@@ -128,8 +138,33 @@ class BetaDivergence(Term):
         return (V**b + (b - 1.0) * WH**b - b * V * WH ** (b - 1.0)) / (b * (b - 1.0))
 
     def value(self, V, W, H, mask):
+        if isinstance(V, SparseMatrix):
+            return self._sparse_value(V, W, H, mask)
         d = self.elementwise(self._observed(V, mask), W @ H)
         return jnp.sum(d) if mask is None else jnp.sum(mask * d)
+
+    def _sparse_unmasked_beta(self):
+        # A trace-time check; api.prepare rejects these inputs on the host with more context.
+        if self.beta not in (1.0, 2.0):
+            raise ValueError(
+                f"the β-divergence with β = {self.beta:g} needs WH at every entry of a sparse V "
+                "whose unstored entries are zeros; use β = 2 or β = 1, or mask='stored'"
+            )
+
+    def _sparse_value(self, V, W, H, mask):
+        """The divergence from the stored entries of sparse ``V``, O(nnz · k)."""
+        wh = _sparse.sample(W, H, V.rows, V.cols)
+        if mask is not None:  # unstored entries are missing: stored entries only
+            w = mask.values
+            return jnp.sum(w * self.elementwise(self._observed(V.values, w), wh))
+        self._sparse_unmasked_beta()
+        if self.beta == 2.0:
+            return 0.5 * _sparse.frobenius_sq(V, W, H, wh)
+        # KL: Σ_stored (v log(v/wh) - v) + Σ_all wh; zeros of V add just their wh.
+        v = V.values
+        wh = jnp.maximum(wh, _wh_floor(wh.dtype))
+        stored = jax.scipy.special.xlogy(v, v) - jax.scipy.special.xlogy(v, wh) - v
+        return jnp.sum(stored) + jnp.vdot(jnp.sum(W, axis=0), jnp.sum(H, axis=1))
 
     def _dwh_parts(self, V, WH, mask):
         """(pos, neg) of d(loss)/d(WH), element-wise, shape ``(m, n)``."""
@@ -149,10 +184,33 @@ class BetaDivergence(Term):
             pos, neg = mask * pos, mask * neg
         return pos, neg
 
+    def _sparse_split_grad(self, V, W, H, mask, wrt):
+        """``split_grad`` for sparse ``V``: one fused pass over the stored entries."""
+        floor = _wh_floor(W.dtype)
+        if mask is None:
+            self._sparse_unmasked_beta()
+            if self.beta == 1.0:  # pos = 1 Hᵀ as for dense V; neg = (V / WH) Hᵀ at stored entries
+
+                def ratio(v, wh):
+                    return (v / jnp.maximum(wh, floor),)
+
+                (neg,) = _sparse.sample_scatter(V, W, H, ratio, wrt)
+                if wrt == "W":
+                    return jnp.broadcast_to(jnp.sum(H, axis=1)[None, :], W.shape), neg
+                return jnp.broadcast_to(jnp.sum(W, axis=0)[:, None], H.shape), neg
+            # β = 2 without mask is handled by the Gram form (V @ Hᵀ is a sparse product)
+
+        def parts(v, wh, w):  # the dense formulas, entry by entry
+            return self._dwh_parts(self._observed(v, w), wh, w)
+
+        return _sparse.sample_scatter(V, W, H, parts, wrt, (mask.values,))
+
     def split_grad(self, V, W, H, mask, wrt):
+        if isinstance(V, SparseMatrix) and (mask is not None or self.beta != 2.0):
+            return self._sparse_split_grad(V, W, H, mask, wrt)
         if mask is None and self.beta == 2.0:
             # Gram form: W (H Hᵀ) and V Hᵀ cost O((m + n) k²) + one V-sized product,
-            # instead of forming the m×n matrix WH.
+            # instead of forming the m×n matrix WH (for sparse V, an O(nnz k) product).
             if wrt == "W":
                 return W @ (H @ H.T), V @ H.T
             return (W.T @ W) @ H, W.T @ V

@@ -3,6 +3,11 @@
 Shapes: ``V`` ``(m, n)``, ``W`` ``(m, k)``, ``H`` ``(k, n)``; ``mask`` optional ``(m, n)``
 entry weights (0 = missing). Each returns a scalar (a 0-d JAX array; ``float()`` it on the host).
 
+``V`` may be sparse (``scipy.sparse``, BCOO, or the :class:`~jaxnmf._sparse.SparseMatrix` that
+a sweep keeps): it is never densified. Its unstored entries are zeros, or, with
+``mask="stored"``, missing. :func:`reconstruct` gives ``WH`` at chosen entries only, for
+held-out evaluation without the m × n product.
+
 Examples:
     >>> import numpy as np, jaxnmf as jn
     >>> W, H = np.ones((4, 1)), np.ones((1, 3))
@@ -14,8 +19,10 @@ Examples:
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
-from . import _driver
+from . import _driver, _sparse
+from ._sparse import SparseMatrix
 from .losses import BetaDivergence, as_loss
 from .solvers import Problem
 
@@ -24,8 +31,50 @@ __all__ = [
     "explained_variance",
     "hoyer_sparseness",
     "kkt_residual",
+    "reconstruct",
     "relative_error",
 ]
+
+
+def _as_sparse(V, mask, dtype=None):
+    """Sparse V (any accepted kind) and its mask as SparseMatrix pair (host conversion).
+
+    ``mask`` may be None, ``"stored"`` or already a SparseMatrix of V's pattern.
+    """
+    if not isinstance(V, SparseMatrix):
+        rows, cols, values, shape = _sparse.canonical(*_sparse.coo_arrays(V))
+        V = SparseMatrix(rows, cols, values.astype(dtype or np.result_type(values, 1.0)), shape)
+    if isinstance(mask, str):
+        if mask != "stored":
+            raise ValueError(f"unknown mask {mask!r}; with sparse V, mask is None or 'stored'")
+        mask = V.with_values(jnp.ones_like(V.values))
+    elif mask is not None and not isinstance(mask, SparseMatrix):
+        raise ValueError("with sparse V, mask is None or 'stored' (a dense mask would densify V)")
+    return V, mask
+
+
+def reconstruct(W, H, rows, cols):
+    """``(WH)[rows[e], cols[e]]`` for every e, without forming ``WH``: O(len(rows) · k).
+
+    Args:
+      W: ``(m, k)``; H: ``(k, n)``.
+      rows, cols: integer arrays of the same length: the entries to predict (e.g. the held-out
+        ratings of a recommender).
+
+    Returns:
+      ``(len(rows),)`` array of W's dtype.
+
+    Examples:
+      >>> import numpy as np, jaxnmf as jn
+      >>> W, H = np.array([[1.0], [2.0]]), np.array([[3.0, 4.0, 5.0]])
+      >>> jn.metrics.reconstruct(W, H, [0, 1], [2, 0]).tolist()
+      [5.0, 6.0]
+    """
+    W, H = jnp.asarray(W), jnp.asarray(H)
+    rows, cols = jnp.asarray(rows, jnp.int32), jnp.asarray(cols, jnp.int32)
+    if rows.ndim != 1 or rows.shape != cols.shape:
+        raise ValueError(f"rows and cols must be 1-D of one length, got {rows.shape}, {cols.shape}")
+    return _sparse.sample(W, H, rows, cols)
 
 
 def _weights(V, mask):
@@ -34,6 +83,14 @@ def _weights(V, mask):
 
 def relative_error(V, W, H, mask=None):
     """``‖M∘(V - WH)‖_F / ‖M∘V‖_F`` (with ``M = 1`` when no mask; √weights otherwise)."""
+    if _sparse.is_sparse_input(V):
+        W, H = jnp.asarray(W), jnp.asarray(H)
+        V, mask = _as_sparse(V, mask, W.dtype)
+        if mask is None:
+            return jnp.sqrt(_sparse.frobenius_sq(V, W, H) / _sparse.sq_norm(V))
+        w = mask.values
+        resid = V.values - _sparse.sample(W, H, V.rows, V.cols)
+        return jnp.sqrt(jnp.vdot(w, jnp.square(resid)) / jnp.vdot(w, jnp.square(V.values)))
     V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
     M = _weights(V, mask)
     V = jnp.where(M > 0, V, 0)
@@ -57,6 +114,10 @@ def beta_divergence(V, W, H, beta=2.0, mask=None):
     if isinstance(beta, str):
         terms = as_loss(beta).terms
         beta = terms[0].beta
+    if _sparse.is_sparse_input(V):
+        W, H = jnp.asarray(W), jnp.asarray(H)
+        V, mask = _as_sparse(V, mask, W.dtype)
+        return BetaDivergence(float(beta)).value(V, W, H, mask)
     V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
     mask = None if mask is None else jnp.asarray(mask, V.dtype)
     if mask is not None:
@@ -92,8 +153,12 @@ def kkt_residual(V, W, H, loss="frobenius", mask=None):
     entry is zero, so the residual is 0 exactly at a KKT point of ``min f(W, H), W, H ≥ 0``
     (Lin 2007, eq. 12).
     """
-    V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
-    mask = None if mask is None else jnp.asarray(mask, V.dtype)
+    W, H = jnp.asarray(W), jnp.asarray(H)
+    if _sparse.is_sparse_input(V):
+        V, mask = _as_sparse(V, mask, W.dtype)
+    else:
+        V = jnp.asarray(V)
+        mask = None if mask is None else jnp.asarray(mask, V.dtype)
     loss = as_loss(loss)
     active = jnp.ones((W.shape[1],), bool)
     return _driver.kkt_residual(Problem(V, mask, loss, active), W, H)

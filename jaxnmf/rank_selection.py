@@ -34,6 +34,8 @@ import warnings
 
 import numpy as np
 
+from ._sparse import SparseMatrix
+from .metrics import relative_error
 from .sweep import SweepResult, sweep
 
 __all__ = ["RankTable", "consensus_matrix", "cophenetic_correlation", "rank_selection"]
@@ -187,7 +189,16 @@ def rank_selection(
     # Fit quality is measured on the entries each member was fitted to (held-out entries are
     # scored apart, by heldout_rmse).
     fit_masks = [sw.fit_mask(int(s)) for s in sw.seeds]
-    fit_masks = [np.ones_like(V) if M is None else M for M in fit_masks]
+    if isinstance(V, SparseMatrix):  # from the stored entries: never an m×n array
+
+        def rel_error(w, h, M):
+            return float(relative_error(V, w, h, M))
+    else:
+        fit_masks = [np.ones_like(V) if M is None else M for M in fit_masks]
+
+        def rel_error(w, h, M):
+            return np.sqrt(np.sum(M * (V - w @ h) ** 2) / np.sum(M * V**2))
+
     cols = {
         name: []
         for name in (
@@ -213,12 +224,7 @@ def rank_selection(
         # cluster label of each sample: its dominant component, per seed
         labels = np.argmax(H, axis=1) if samples == "columns" else np.argmax(W, axis=2)
         C = consensus_matrix(labels)
-        rel = np.array(
-            [
-                np.sqrt(np.sum(M * (V - w @ h) ** 2) / np.sum(M * V**2))
-                for w, h, M in zip(W, H, fit_masks, strict=True)
-            ]
-        )
+        rel = np.array([rel_error(w, h, M) for w, h, M in zip(W, H, fit_masks, strict=True)])
         spW = np.array([_hoyer(w, 0) for w in W])
         spH = np.array([_hoyer(h, 1) for h in H])
         hold = sw.heldout_rmse[i]

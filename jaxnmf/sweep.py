@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _sharding, _validate
-from .api import FitResult, Status, _on_failure, fit_member, prepare
+from . import _sharding, _sparse, _validate
+from .api import FitResult, Status, _on_failure, check_loss_data, fit_member, prepare
 from .losses import Loss, as_loss
 
 __all__ = ["SweepResult", "heldout_mask", "sweep"]
@@ -40,7 +40,9 @@ def heldout_mask(seed, shape, fraction: float) -> np.ndarray:
     """The 0/1 fitting mask that a sweep with ``heldout=fraction`` uses for ``seed``.
 
     Entries drawn with probability ``fraction`` are hidden (0) during fitting and scored
-    afterwards. Returns an array of ``shape`` with 1 for entries used in fitting.
+    afterwards. Returns an array of ``shape`` with 1 for entries used in fitting. For sparse V
+    with ``mask="stored"`` the draw is over the stored entries: ``shape`` is ``(nnz,)``, in
+    the order of :meth:`SweepResult.fit_mask`'s ``rows`` and ``cols``.
     """
     key = _validate.seed_key(seed)
     return np.asarray(_heldout_keep(key, tuple(shape), fraction), dtype=np.float64)
@@ -60,7 +62,11 @@ def _member(
     """
     fit_mask = mask
     stats = ()
-    if heldout > 0:
+    sparse = isinstance(V, _sparse.SparseMatrix)
+    if heldout > 0 and sparse:  # mask="stored": hide a fraction of the stored entries
+        keep = _heldout_keep(key, (V.nnz,), heldout).astype(V.dtype)
+        fit_mask = mask.with_values(mask.values * keep)
+    elif heldout > 0:
         keep = _heldout_keep(key, V.shape, heldout).astype(V.dtype)
         fit_mask = keep if mask is None else mask * keep
     state = fit_member(
@@ -79,7 +85,11 @@ def _member(
         max_iter=max_iter,
         track_kkt=track_kkt,
     )
-    if heldout > 0:
+    if heldout > 0 and sparse:
+        hidden = mask.values * (1 - keep)
+        wh = _sparse.sample(state.W, state.H, V.rows, V.cols)
+        stats = (jnp.sum(hidden * jnp.square(V.values - wh)), jnp.sum(hidden))
+    elif heldout > 0:
         hidden = 1 - keep if mask is None else mask * (1 - keep)
         sq = jnp.sum(hidden * jnp.square(V - state.W @ state.H))
         stats = (sq, jnp.sum(hidden))
@@ -216,6 +226,9 @@ class SweepResult:
         """The weights the members of ``seed`` were fitted with (user mask × held-out split)."""
         if self.heldout == 0:
             return self.mask
+        if isinstance(self.V, _sparse.SparseMatrix):  # weights at the stored entries
+            keep = heldout_mask(int(seed), (self.V.nnz,), self.heldout)
+            return self.mask.with_values(self.mask.values * keep.astype(self.V.dtype))
         keep = heldout_mask(int(seed), self.V.shape, self.heldout)
         return keep if self.mask is None else self.mask * keep
 
@@ -254,7 +267,7 @@ def sweep(
     """Fit every (loss, rank, seed) member in one compiled, vmapped program.
 
     Args:
-      V: data ``(m, n)`` (see :func:`jaxnmf.fit`).
+      V: data ``(m, n)``, dense or sparse (see :func:`jaxnmf.fit`).
       ranks: iterable of ranks, each in ``1..min(m, n)``.
       seeds: iterable of non-negative integer seeds.
       loss: one loss (name, β, or :class:`~jaxnmf.losses.Loss`), or a sequence of Loss
@@ -262,7 +275,8 @@ def sweep(
         call (then results carry a leading ``n_losses`` axis).
       solver, init, max_iter, tol, mask, pg_tol: as in :func:`jaxnmf.fit` (``init`` by name).
       heldout: fraction of the observed entries hidden from fitting (a different random split
-        per seed) and scored afterwards: speckled cross-validation (0 disables).
+        per seed) and scored afterwards: speckled cross-validation (0 disables). Sparse V
+        needs ``mask="stored"`` for it: a fraction of the stored entries is hidden.
       batch_size: members per compiled call (default: all, or fewer to keep the per-call
         working set near 2 GiB).
       vmap_size: members vmapped together inside a call; groups run one after another
@@ -290,7 +304,7 @@ def sweep(
     V, mask, _, solver, dtype = prepare(V, None, loss_list[0], solver, mask)
     for other in loss_list[1:]:  # the same checks for every point of a penalty grid
         solver.check(other, mask is not None)
-        _validate.beta_support(other, V, None if mask is None else mask > 0)
+        check_loss_data(other, V, mask)
     m, n = V.shape
     ranks = [_validate.rank(r, m, n, "ranks") for r in ranks]
     if not ranks:
@@ -308,6 +322,13 @@ def sweep(
     heldout = _validate.non_negative_float(heldout, "heldout")
     if heldout >= 1:
         raise ValueError(f"heldout must be a fraction in [0, 1), got {heldout}")
+    sparse = isinstance(V, _sparse.SparseMatrix)
+    if heldout > 0 and sparse and mask is None:
+        raise ValueError(
+            "heldout with sparse V hides a fraction of the stored entries, which needs "
+            "mask='stored' (unstored entries missing); without a mask every unstored zero "
+            "is data, and hiding some of them would densify V"
+        )
     if on_failure not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
     terms, weights = _stack_losses(loss_list, dtype)
@@ -318,9 +339,8 @@ def sweep(
     grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
     total = len(grid)
     if batch_size is None:
-        batch_size = _auto_batch(
-            m, n, k_max, max_iter, dtype, mask is not None or heldout > 0, total
-        )
+        masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
+        batch_size = _auto_batch(m, n, k_max, max_iter, dtype, masked, total, entries=entries)
     batch_size = _validate.positive_int(batch_size, "batch_size")
     batch_size = min(batch_size, total)
     vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
@@ -414,12 +434,14 @@ def sweep(
     return result
 
 
-def _auto_batch(m, n, k_max, max_iter, dtype, masked, total, budget=2 * 2**30):
+def _auto_batch(m, n, k_max, max_iter, dtype, masked, total, budget=2 * 2**30, entries=None):
     """Members per call so that one call's working set stays near ``budget`` bytes.
 
     Per member: factors and their gradients (~6 (m + n) k_max), the history, and the m×n
-    temporaries that β ≠ 2 losses, masks and HALS-with-mask form (~4 m n).
+    temporaries that β ≠ 2 losses, masks and HALS-with-mask form (~4 m n); for sparse V,
+    ``entries`` (nnz) replaces m n.
     """
     item = np.dtype(dtype).itemsize
-    per = item * (6 * (m + n) * k_max + max_iter + (4 * m * n if masked else 2 * m * n))
+    entries = m * n if entries is None else entries
+    per = item * (6 * (m + n) * k_max + max_iter + (4 * entries if masked else 2 * entries))
     return int(max(1, min(total, budget // max(per, 1))))

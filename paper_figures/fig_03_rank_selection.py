@@ -62,8 +62,8 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
         "Cophenetic correlation (Brunet et al. 2004) and dispersion (Kim & Park 2007) are "
         "properties of the consensus matrix over all seeds, so there is one value per rank; "
         "held-out RMSE is the root mean squared error on the hidden entries, mean ± sd over "
-        "seeds. Stars: the rank RankTable.suggest picks (cophenetic/dispersion: the rank just "
-        "before the largest drop to the next rank; held-out RMSE: the lowest mean).",
+        "seeds. Stars: the rank RankTable.suggest picks (cophenetic/dispersion: the last rank "
+        "of the first peak, before the coefficient falls; held-out RMSE: the lowest mean).",
         "",
     ]
     units = {"docstrings": "TF-IDF units", "planted": "expression units"}
@@ -187,9 +187,7 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
                 + ", ".join(map(str, best["cophenetic"]))
                 + "; highest dispersion at k = "
                 + ", ".join(map(str, best["dispersion"]))
-                + f" (planted: {planted}). The 'largest drop' rule of suggest() points to "
-                "the rank before the steepest fall, which can be a smaller rank that is "
-                "stable too. Held-out RMSE is lowest at k = "
+                + f" (planted: {planted}). Held-out RMSE is lowest at k = "
                 f"{sugg['heldout_rmse']}; past the planted rank unpenalised NMF overfits the "
                 "observed entries and a few hidden entries get very large predictions "
                 "(hence the wide sd)."

@@ -93,11 +93,12 @@ def _with(value, i=1, j=2):
             _data().astype(object), TypeError, r"V must hold real numbers.*object", id="object"
         ),
         pytest.param([[1.0, 2.0], [3.0]], TypeError, r"V could not be converted", id="ragged"),
+        # sparse V is accepted (tests/test_sparse.py); its values are checked where stored
         pytest.param(
-            scipy.sparse.csr_matrix(_data()), TypeError, r"V is a sparse matrix", id="csr"
+            scipy.sparse.csr_matrix(_with(-0.5)), ValueError, r"negative entries", id="csr-neg"
         ),
         pytest.param(
-            scipy.sparse.coo_array(_data()), TypeError, r"V is a sparse matrix", id="coo_array"
+            scipy.sparse.coo_array(_with(np.nan)), ValueError, r"1 NaN or infinite", id="coo-nan"
         ),
     ],
 )

@@ -18,6 +18,22 @@ them).
 
 The driver, not the solver, evaluates the objective, counts iterations, applies the stopping
 rule and records the status, so every solver is compared under the same rule.
+
+Sparse ``V`` (a :class:`jaxnmf._sparse.SparseMatrix`, built by :func:`jaxnmf.api.prepare` from
+scipy.sparse or BCOO input) is never densified. It implements ``V @ X``, ``X @ V`` and
+``V.T`` in O(nnz · k), so the Gram-form steps (``V Hᵀ``, ``Wᵀ V``) run unchanged, and the
+losses evaluate β-divergences from the stored entries. Which solvers take it:
+
+============================  =====================  ==================================
+solver                        sparse V, no mask      sparse V, ``mask="stored"``
+============================  =====================  ==================================
+mu, pg, projected             Frobenius, KL          any β-divergence
+hals                          Frobenius              Frobenius (residual at stored entries)
+accelerated_mu/_hals,         Frobenius              no (they need no mask, as for dense V)
+nesterov, anls
+============================  =====================  ==================================
+
+(l1/l2 penalties combine with all of them; custom terms need dense V.)
 """
 
 from __future__ import annotations

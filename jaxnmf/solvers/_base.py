@@ -9,17 +9,22 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._sparse import SparseMatrix
 from ..losses import BetaDivergence, Loss, Penalty
 
 
 class Problem(NamedTuple):
-    """What a solver step sees besides the factors. See the module docstring for shapes."""
+    """What a solver step sees besides the factors. See the module docstring for shapes.
 
-    V: jax.Array
-    mask: jax.Array | None
+    ``V`` is an array or a :class:`~jaxnmf._sparse.SparseMatrix`; with sparse V, ``mask`` is
+    None or a SparseMatrix of V's pattern holding the entry weights.
+    """
+
+    V: jax.Array | SparseMatrix
+    mask: jax.Array | SparseMatrix | None
     loss: Loss
     active: jax.Array
-    sq_norm: jax.Array | None = None  # Σ V², for objectives evaluated from Gram matrices
+    sq_norm: jax.Array | None = None  # Σ V² (stored values if sparse), for Gram objectives
 
 
 def keep_active(W, H, active):

@@ -8,6 +8,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from .._sparse import SparseMatrix, sample
 from ..losses import Loss
 from ._base import gram_objective, is_quadratic, quadratic_coefficients, uses_gram_form
 
@@ -59,6 +60,32 @@ def _hals_rows_masked(R, M, X, Y, a, l1, l2, active):
     return jax.lax.fori_loop(0, k, body, (R, X))
 
 
+def _hals_rows_sparse(r, w, X, Y, ix, iy, a, l1, l2, active):
+    """:func:`_hals_rows_masked` with the residual kept at the stored entries only.
+
+    ``r`` ``(nnz,)`` is the residual ``v - (WH)`` at the stored entries ``e`` and ``w`` their
+    weights; ``X`` ``(k, q)`` is updated, ``Y`` ``(k, p)`` is the other factor; entry ``e``
+    sits at column ``ix[e]`` of X and ``iy[e]`` of Y. Row j's numerator and denominator are
+    segment sums over the entries of each column of X: O(nnz) per component, no ``(p, q)``
+    array. Unstored entries are missing (``mask="stored"``) and count nowhere.
+    """
+    k, q = X.shape
+
+    def body(j, carry):
+        r, X = carry
+        x = jax.lax.dynamic_index_in_dim(X, j, keepdims=False)  # (q,)
+        y = jax.lax.dynamic_index_in_dim(Y, j, keepdims=False)[iy]  # (nnz,)
+        rj = r + y * x[ix]
+        wy = w * y
+        numer = a * jax.ops.segment_sum(wy * rj, ix, q) - l1
+        denom = a * jax.ops.segment_sum(wy * y, ix, q) + l2
+        new = jnp.where(denom > 0, jnp.maximum(numer / jnp.where(denom > 0, denom, 1), 0), x)
+        new = jnp.where(active[j], new, 0)
+        return rj - y * new[ix], jax.lax.dynamic_update_index_in_dim(X, new, j, 0)
+
+    return jax.lax.fori_loop(0, k, body, (r, X))
+
+
 @dataclasses.dataclass(frozen=True)
 class HALS:
     """(Fast) hierarchical alternating least squares: exact coordinate descent on columns.
@@ -66,7 +93,9 @@ class HALS:
     For the Frobenius loss with l1/l2 penalties and an optional mask. Without a mask, the
     products ``VHᵀ``, ``HHᵀ`` (resp. ``WᵀV``, ``WᵀW``) are formed once per factor update and
     each column update is one fused vector operation (the method behind scikit-learn's
-    ``solver="cd"``). With a mask the residual is kept and updated column by column.
+    ``solver="cd"``). With a mask the residual is kept and updated column by column. Sparse
+    ``V``: without a mask ``VHᵀ`` and ``WᵀV`` are sparse products; with ``mask="stored"`` the
+    residual lives at the stored entries only (:func:`_hals_rows_sparse`), O(nnz · k).
 
     References:
         Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale nonnegative
@@ -98,11 +127,15 @@ class HALS:
             H = _hals_rows(H, WtV, WtW, a, pen["l1", "H"], pen["l2", "H"], active)
             value = gram_objective(problem, W, H, WtW, WtV) if uses_gram_form(problem) else None
             return W, H, extra, value
-        else:
-            R = V - W @ H
-            Rt, Wt = _hals_rows_masked(
-                R.T, mask.T, W.T, H, a, pen["l1", "W"], pen["l2", "W"], active
-            )
-            W = Wt.T
-            _, H = _hals_rows_masked(Rt.T, mask, H, Wt, a, pen["l1", "H"], pen["l2", "H"], active)
+        if isinstance(V, SparseMatrix):  # mask="stored": the residual at stored entries only
+            r = V.values - sample(W, H, V.rows, V.cols)
+            l1, l2 = pen["l1", "W"], pen["l2", "W"]
+            r, Wt = _hals_rows_sparse(r, mask.values, W.T, H, V.rows, V.cols, a, l1, l2, active)
+            l1, l2 = pen["l1", "H"], pen["l2", "H"]
+            _, H = _hals_rows_sparse(r, mask.values, H, Wt, V.cols, V.rows, a, l1, l2, active)
+            return Wt.T, H, extra, None
+        R = V - W @ H
+        Rt, Wt = _hals_rows_masked(R.T, mask.T, W.T, H, a, pen["l1", "W"], pen["l2", "W"], active)
+        W = Wt.T
+        _, H = _hals_rows_masked(Rt.T, mask, H, Wt, a, pen["l1", "H"], pen["l2", "H"], active)
         return W, H, extra, None
