@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 
+from ._driver import Code
 from ._sparse import SparseMatrix
 from .metrics import relative_error
 from .sweep import SweepResult, sweep
@@ -241,5 +242,5 @@ def rank_selection(
         cols["sparseness_W_std"].append(float(np.nanstd(spW)))
         cols["sparseness_H_mean"].append(float(np.nanmean(spH)))
         cols["sparseness_H_std"].append(float(np.nanstd(spH)))
-        cols["n_converged"].append(int(np.sum(sw.status_code[i] == 1)))
+        cols["n_converged"].append(int(np.sum(sw.status_code[i] == Code.CONVERGED)))
     return RankTable({k: np.asarray(v) for k, v in cols.items()})

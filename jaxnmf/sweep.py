@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _sharding, _sparse, _validate
+from ._driver import Code
 from .api import FitResult, Status, _on_failure, check_loss_data, fit_member, prepare
 from .losses import Loss, as_loss
 
@@ -428,7 +429,7 @@ def sweep(
         wall_time=wall,
         compile_time=compile_time,
     )
-    n_bad = int(np.sum(result.status_code == 3))
+    n_bad = int(np.sum(result.status_code == Code.NONFINITE))
     if n_bad:
         _on_failure(Status.NONFINITE, on_failure, f"sweep: {n_bad} of {total} members")
     return result
