@@ -170,6 +170,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--out", default="results/benchmarks", help="folder of the result JSON file"
+    )
     args = parser.parse_args(argv)
     import jax.numpy as jnp
     from sklearn.datasets import load_digits
@@ -228,7 +231,7 @@ def main(argv=None):
         )
         cd = res["solvers"]["sklearn_cd"]["seconds"]
         print(f"  best jaxnmf / scikit-learn cd: {ours / cd:.2f}")
-    path = write_json("solvers_vs_sklearn", out)
+    path = write_json("solvers_vs_sklearn", out, args.out)
     print(f"\nwrote {path}")
 
 

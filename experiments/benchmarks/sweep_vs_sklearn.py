@@ -66,6 +66,9 @@ def main(argv=None):
         action="store_true",
         help="also run the 5000×1000, ranks 2..30 × 20 seeds memory check",
     )
+    parser.add_argument(
+        "--out", default="results/benchmarks", help="folder of the result JSON file"
+    )
     args = parser.parse_args(argv)
 
     import jax
@@ -169,7 +172,7 @@ def main(argv=None):
             f"\nsurvey 5000×1000, ranks 2..30 × 20 seeds, 20 iterations: "
             f"{out['survey_large']['seconds']:.1f} s, peak RSS {peak_rss_gib():.2f} GiB"
         )
-    path = write_json("sweep_vs_sklearn", out)
+    path = write_json("sweep_vs_sklearn", out, args.out)
     print(f"\nwrote {path}")
 
 

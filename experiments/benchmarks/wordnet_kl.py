@@ -75,6 +75,9 @@ def main(argv=None):
     parser.add_argument("--iters", type=int, default=None, help="n of t(10 + n) - t(10)")
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--min-df", type=int, default=2)
+    parser.add_argument(
+        "--out", default="results/benchmarks", help="folder of the result JSON file"
+    )
     args = parser.parse_args(argv)
     if not DATA_NOUN.exists():
         print(
@@ -189,7 +192,7 @@ def main(argv=None):
         f"peak RSS: {rss_data:.2f} GiB after loading, {rss_jaxnmf:.2f} GiB after jaxnmf, "
         f"{rss_sklearn:.2f} GiB after scikit-learn (dense float32 V alone: {dense_gib:.1f} GiB)"
     )
-    path = write_json("wordnet_kl", out)
+    path = write_json("wordnet_kl", out, args.out)
     print(f"wrote {path}")
     return out
 
