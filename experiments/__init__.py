@@ -18,6 +18,7 @@ EXPERIMENTS = (
     "audio_drums",
     "topics",
     "movielens",
+    "speed",
 )
 VARIANTS = ("smoke", "full")
 

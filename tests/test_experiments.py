@@ -184,3 +184,103 @@ def test_result_files_are_deterministic_and_checked_against_the_manifest(
         f.write(b"\0")
     assert check(tmp_path) == 1
     assert "CHANGED" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 7 (speed): drawn from a small hand-written result, no benchmark run
+# --------------------------------------------------------------------------------------------
+
+
+def _speed_meta() -> dict:
+    from experiments import speed
+
+    config = speed.get_config("smoke")
+    sweep_row = {
+        "dtype": "float32",
+        "solver": "hals",
+        "gflops_machine": 100.0,
+        "ideal_s": 0.1,
+        "sklearn_cd_s": 4.0,
+        "jaxnmf_total_s": 2.0,
+        "jaxnmf_compile_s": 1.5,
+        "jaxnmf_run_s": 0.5,
+        "some_new_key": 1,  # keys added later are ignored
+    }
+    problem = {
+        "data": "digits",
+        "shape": [1797, 64],
+        "k": 10,
+        "best_objective": 1000.0,
+        "target": 1001.0,
+        "solvers": {
+            "jaxnmf_hals": {"compile_s": 0.4, "final": 1000.0, "iterations": 80, "seconds": 0.02},
+            # a NaN time is written as null by the experiment (JSON has no NaN)
+            "jaxnmf_mu": {"compile_s": 0.3, "final": 1050.0, "iterations": None, "seconds": None},
+            "sklearn_cd": {"iterations": 80, "seconds": 0.05},
+            "sklearn_mu": {"iterations": None, "seconds": None},
+        },
+    }
+    return {
+        "experiment": "speed",
+        "config": config,
+        "sweep": {
+            "machine": {"platform": "test-os", "cpu_count": 2, "device": "cpu"},
+            "grid": {"m": 1797, "n": 64, "ranks": [2, 3], "seeds": [0], "max_iter": 5},
+            "runs": [
+                sweep_row,
+                {**sweep_row, "solver": "mu", "jaxnmf_total_s": 8.0, "jaxnmf_run_s": 6.5},
+                {
+                    "dtype": "float32",
+                    "solver": "hals",
+                    "tol": 1e-4,
+                    "sklearn_cd_s": 3.0,
+                    "jaxnmf_total_s": 0.6,
+                    "sklearn_mean_iter": 5.0,
+                    "jaxnmf_mean_iter": 4.0,
+                },
+            ],
+        },
+        "time_to_target": {
+            "machine": {"platform": "test-os", "cpu_count": 2},
+            "matmul_gflops_float32": 123.0,
+            "per_iteration": {},
+            "time_to_target": [problem, {**problem, "data": "random", "shape": [60, 40]}],
+        },
+        "device": {"device_kind": "cpu", "platform": "cpu", "cpu_count": 2},
+    }
+
+
+def test_speed_config_variants_exist():
+    from experiments import speed
+
+    assert EXPERIMENTS[-1] == "speed"  # last: its timings are not disturbed by the others
+    smoke, full = speed.get_config("smoke"), speed.get_config("full")
+    for config in (smoke, full):
+        assert set(config) >= {"name", "variant", "root_seed", "sweep", "time_to_target"}
+    assert smoke["sweep"]["seeds"] < full["sweep"]["seeds"]
+    assert smoke["sweep"]["max_iter"] < full["sweep"]["max_iter"]
+    assert smoke["time_to_target"]["quick"] and not full["time_to_target"]["quick"]
+    assert full["time_to_target"]["solvers"] is None  # the benchmark's own full list
+
+
+def test_fig_07_draws_from_saved_results_only(tmp_path):
+    pytest.importorskip("matplotlib")
+    from paper_figures import fig_07_speed
+
+    out = tmp_path / "figures"
+    assert fig_07_speed.draw(tmp_path / "results", out) is None  # missing: skipped, as others
+    run_dir = tmp_path / "results" / "speed" / "smoke"
+    meta = _speed_meta()
+    _common.write_results(run_dir, {"parts": np.array(["sweep", "time_to_target"])}, meta)
+
+    paths = fig_07_speed.draw(tmp_path / "results", out)
+    assert [p.name for p in paths] == ["fig_07_speed.png", "fig_07_speed.pdf", "fig_07_speed.txt"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    caption = paths[2].read_text()
+    assert "2.0× faster" in caption  # sweep hals: 4.0 s against 2.0 s
+    assert "2.0× slower" in caption  # sweep mu: 8.0 s against 4.0 s
+    assert "2.5× faster" in caption  # time to target: 0.02 s (hals) against 0.05 s (cd)
+    assert "not reached" in caption
+    assert "float32 100" in caption and "123" in caption  # the machine's matmul GFLOP/s
+    assert fig_07_speed.ratio_text(1.0, 1.04) == "1.04× faster"
+    assert fig_07_speed.ratio_text(1.0, float("nan")) == ""
