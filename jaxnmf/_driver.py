@@ -80,6 +80,51 @@ def start(problem: Problem, W0, H0, solver, *, max_iter: int, track_kkt: bool) -
     )
 
 
+def accept(s: RunState, W, H, extra, f, tol, pg_tol, kkt=None, *, max_iter: int) -> RunState:
+    """The state after one iteration that proposed ``(W, H, extra)`` with objective ``f``.
+
+    The stopping rule and the status live here only, so that every loop (the driver's
+    ``while_loop``, and the batched members of :mod:`jaxnmf._fused`) applies the same rule.
+    ``kkt`` is the KKT residual at ``(W, H)`` when tracked, else ``None``.
+    """
+    dtype = s.loss.dtype
+    tol = jnp.asarray(tol, dtype)
+    pg_tol = jnp.asarray(pg_tol, dtype)
+    tiny = jnp.finfo(dtype).tiny
+    f = jnp.asarray(f, dtype)
+    finite = jnp.isfinite(f)
+    it = s.it + 1
+    # "<=" so that an exact fit (f = 0, no change) counts as converged; tol = 0 disables.
+    converged = (tol > 0) & (jnp.abs(s.loss - f) <= tol * jnp.maximum(jnp.abs(s.loss), tiny))
+    history = s.history.at[s.it].set(f)
+    kkt_now, kkt_history = s.kkt, s.kkt_history
+    if kkt is not None:
+        kkt_now = kkt
+        kkt_history = kkt_history.at[s.it].set(kkt)
+        converged = converged | (kkt <= pg_tol * s.kkt0)
+    status = jnp.select(
+        [~finite, converged, it >= max_iter],
+        [Code.NONFINITE, Code.CONVERGED, Code.MAX_ITER],
+        Code.RUNNING,
+    ).astype(jnp.int32)
+    # Reject a step whose objective is not finite: the result keeps the last finite
+    # factors, and the status tells the user what happened.
+    keep = lambda new, old: jnp.where(finite, new, old)
+    return RunState(
+        W=keep(W, s.W),
+        H=keep(H, s.H),
+        extra=extra,
+        it=it,
+        loss=keep(f, s.loss),
+        loss0=s.loss0,
+        kkt=keep(kkt_now, s.kkt) if kkt is not None else kkt_now,
+        kkt0=s.kkt0,
+        history=history,
+        kkt_history=kkt_history,
+        status=status,
+    )
+
+
 def advance(
     problem: Problem,
     state: RunState,
@@ -99,46 +144,13 @@ def advance(
     """
     V, loss = problem.V, problem.loss
     dtype = V.dtype
-    tol = jnp.asarray(tol, dtype)
-    pg_tol = jnp.asarray(pg_tol, dtype)
-    tiny = jnp.finfo(dtype).tiny
 
     def body(s: RunState) -> RunState:
         W, H, extra, f = solver.step(problem, s.W, s.H, s.extra)
         if f is None:  # the solver had no cheap way to the objective
             f = loss.value(V, W, H, problem.mask)
-        f = jnp.asarray(f, dtype)
-        finite = jnp.isfinite(f)
-        it = s.it + 1
-        # "<=" so that an exact fit (f = 0, no change) counts as converged; tol = 0 disables.
-        converged = (tol > 0) & (jnp.abs(s.loss - f) <= tol * jnp.maximum(jnp.abs(s.loss), tiny))
-        history = s.history.at[s.it].set(f)
-        kkt, kkt_history = s.kkt, s.kkt_history
-        if track_kkt:
-            kkt = kkt_residual(problem, W, H).astype(dtype)
-            kkt_history = kkt_history.at[s.it].set(kkt)
-            converged = converged | (kkt <= pg_tol * s.kkt0)
-        status = jnp.select(
-            [~finite, converged, it >= max_iter],
-            [Code.NONFINITE, Code.CONVERGED, Code.MAX_ITER],
-            Code.RUNNING,
-        ).astype(jnp.int32)
-        # Reject a step whose objective is not finite: the result keeps the last finite
-        # factors, and the status tells the user what happened.
-        keep = lambda new, old: jnp.where(finite, new, old)
-        return RunState(
-            W=keep(W, s.W),
-            H=keep(H, s.H),
-            extra=extra,
-            it=it,
-            loss=keep(f, s.loss),
-            loss0=s.loss0,
-            kkt=keep(kkt, s.kkt) if track_kkt else kkt,
-            kkt0=s.kkt0,
-            history=history,
-            kkt_history=kkt_history,
-            status=status,
-        )
+        kkt = kkt_residual(problem, W, H).astype(dtype) if track_kkt else None
+        return accept(s, W, H, extra, f, tol, pg_tol, kkt, max_iter=max_iter)
 
     def cond(s: RunState):
         running = s.status == Code.RUNNING

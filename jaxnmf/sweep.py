@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _sharding, _sparse, _validate
+from . import _fused, _sharding, _sparse, _validate
 from ._driver import Code
 from .api import FitResult, Status, _on_failure, check_loss_data, fit_member, prepare
 from .losses import Loss, as_loss
@@ -336,6 +336,26 @@ def sweep(
     k_max = max(ranks)
     track_kkt = pg_tol > 0
 
+    devices = _sharding.resolve(devices)
+    if _fused.eligible(V, mask, loss_list[0], solver, heldout, track_kkt, devices):
+        return _sweep_fused(
+            V,
+            ranks,
+            seeds,
+            keys,
+            loss_list,
+            terms,
+            weights,
+            solver,
+            method,
+            max_iter,
+            tol,
+            batch_size,
+            progress,
+            on_failure,
+            single_loss,
+        )
+
     # Flat member list in (loss, rank, seed) order.
     grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
     total = len(grid)
@@ -346,7 +366,6 @@ def sweep(
     batch_size = min(batch_size, total)
     vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
     batch_size = -(-batch_size // vmap_size) * vmap_size  # whole groups per call
-    devices = _sharding.resolve(devices)
     member_mesh = None
     V_host, mask_host = V, mask
     if devices is not None:
@@ -429,10 +448,134 @@ def sweep(
         wall_time=wall,
         compile_time=compile_time,
     )
+    _report_failures(result, on_failure, total)
+    return result
+
+
+def _sweep_fused(
+    V,
+    ranks,
+    seeds,
+    keys,
+    loss_list,
+    terms,
+    weights,
+    solver,
+    method,
+    max_iter,
+    tol,
+    batch_size,
+    progress,
+    on_failure,
+    single_loss,
+):
+    """:func:`sweep` on the batched-GEMM path of :mod:`jaxnmf._fused` (Frobenius family,
+    dense V, no mask). Members are sorted by rank and run ``batch_size`` at a time (default:
+    a working set near 2 GiB per call); within a call they are grouped into rank buckets."""
+    m, n = V.shape
+    dtype = V.dtype
+    # (loss, rank, seed) of every member, in grid order; run in order of rank
+    grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
+    total = len(grid)
+    by_rank_order = sorted(range(total), key=lambda i: (grid[i][1], i))
+    item = np.dtype(dtype).itemsize
+    if batch_size is None:
+        # per member of rank r: factors, products and ratios (~8 (m + n) r) and the history
+        budget, chunks, size = 2 * 2**30, [[]], 0
+        for i in by_rank_order:
+            cost = item * (8 * (m + n) * grid[i][1] + max_iter)
+            if chunks[-1] and size + cost > budget:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(i)
+            size += cost
+    else:
+        batch_size = _validate.positive_int(batch_size, "batch_size")
+        chunks = [by_rank_order[i : i + batch_size] for i in range(0, total, batch_size)]
+    tol_a = np.asarray(tol, dtype)
+    key_data = jnp.stack([jax.random.key_data(k) for k in keys])
+    # Objective from Gram products in float64, and in float32 when no stopping decision
+    # depends on it (tol == 0): the iterates are the same either way.
+    from_grams = dtype == np.float64 or tol == 0
+    k_max = max(ranks)
+    t0 = time.perf_counter()
+    compile_time = 0.0
+    results = [None] * total  # per member: its final RunState
+    done = 0
+    for chunk in chunks:
+        buckets = _fused.plan_buckets([grid[i][1] for i in chunk])
+        members = [[i for i in chunk if grid[i][1] in bucket] for bucket in buckets]
+        order = [i for group in members for i in group]  # bucket order
+        member_keys = jax.random.wrap_key_data(key_data[np.array([grid[i][2] for i in order])])
+        member_ranks = jnp.asarray([grid[i][1] for i in order], jnp.int32)
+        w = weights[[grid[i][0] for i in order]]
+        losses = Loss(terms, tuple(jnp.asarray(w[:, t]) for t in range(len(terms))))
+        t1 = time.perf_counter()
+        init = dict(method=method, k_max=max(max(b) for b in buckets))
+        init_compiled = _fused.compile_quickly(
+            _fused.initial_factors, V, member_keys, member_ranks, **init
+        )
+        W0_all, H0_all = init_compiled(V, member_keys, member_ranks)
+        W0s, H0s, lo = [], [], 0
+        for bucket, group in zip(buckets, members, strict=True):
+            hi = lo + len(group)
+            W0s.append(W0_all[lo:hi, :, : max(bucket)])
+            H0s.append(H0_all[lo:hi, : max(bucket)])
+            lo = hi
+        args = (V, losses, tuple(W0s), tuple(H0s), member_ranks, tol_a)
+        static = dict(solver=solver, max_iter=max_iter, objective_from_grams=bool(from_grams))
+        compiled = _fused.sweep_buckets.lower(*args, **static).compile()
+        compile_time += time.perf_counter() - t1
+        states = jax.device_get(compiled(*args))
+        for group, state in zip(members, states, strict=True):
+            for j, i in enumerate(group):
+                results[i] = jax.tree.map(lambda x: x[j], state)  # noqa: B023
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    wall = time.perf_counter() - t0
+
+    shape = (len(loss_list), len(ranks), len(seeds))
+
+    def stack(field, pad_axis=None):
+        xs = [np.asarray(getattr(res, field)) for res in results]
+        if pad_axis is not None:
+            widths = [[(0, 0), (0, 0)] for _ in xs]
+            for x, wd in zip(xs, widths, strict=True):
+                wd[pad_axis] = (0, k_max - x.shape[pad_axis])
+            xs = [np.pad(x, wd) for x, wd in zip(xs, widths, strict=True)]
+        x = np.stack(xs).reshape(shape + xs[0].shape)
+        return x[0] if single_loss else x
+
+    result = SweepResult(
+        ranks=np.asarray(ranks),
+        seeds=np.asarray(seeds),
+        losses_grid=loss_list,
+        W=stack("W", 1),
+        H=stack("H", 0),
+        history=stack("history"),
+        n_iter=stack("it"),
+        status_code=stack("status"),
+        final_loss=stack("loss"),
+        initial_loss=stack("loss0"),
+        kkt_residual=stack("kkt"),
+        heldout_rmse=np.full(stack("loss").shape, np.nan),
+        heldout=0.0,
+        V=V,
+        mask=None,
+        solver=solver,
+        single_loss=single_loss,
+        wall_time=wall,
+        compile_time=compile_time,
+    )
+    _report_failures(result, on_failure, total)
+    return result
+
+
+def _report_failures(result, on_failure, total):
     n_bad = int(np.sum(result.status_code == Code.NONFINITE))
     if n_bad:
         _on_failure(Status.NONFINITE, on_failure, f"sweep: {n_bad} of {total} members")
-    return result
 
 
 def _auto_batch(m, n, k_max, max_iter, dtype, masked, total, budget=2 * 2**30, entries=None):

@@ -73,16 +73,25 @@ def gram_objective(problem, W, H, WtW, WtV):
 
 
 def _gram_objective_any_dtype(problem, W, H, WtW, WtV):
-    """The objective ``a·½‖V - WH‖² + penalties`` from ``WᵀW`` ``(k, k)`` and ``WᵀV``
-    ``(k, n)``: ``½‖V‖² - ⟨WᵀV, H⟩ + ½⟨WᵀW, HHᵀ⟩`` costs O(k²n) instead of O(mnk).
+    """:func:`frobenius_gram_objective` of a :class:`Problem`'s loss."""
+    return frobenius_gram_objective(problem.loss, problem.sq_norm, W, H, WtW, WtV, H @ H.T)
+
+
+def frobenius_gram_objective(loss: Loss, sq_norm, W, H, WtW, WtV, HHt):
+    """The objective ``a·½‖V - WH‖² + penalties`` from ``WᵀW`` ``(k, k)``, ``WᵀV`` ``(k, n)``
+    and ``HHᵀ`` ``(k, k)``: ``½‖V‖² - ⟨WᵀV, H⟩ + ½⟨WᵀW, HHᵀ⟩`` costs O(k²n) instead of O(mnk).
+
+    ``W`` enters only through the penalties, so it may be given transposed. ``sq_norm`` is
+    ``‖V‖²``.
 
     It subtracts nearly equal numbers, so its absolute error is about ``eps · ‖V‖²``: 1e-16
-    relative to ‖V‖² in float64 (harmless), but 1e-7 in float32, which made the relative
-    change of the objective read as exactly 0 well before convergence (a float32 HALS fit of
-    LFW faces stopped at iteration 589 instead of 1224). Hence float64 only.
+    relative to ‖V‖² in float64 (harmless), but about 1e-6 of the objective in float32 (the
+    float32 products ``WᵀV`` carry that error already), which made the relative change of the
+    objective read as 0 well before convergence (a float32 HALS fit of LFW faces stopped at
+    iteration 589 instead of 1224). Hence float64 only where the stopping rule needs it.
     """
-    a, pen = quadratic_coefficients(problem.loss)
-    fit = 0.5 * problem.sq_norm - jnp.vdot(WtV, H) + 0.5 * jnp.vdot(WtW, H @ H.T)
+    a, pen = quadratic_coefficients(loss)
+    fit = 0.5 * sq_norm - jnp.vdot(WtV, H) + 0.5 * jnp.vdot(WtW, HHt)
     return (
         a * jnp.maximum(fit, 0)
         + pen["l1", "W"] * jnp.sum(W)

@@ -11,6 +11,16 @@ from ..losses import Loss, mu_exponent
 from ._base import gram_objective, quadratic_coefficients, uses_gram_form
 
 
+def mu_ratio(neg, pos, gamma: float):
+    """The multiplicative factor ``(neg / pos) ** gamma`` of an MU step (γ static).
+
+    ``pos == 0`` only where the gradient carries no information (e.g. a zero row of H): the
+    entry is left unchanged there instead of dividing by zero.
+    """
+    r = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
+    return r if gamma == 1.0 else r**gamma
+
+
 @dataclasses.dataclass(frozen=True)
 class MU:
     """Multiplicative updates: ``X <- X · (neg / pos) ** γ``, W then H.
@@ -37,12 +47,7 @@ class MU:
     def step(self, problem, W, H, extra):
         V, mask, loss, active, _ = problem
         gamma = mu_exponent(loss)
-
-        def ratio(neg, pos):
-            # pos == 0 only where the gradient carries no information (e.g. a zero row of H);
-            # leave the entry unchanged there instead of dividing by zero.
-            r = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
-            return r if gamma == 1.0 else r**gamma
+        ratio = lambda neg, pos: mu_ratio(neg, pos, gamma)
 
         if uses_gram_form(problem):
             # Frobenius family without mask: the same update from Gram products, and the
