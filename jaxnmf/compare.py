@@ -101,15 +101,15 @@ class CompareResult:
         return plot_compare(self, **kwargs)
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "max_iter"))
-def _start(V, mask, loss, W0, H0, *, solver, max_iter):
-    problem = _problem(V, mask, loss, W0.shape[1])
+@functools.partial(jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams"))
+def _start(V, mask, loss, W0, H0, *, solver, max_iter, objective_from_grams):
+    problem = _problem(V, mask, loss, W0.shape[1], objective_from_grams)
     return _driver.start(problem, W0, H0, solver, max_iter=max_iter, track_kkt=False)
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "max_iter"))
-def _advance(V, mask, loss, state, tol, stop_at, *, solver, max_iter):
-    problem = _problem(V, mask, loss, state.W.shape[1])
+@functools.partial(jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams"))
+def _advance(V, mask, loss, state, tol, stop_at, *, solver, max_iter, objective_from_grams):
+    problem = _problem(V, mask, loss, state.W.shape[1], objective_from_grams)
     return _driver.advance(
         problem, state, solver, tol, 0.0, stop_at, max_iter=max_iter, track_kkt=False
     )
@@ -120,9 +120,10 @@ def _kkt(V, mask, loss, W, H):
     return _driver.kkt_residual(_problem(V, mask, loss, W.shape[1]), W, H)
 
 
-def _problem(V, mask, loss, k):
+def _problem(V, mask, loss, k, objective_from_grams=False):
     # The same Problem that jaxnmf.fit builds, so that both run the same code.
-    return Problem(V, mask, loss, jnp.ones((k,), bool), _sparse.sq_norm(V))
+    active = jnp.ones((k,), bool)
+    return Problem(V, mask, loss, active, _sparse.sq_norm(V), objective_from_grams)
 
 
 def _labels(solvers) -> dict:
@@ -203,7 +204,7 @@ def compare(
     initial_loss = np.zeros(len(seeds))
     n_chunks = -(-max_iter // chunk) + 1
     for label, solver in labels.items():
-        static = dict(solver=solver, max_iter=max_iter)
+        static = dict(solver=solver, max_iter=max_iter, objective_from_grams=bool(tol == 0))
         t0 = time.perf_counter()
         start_c = _start.lower(V, mask, loss, *starts[0], **static).compile()
         state0 = start_c(V, mask, loss, *starts[0])

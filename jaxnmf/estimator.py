@@ -35,10 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _sparse, _validate
 from . import api as _api
 from . import losses as _losses
 from . import metrics as _metrics
+from ._sparse import SparseMatrix
 from .solvers import (
     HALS,
     MU,
@@ -49,6 +50,7 @@ from .solvers import (
     is_quadratic,
     quadratic_coefficients,
 )
+from .solvers._hals import _hals_rows_sparse
 
 __all__ = ["NMF"]
 
@@ -181,6 +183,11 @@ class FixedH:
     formed once, so an ``mu`` or ``hals`` iteration costs O(m k²), objective included
     (``½‖V‖² - ⟨W, V Hᵀ⟩ + ½⟨WᵀW, H Hᵀ⟩``), instead of O(m n k).
 
+    Sparse ``V`` (a :class:`~jaxnmf._sparse.SparseMatrix`) is never densified: ``V Hᵀ`` is a
+    sparse product, the ``mu`` and ``pg`` steps take the loss's sparse gradients, and ``hals``
+    with ``mask="stored"`` keeps its residual at the stored entries only, as
+    :class:`~jaxnmf.solvers.HALS` does; O(nnz · k) per iteration.
+
     Any other solver object runs its full ``step`` and its new ``H`` is discarded: exact for
     solvers that update ``W`` first from the current ``(W, H)`` or both from the same
     gradient (e.g. :func:`jaxnmf.solvers.projected`), at the cost of an unused H update.
@@ -199,7 +206,7 @@ class FixedH:
     def init(self, problem, W, H):
         V, kind = problem.V, type(self.inner)
         if self._gram(problem):
-            return _Gram(V @ H.T, H @ H.T, jnp.vdot(V, V))
+            return _Gram(V @ H.T, H @ H.T, _sparse.sq_norm(V))
         if kind is PG:
             gW = problem.loss.grad(V, W, H, problem.mask, "W")
             gW = jnp.where(problem.active[None, :], gW, 0)
@@ -227,6 +234,13 @@ class FixedH:
             pos, neg = loss.split_grad(V, W, H, mask, "W")
             W = W * _mu_ratio(neg, pos, _losses.mu_exponent(loss))
             return jnp.where(active[None, :], W, 0), H, extra, None
+        if kind is HALS and isinstance(V, SparseMatrix):  # mask="stored": stored entries only
+            a, pen = quadratic_coefficients(loss)
+            r = V.values - _sparse.sample(W, H, V.rows, V.cols)
+            _, Wt = _hals_rows_sparse(
+                r, mask.values, W.T, H, V.rows, V.cols, a, pen["l1", "W"], pen["l2", "W"], active
+            )
+            return Wt.T, H, extra, None
         if kind is HALS:  # with a mask: the residual is kept column by column
             a, pen = quadratic_coefficients(loss)
             R = V - W @ H
@@ -341,6 +355,34 @@ def _without_h_penalties(loss: _losses.Loss) -> _losses.Loss:
     return _losses.Loss([t for t, _ in pairs], [w for _, w in pairs])
 
 
+def _as_scipy_coo(X):
+    """A BCOO/BCSR (or :class:`~jaxnmf._sparse.SparseMatrix`) as a ``scipy.sparse`` COO
+    matrix of its stored entries (host copies of the index and value arrays only)."""
+    import scipy.sparse
+
+    rows, cols, values, shape = _sparse.coo_arrays(X)
+    return scipy.sparse.coo_matrix((values, (rows, cols)), shape=shape)
+
+
+def _observed_mean(V, mask):
+    """Mean of V over its observed entries, on the host: dense V with an optional weight
+    array, or a :class:`~jaxnmf._sparse.SparseMatrix` (unstored entries zeros, or missing
+    with ``mask`` a SparseMatrix of V's pattern)."""
+    if isinstance(V, SparseMatrix):
+        values = np.asarray(V.values)
+        if mask is None:
+            return values.sum() / (V.shape[0] * V.shape[1])
+        weights = np.asarray(mask.values)
+        return np.vdot(weights, values) / weights.sum()
+    return V.mean() if mask is None else np.sum(mask * V) / np.sum(mask)
+
+
+def _may_hold_nan(mask) -> bool:
+    """True when ``mask`` is a weight array: X may then hold NaN at its masked entries
+    (``"stored"`` marks the stored entries of a sparse X as observed: they must be finite)."""
+    return mask is not None and not isinstance(mask, str)
+
+
 def _warn_nonfinite(status, what: str) -> None:
     if status == _api.Status.NONFINITE:
         warnings.warn(
@@ -404,14 +446,23 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     (exactly for ``mu`` and ``hals`` when ``tol=0``: their rows of ``W`` are updated
     independently).
 
-    Sparse input (``scipy.sparse``) is accepted and **densified** (``X.toarray()``): the core
-    :func:`jaxnmf.fit` does not take sparse matrices yet. This is fine up to a few million
-    entries (e.g. a TF-IDF matrix of ~1200 documents × 3000 terms, 29 MB in float64).
+    Sparse input (``scipy.sparse`` in any format, ``jax.experimental.sparse`` BCOO/BCSR) is
+    **never densified**: ``fit``, ``fit_transform``, ``transform`` and ``score`` pass its
+    stored entries to the sparse kernels of the core (:mod:`jaxnmf._sparse`), O(nnz · k) per
+    iteration and no ``(n_samples, n_features)`` array anywhere, so a 200,000 × 50,000 matrix
+    with a few thousand stored entries fits in a second. Unstored entries are zeros of X
+    (Frobenius and KL only, as for :func:`jaxnmf.fit`), or missing with ``mask="stored"``
+    (ratings: any β). With the same initial factors the result equals that of the dense
+    ``X`` up to the order of floating-point sums (``init="random"`` or ``"custom"``; the
+    NNDSVD initializations take a randomized SVD of a sparse X, as scikit-learn does for every
+    input, and an exact one of a dense X). ``inverse_transform`` returns the dense ``W H``,
+    as scikit-learn's does.
 
     Missing values: pass ``mask`` (``(n_samples, n_features)`` non-negative weights, 0 =
     missing) to ``fit``, ``fit_transform``, ``transform`` or ``score``; masked entries count
-    neither in the objective nor in the updates and may hold NaN. scikit-learn has no
-    equivalent.
+    neither in the objective nor in the updates and may hold NaN. For a sparse ``X`` the
+    mask is ``None`` or ``"stored"`` (the stored entries are the observed ones). scikit-learn
+    has no equivalent.
 
     dtype: float32 input is computed and returned in float32; float64 in float64 when JAX's
     x64 mode is on (otherwise in float32, with a warning that says how to turn x64 on).
@@ -612,7 +663,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     # --- data ------------------------------------------------------------------------------
 
     def _check_X(self, X, *, reset: bool, masked: bool):
-        """``X`` as a dense 2-D float array; sets or checks ``n_features_in_`` (and names)."""
+        """``X`` as a dense 2-D float array, or a ``scipy.sparse`` matrix when it is sparse
+        (never densified); sets or checks ``n_features_in_`` (and names)."""
+        if _sparse.is_sparse_input(X) and not type(X).__module__.startswith("scipy.sparse"):
+            X = _as_scipy_coo(X)  # BCOO, BCSR: their stored entries, on the host
         if HAVE_SKLEARN:
             dtypes = [np.float64, np.float32] if _x64() else [np.float32, np.float64]
             X = _sk_validate_data(
@@ -625,10 +679,14 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
         else:
             if _validate._is_sparse(X):
-                X = X.toarray()
-            X = _validate.data_matrix(X, "X")
-            if X.dtype not in (np.float32, np.float64):
-                X = X.astype(np.float64 if _x64() and X.dtype.kind in "iub" else np.float32)
+                if X.ndim != 2:
+                    raise ValueError(f"X must be 2-D, got a {X.ndim}-D sparse array")
+                if X.dtype not in (np.float32, np.float64):
+                    X = X.astype(np.float64 if _x64() else np.float32)
+            else:
+                X = _validate.data_matrix(X, "X")
+                if X.dtype not in (np.float32, np.float64):
+                    X = X.astype(np.float64 if _x64() and X.dtype.kind in "iub" else np.float32)
             if reset:
                 self.n_features_in_ = X.shape[1]
             elif X.shape[1] != self.n_features_in_:
@@ -637,25 +695,32 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     f"{self.n_features_in_} features as input."
                 )
         if _validate._is_sparse(X):
-            X = X.toarray()  # the core does not take sparse input yet (see the docstring)
+            return X  # the core takes it as it is: O(nnz) on the host, O(nnz · k) per iteration
         # One memory layout: results do not depend on it, bit for bit (sums run in order).
         return np.ascontiguousarray(X)
 
     def _check_values(self, X, mask):
-        """Validates ``mask`` (returned as an array or None) and the observed entries of X."""
-        mask = _validate.mask_matrix(mask, X.shape)
-        observed = None if mask is None else mask > 0
-        vals = X if observed is None else X[observed]
+        """Validates ``mask`` (returned as an array, ``"stored"`` or None) and the observed
+        entries of X (the stored ones of a sparse X)."""
+        if _validate._is_sparse(X):
+            mask = "stored" if _validate.sparse_mask(mask) else None
+            vals = np.asarray(X.data)
+            name = "X (stored entries)"
+        else:
+            mask = _validate.mask_matrix(mask, X.shape)
+            observed = None if mask is None else mask > 0
+            vals = X if observed is None else X[observed]
+            name = "X"
         if vals.size and np.nanmin(vals) < 0:  # scikit-learn's wording, which its checks expect
             raise ValueError(
                 f"Negative values in data passed to {type(self).__name__} (X has entries down "
                 f"to {np.nanmin(vals):g}); NMF needs X >= 0 on the observed entries"
             )
-        _validate.check_values(X, observed, "X")
+        _validate.check_values(vals, None, name)
         return mask
 
     def _reconstruction_err(self, X, W, H, mask) -> float:
-        V = np.asarray(X, W.dtype)
+        V = X if _validate._is_sparse(X) else np.asarray(X, W.dtype)  # sparse: stored entries
         d = float(_metrics.beta_divergence(V, W, H.astype(W.dtype), self._error_beta(), mask))
         return float(np.sqrt(2.0 * max(d, 0.0)))
 
@@ -665,12 +730,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Learn the components ``H`` from ``X``.
 
         Args:
-          X: data, ``(n_samples, n_features)``, non-negative (dense, DataFrame or
-            ``scipy.sparse``, densified).
+          X: data, ``(n_samples, n_features)``, non-negative: dense, DataFrame, or sparse
+            (``scipy.sparse``, BCOO/BCSR; never densified).
           y: ignored.
           W: initial ``W`` ``(n_samples, n_components)`` when ``init="custom"``.
           H: initial ``H`` ``(n_components, n_features)`` when ``init="custom"``.
-          mask: optional entry weights, ``(n_samples, n_features)``, 0 = missing.
+          mask: optional entry weights, ``(n_samples, n_features)``, 0 = missing; for
+            sparse ``X``, ``None`` or ``"stored"``.
 
         Returns:
           self.
@@ -690,7 +756,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
           ValueError, TypeError: invalid parameters or data, before anything is compiled.
         """
         del y
-        X = self._check_X(X, reset=True, masked=mask is not None)
+        X = self._check_X(X, reset=True, masked=_may_hold_nan(mask))
         mask = self._check_values(X, mask)
         m, n = X.shape
         k = self._resolve_n_components(n, H)
@@ -770,7 +836,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         k = H.shape[0]
         # scikit-learn's starting point for 'mu': every entry sqrt(mean(X) / k), the mean
         # taken over observed entries. Positive, so multiplicative updates can move it.
-        mean = V.mean() if mask_c is None else np.sum(mask_c * V) / np.sum(mask_c)
+        mean = _observed_mean(V, mask_c)
         W0 = np.full((m, k), np.sqrt(mean / k), dtype)
         state = _run_compiled(
             V,
@@ -795,13 +861,14 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Args:
           X: data, ``(n_samples, n_features)``, non-negative; any number of samples.
-          mask: optional entry weights, ``(n_samples, n_features)``, 0 = missing.
+          mask: optional entry weights, ``(n_samples, n_features)``, 0 = missing; for
+            sparse ``X``, ``None`` or ``"stored"``.
 
         Returns:
           W, ``(n_samples, n_components)``.
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False, masked=mask is not None)
+        X = self._check_X(X, reset=False, masked=_may_hold_nan(mask))
         return self._solve_W(X, mask)[0]
 
     def inverse_transform(self, X):
@@ -811,12 +878,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
           X: transformed data ``W``, ``(n_samples, n_components)``.
 
         Returns:
-          ``(n_samples, n_features)``.
+          ``(n_samples, n_features)``, dense by nature (as scikit-learn's); a sparse ``X`` is
+          multiplied as it is.
         """
         check_is_fitted(self)
         if not _validate._is_sparse(X):
             X = np.asarray(X)
-        return X @ self.components_
+        return np.asarray(X @ self.components_)
 
     def score(self, X, y=None, mask=None):
         """Minus the reconstruction error of ``X``: ``-sqrt(2 · d_β(X | transform(X) H))``.
@@ -829,16 +897,17 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Args:
           X: data, ``(n_samples, n_features)``.
           y: ignored.
-          mask: optional entry weights; only observed entries count.
+          mask: optional entry weights; only observed entries count (sparse
+            ``X``: ``None`` or ``"stored"``).
 
         Returns:
           A float.
         """
         del y
         check_is_fitted(self)
-        X = self._check_X(X, reset=False, masked=mask is not None)
+        X = self._check_X(X, reset=False, masked=_may_hold_nan(mask))
         W, _, _ = self._solve_W(X, mask)
-        mask = None if mask is None else _validate.mask_matrix(mask, X.shape)
+        mask = self._check_values(X, mask)
         return -self._reconstruction_err(X, W, self.components_, mask)
 
     # --- scikit-learn plumbing -------------------------------------------------------------

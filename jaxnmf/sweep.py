@@ -54,7 +54,21 @@ def _heldout_keep(key, shape, fraction):
 
 
 def _member(
-    V, mask, loss, key, rank, tol, pg_tol, *, solver, method, k_max, max_iter, track_kkt, heldout
+    V,
+    mask,
+    loss,
+    key,
+    rank,
+    tol,
+    pg_tol,
+    *,
+    solver,
+    method,
+    k_max,
+    max_iter,
+    track_kkt,
+    heldout,
+    objective_from_grams,
 ):
     """One member of the sweep: optional held-out split, then :func:`fit_member`.
 
@@ -85,6 +99,7 @@ def _member(
         k_max=k_max,
         max_iter=max_iter,
         track_kkt=track_kkt,
+        objective_from_grams=objective_from_grams,
     )
     if heldout > 0 and sparse:
         hidden = mask.values * (1 - keep)
@@ -99,7 +114,16 @@ def _member(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("solver", "method", "k_max", "max_iter", "track_kkt", "heldout", "vmap_size"),
+    static_argnames=(
+        "solver",
+        "method",
+        "k_max",
+        "max_iter",
+        "track_kkt",
+        "heldout",
+        "vmap_size",
+        "objective_from_grams",
+    ),
 )
 def _sweep_compiled(
     V,
@@ -117,6 +141,7 @@ def _sweep_compiled(
     track_kkt,
     heldout,
     vmap_size,
+    objective_from_grams,
 ):
     """:func:`_member` over (losses, keys, ranks); V and mask are shared.
 
@@ -135,6 +160,7 @@ def _sweep_compiled(
         max_iter=max_iter,
         track_kkt=track_kkt,
         heldout=heldout,
+        objective_from_grams=objective_from_grams,
     )
     batched = jax.vmap(member, in_axes=(None, None, 0, 0, 0, None, None))
     n_members = ranks.shape[0]
@@ -384,6 +410,7 @@ def sweep(
         track_kkt=track_kkt,
         heldout=heldout,
         vmap_size=vmap_size,
+        objective_from_grams=tol == 0,
     )
     tol_a, pg_tol_a = np.asarray(tol, dtype), np.asarray(pg_tol, dtype)
     key_data = jnp.stack([jax.random.key_data(k) for k in keys])

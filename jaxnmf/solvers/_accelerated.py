@@ -89,7 +89,7 @@ class _Accelerated:
         return ()
 
     def step(self, problem, W, H, extra):
-        V, _, loss, active, _ = problem
+        V, _, loss, active = problem[:4]
         a, pen = quadratic_coefficients(loss)
         (m, k), n = W.shape, V.shape[1]
         HVt, HHt = H @ V.T, H @ H.T
@@ -156,7 +156,7 @@ class Nesterov:
         _require_quadratic(self.name, loss, has_mask)
 
     def init(self, problem, W, H):
-        V, mask, loss, active, _ = problem
+        V, mask, loss, active = problem[:4]
         gW = jnp.where(active[None, :], loss.grad(V, W, H, mask, "W"), 0)
         gH = jnp.where(active[:, None], loss.grad(V, W, H, mask, "H"), 0)
         tol = self.initial_tol * jnp.sqrt(jnp.vdot(gW, gW) + jnp.vdot(gH, gH))
@@ -189,7 +189,7 @@ class Nesterov:
         return X, it
 
     def step(self, problem, W, H, extra):
-        V, _, loss, active, _ = problem
+        V, _, loss, active = problem[:4]
         a, pen = quadratic_coefficients(loss)
         Wt, inner_W = self._solve(
             W.T, H @ V.T, H @ H.T, a, pen["l1", "W"], pen["l2", "W"], active, extra.tol_W

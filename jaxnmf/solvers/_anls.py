@@ -127,7 +127,7 @@ class ANLS:
         return ()
 
     def step(self, problem, W, H, extra):
-        V, _, loss, active, _ = problem
+        V, _, loss, active = problem[:4]
         a, pen = quadratic_coefficients(loss)
         k = W.shape[1]
         cap = self.max_pivots or 5 * k + 10

@@ -25,6 +25,9 @@ class Problem(NamedTuple):
     loss: Loss
     active: jax.Array
     sq_norm: jax.Array | None = None  # Σ V² (stored values if sparse), for Gram objectives
+    # Static: use Gram-form objectives below float64 too. Set when tol == 0, where no
+    # stopping decision depends on the objective (see gram_objective).
+    objective_from_grams: bool = False
 
 
 def keep_active(W, H, active):
@@ -65,9 +68,11 @@ def uses_gram_form(problem) -> bool:
 
 
 def gram_objective(problem, W, H, WtW, WtV):
-    """The objective from Gram products in float64 (:func:`_gram_objective_any_dtype`); ``None`` in
-    lower precision, where the driver evaluates ``‖V - WH‖²`` directly instead."""
-    if W.dtype != jnp.float64:
+    """The objective from Gram products (:func:`frobenius_gram_objective`) in float64, or in
+    any precision when ``problem.objective_from_grams``; otherwise ``None``, and the driver
+    evaluates ``‖V - WH‖²`` directly (in float32 the Gram form is only good to ~1e-6 of the
+    objective: too coarse for the relative-change stopping rule, fine for a recorded trace)."""
+    if W.dtype != jnp.float64 and not problem.objective_from_grams:
         return None
     return _gram_objective_any_dtype(problem, W, H, WtW, WtV)
 

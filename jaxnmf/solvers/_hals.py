@@ -118,7 +118,7 @@ class HALS:
         return ()
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active, _ = problem
+        V, mask, loss, active = problem[:4]
         a, pen = quadratic_coefficients(loss)
         if mask is None:
             Wt = _hals_rows(W.T, H @ V.T, H @ H.T, a, pen["l1", "W"], pen["l2", "W"], active)

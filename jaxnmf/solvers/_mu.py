@@ -45,7 +45,7 @@ class MU:
         return ()
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active, _ = problem
+        V, mask, loss, active = problem[:4]
         gamma = mu_exponent(loss)
         ratio = lambda neg, pos: mu_ratio(neg, pos, gamma)
 

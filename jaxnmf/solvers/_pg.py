@@ -30,7 +30,7 @@ def _subproblem_oracle(problem, W, H, wrt):
     trial and no cancellation between two large objective values (which in float32 hid the
     decrease and stalled the step search). Any other loss evaluates the full objective twice.
     """
-    V, mask, loss, _, _ = problem
+    V, mask, loss, _ = problem[:4]
     if mask is None and is_quadratic(loss):
         a, pen = quadratic_coefficients(loss)
         if wrt == "W":
@@ -89,7 +89,7 @@ class PG:
         del loss, has_mask
 
     def init(self, problem, W, H):
-        V, mask, loss, active, _ = problem
+        V, mask, loss, active = problem[:4]
         gW = loss.grad(V, W, H, mask, "W")
         gH = loss.grad(V, W, H, mask, "H")
         gW, gH = keep_active(gW, gH, active)

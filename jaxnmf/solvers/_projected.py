@@ -40,7 +40,7 @@ class Projected:
             return self.optimizer.init((W, H))
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active, _ = problem
+        V, mask, loss, active = problem[:4]
         grads = (loss.grad(V, W, H, mask, "W"), loss.grad(V, W, H, mask, "H"))
         with jax.numpy_dtype_promotion("standard"):
             updates, extra = self.optimizer.update(grads, extra, (W, H))
