@@ -15,25 +15,31 @@ Two parts, each written to ``parts/<part>.npz`` / ``.json`` when done and reused
 * ``time_to_target``: ``experiments.benchmarks.solvers_vs_sklearn``. With
   ``time_to_target.solvers = null`` (full variant) its ``main`` runs as is (per-iteration
   times, KL, time to target with every solver); with a list of solvers (smoke variant) only
-  the time-to-target benchmark runs, with those jaxnmf solvers, on the same problems.
+  the time-to-target benchmark runs, with those jaxnmf solvers, on the same problems, and
+  scikit-learn's search for the iterations needed stops at ``sklearn_max_iter``.
 
 Both benchmarks write their JSON into the run folder (``sweep_vs_sklearn.json``,
 ``solvers_vs_sklearn.json``); ``meta.json`` holds the same payloads under ``"sweep"`` and
-``"time_to_target"``. Timings vary from run to run, so they stay out of the hashed array
+``"time_to_target"``, each with the 1-minute load average before and after it (on a shared
+machine other processes slow both libraries, scikit-learn's threaded BLAS/OpenMP calls most).
+Timings vary from run to run, so they stay out of the hashed array
 file: ``arrays.npz`` holds only the grid and names the timings refer to. The benchmarks use
 their own fixed seeds (NumPy ``default_rng(0)`` for the random matrix, ``default_rng(2)`` for
 the initial factors, seeds 0..n-1 of ``sweep``); ``root_seed`` is recorded but unused.
 
 Feeds: ``paper_figures/fig_07_speed.py`` (Figure 7).
 
-Expected runtime (2-core CPU, including compilation): smoke ≈ 20 s (sweep ≈ 8 s,
-time to target with 3 solvers ≈ 10 s), full ≈ 6 min (sweep ≈ 3 min, solvers ≈ 3 min).
-GPU: dominated by scikit-learn, which runs on the CPU.
+Expected runtime (2-core CPU, including compilation): smoke 50–56 s measured on this
+project's shared 2-core machine while other jobs kept its load average at 4–5 (sweep ≈ 25 s,
+time to target ≈ 25 s; scikit-learn's threaded calls suffer most from the load), about half
+of that expected on an idle machine; full ≈ 6 min idle (the benchmarks' own estimates: sweep
+≈ 2–3 min, solvers ≈ 3 min). GPU: scikit-learn still runs on the CPU.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -69,8 +75,18 @@ def get_config(variant: str) -> dict:
             # null: the benchmark's own list (mu, hals, accelerated_hals, accelerated_mu,
             # nesterov, anls, pg) and its per-iteration and KL measurements.
             "solvers": ["mu", "hals", "accelerated_hals"] if smoke else None,
+            # With a list of solvers: scikit-learn's iteration cap in the search for the count
+            # that reaches the target (the benchmark's main uses 4 × jaxnmf's 300 or 1000).
+            "sklearn_max_iter": 300 if smoke else None,
         },
     }
+
+
+def _load_average() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def _read(path: Path) -> dict:
@@ -133,6 +149,8 @@ def _time_to_target_subset(cfg: dict, out_dir: Path) -> None:
     }
     digits = load_digits().data.astype(np.float32)
     max_iter = 300 if quick else 1000
+    sk_max_iter = int(cfg.get("sklearn_max_iter") or 4 * max_iter)
+    out["max_iter"] = {"jaxnmf": max_iter, "sklearn": sk_max_iter}
     for name, data, kk in (("random", X, k), ("digits", digits, 10)):
         res = solvers_vs_sklearn.time_to_target(
             name,
@@ -141,7 +159,7 @@ def _time_to_target_subset(cfg: dict, out_dir: Path) -> None:
             list(cfg["solvers"]),
             max_iter,
             np.random.default_rng(2),
-            sk_max_iter=4 * max_iter,
+            sk_max_iter=sk_max_iter,
         )
         out["time_to_target"].append(res)
         print(
@@ -179,13 +197,20 @@ def main(config: dict, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = _common.Parts(out_dir, config)
     arrays, payloads, skipped = {}, {}, {}
-    compute = {"sweep": _sweep, "time_to_target": _time_to_target}
+    benchmarks = {"sweep": _sweep, "time_to_target": _time_to_target}
+
+    def compute(tag, cfg):
+        # The machine may be shared: the load around a benchmark says how far to trust it.
+        before = _load_average()
+        arrays, payload = benchmarks[tag](cfg, out_dir)
+        return arrays, {**payload, "load_average_1min": [before, _load_average()]}
+
     for tag in PARTS:
         cfg = config[tag]
         if not cfg.get("enabled", True):
             skipped[tag] = f"disabled in the config ({tag}.enabled=false)"
             continue
-        a, payload = parts.run(tag, lambda tag=tag, cfg=cfg: compute[tag](cfg, out_dir))
+        a, payload = parts.run(tag, lambda tag=tag, cfg=cfg: compute(tag, cfg))
         arrays.update(a)
         payload = dict(payload)
         payload.pop("wall_seconds", None)  # Parts' own record; kept in meta["parts"]

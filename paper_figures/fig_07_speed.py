@@ -228,7 +228,7 @@ def _ttt_summary(problem: dict) -> tuple[str | None, float, float]:
 
 
 def _ttt_limits(problems: list[dict]) -> tuple[float, float]:
-    """One log-seconds range for every data set: whole decades around every time drawn."""
+    """One log-seconds range for every data set, around every time drawn and its label."""
     finite = [
         _num(row.get(key))
         for p in problems
@@ -239,11 +239,11 @@ def _ttt_limits(problems: list[dict]) -> tuple[float, float]:
     if not finite:
         return 1e-3, 10.0
     lo = 10 ** math.floor(math.log10(min(finite)) - 0.3)
-    hi = 10 ** math.ceil(math.log10(max(finite)) + 0.5)
+    hi = max(finite) * 10**1.35  # room for the label right of the longest bar
     return lo, hi
 
 
-def _panel_ttt(ax, problem: dict, order: list[str], limits, max_iter: int | None, first: bool):
+def _panel_ttt(ax, problem: dict, order: list[str], limits, max_iter: dict | None, first: bool):
     rows = problem.get("solvers", {})
     best, best_s, cd = _ttt_summary(problem)
     secs = [_num(rows.get(k, {}).get("seconds")) for k in order]
@@ -286,8 +286,8 @@ def _panel_ttt(ax, problem: dict, order: list[str], limits, max_iter: int | None
             final = _num(row.get("final"))
             if _ok(final) and _ok(best_obj):
                 why = f"not reached: ended {100 * (final / best_obj - 1):.2g} % above best"
-            elif max_iter:
-                why = f"not reached in {4 * max_iter if sk else max_iter} it."
+            elif max_iter and max_iter.get("sklearn" if sk else "jaxnmf"):
+                why = f"not reached in {max_iter['sklearn' if sk else 'jaxnmf']} it."
             else:
                 why = "not reached"
             ax.text(
@@ -341,6 +341,39 @@ def _ttt_order(problems: list[dict]) -> list[str]:
     ]
 
 
+def _load_text(sweep: dict | None, solvers: dict | None) -> str:
+    parts = []
+    for name, payload in (("sweep", sweep), ("time to target", solvers)):
+        la = (payload or {}).get("load_average_1min")
+        if isinstance(la, list) and la and all(_ok(v) for v in la):
+            parts.append(f"{name} " + "/".join(f"{_num(v):.1f}" for v in la))
+    return ", ".join(parts)
+
+
+def _footnote(meta: dict, sweep: dict | None, solvers: dict | None) -> str:
+    """One line under the figure: the machine, its measured throughput and its load."""
+    dev = meta.get("device", {})
+    mach = (sweep or solvers or {}).get("machine", {})
+    bits = [f"{dev.get('cpu_count') or mach.get('cpu_count')} CPU cores"]
+    if dev.get("platform") and dev.get("platform") != "cpu":
+        bits[0] = f"{dev.get('device_kind')} ({dev.get('platform')}), " + bits[0]
+    gf = [_num(r.get("gflops_machine")) for r in (sweep or {}).get("runs", [])]
+    gf += [_num((solvers or {}).get("matmul_gflops_float32"))]
+    gf = [g for g in gf if _ok(g)]
+    if gf:
+        lo, hi = round(min(gf)), round(max(gf))
+        bits[0] += f" (matmul {lo} GFLOP/s)" if lo == hi else f" (matmul {lo}–{hi} GFLOP/s)"
+    loads = [
+        _num(v)
+        for p in (sweep, solvers)
+        for v in ((p or {}).get("load_average_1min") or [])
+        if _ok(v)
+    ]
+    if loads:
+        bits.append(f"1-min load average {min(loads):.1f}–{max(loads):.1f}")
+    return "Timed on " + ", ".join(bits) + ": single runs on a shared machine, indicative."
+
+
 def _caption(meta: dict, sweep: dict | None, solvers: dict | None, max_iter) -> str:
     dev = meta.get("device", {})
     cfg = meta.get("config", {})
@@ -363,6 +396,12 @@ def _caption(meta: dict, sweep: dict | None, solvers: dict | None, max_iter) -> 
         f"{dev.get('device_kind') or mach.get('device')}; measured matmul throughput "
         f"(GFLOP/s, a jitted square GEMM): {', '.join(gflops) or 'not recorded'}."
     )
+    load = _load_text(sweep, solvers)
+    if load:
+        lines.append(
+            f"1-minute load average before/after each benchmark: {load} (other processes on "
+            "the machine slow both libraries; scikit-learn's multi-threaded calls most)."
+        )
     if sweep:
         dtypes, by_dtype, tol_rows = _sweep_rows(sweep)
         g = sweep.get("grid", {})
@@ -396,7 +435,7 @@ def _caption(meta: dict, sweep: dict | None, solvers: dict | None, max_iter) -> 
                 f" scikit-learn cd {_fmt_s(r.get('sklearn_cd_s'))} s (mean "
                 f"{_num(r.get('sklearn_mean_iter')):.0f} it.), jaxnmf {r.get('solver')} "
                 f"{_fmt_s(r.get('jaxnmf_total_s'))} s (mean {_num(r.get('jaxnmf_mean_iter')):.0f}"
-                f" it.; the program compiled for tol = 0 is reused): "
+                f" it.; a second sweep call, any compilation included): "
                 f"{ratio_text(_num(r.get('jaxnmf_total_s')), _num(r.get('sklearn_cd_s'))) or '—'}."
             )
     if solvers:
@@ -407,12 +446,12 @@ def _caption(meta: dict, sweep: dict | None, solvers: dict | None, max_iter) -> 
             "(b) Time to reach the target objective = (1 + 1e-3) × the best objective any "
             "solver reached, from the same initial factors (tol = 0). jaxnmf: the iterations "
             "needed are read off one jaxnmf.compare trace"
-            + (f" (max {max_iter} it.)" if max_iter else "")
+            + (f" (max {max_iter.get('jaxnmf')} it.)" if max_iter else "")
             + ", then a jaxnmf.fit of that length is timed after it was compiled (median); the"
             " thin hatched bars are the compile times (first call), paid once per shape. "
             "scikit-learn: the smallest iteration count reaching the target (doubling, then "
             "bisection"
-            + (f", max {4 * max_iter} it." if max_iter else "")
+            + (f", max {max_iter.get('sklearn')} it." if max_iter else "")
             + "), one fit of that length timed (median of 3)."
             + (f" Solvers run (smoke subset): {', '.join(subset)}." if subset else ""),
         ]
@@ -481,15 +520,30 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
 
     cfg = meta.get("config", {})
     ttt_cfg = cfg.get("time_to_target", {})
-    max_iter = None
-    if "quick" in ttt_cfg:
-        max_iter = 300 if ttt_cfg["quick"] else 1000  # solvers_vs_sklearn's time-to-target runs
+    max_iter = (solvers or {}).get("max_iter")  # {"jaxnmf": .., "sklearn": ..} when recorded
+    if not isinstance(max_iter, dict):
+        max_iter = None
+        if "quick" in ttt_cfg:  # solvers_vs_sklearn.main: 300 or 1000, scikit-learn 4 × that
+            it = 300 if ttt_cfg["quick"] else 1000
+            max_iter = {"jaxnmf": it, "sklearn": 4 * it}
     problems = (solvers or {}).get("time_to_target", [])
 
     order = _ttt_order(problems)
-    height = 5.4 + 0.48 * max(len(order), 4)  # panel (b) grows with its number of rows
+    # Heights in inches: panel (a), the gap (its x labels, the header and titles of (b)),
+    # panel (b) growing with its number of rows, the legend below.
+    top_in, a_in, gap_in, bottom_in = 0.35, 2.9, 1.75, 1.1
+    b_in = 0.38 * max(len(order), 4) + 0.4
+    height = top_in + a_in + gap_in + b_in + bottom_in
     fig = plt.figure(figsize=(_style.WIDTH_IN, height))
-    gs = fig.add_gridspec(2, 2, height_ratios=(1.1, 1.15), hspace=0.9, wspace=0.16)
+    gs = fig.add_gridspec(
+        2,
+        2,
+        height_ratios=(a_in, b_in),
+        hspace=gap_in / ((a_in + b_in) / 2),
+        wspace=0.16,
+        top=1 - top_in / height,
+        bottom=bottom_in / height,
+    )
     ax = fig.add_subplot(gs[0, :])
     if sweep:
         _panel_sweep(ax, sweep)
@@ -505,11 +559,12 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
         else:
             a.set_axis_off()
     if problems:
-        axes[0].text(
-            0.0,
-            1.22,
+        axes[0].annotate(
             "(b) Time to reach (1 + 1e-3) × the best objective, same initial factors",
-            transform=axes[0].transAxes,
+            xy=(0, 1),
+            xycoords="axes fraction",
+            xytext=(0, 36),
+            textcoords="offset points",
             fontsize=11,
             va="bottom",
         )
@@ -535,10 +590,18 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
             fontsize=8,
             frameon=False,
         )
-        fig.subplots_adjust(bottom=1.1 / height)
     elif solvers is None:
         axes[0].text(0.5, 0.5, "(b) time-to-target benchmark not run", ha="center")
 
+    fig.text(
+        0.5,
+        0.0,
+        _footnote(meta, sweep, solvers),
+        ha="center",
+        va="top",
+        fontsize=7.5,
+        color="0.3",
+    )
     caption = _caption(meta, sweep, solvers, max_iter)
     return _style.save(fig, out_dir, STEM, caption)
 
