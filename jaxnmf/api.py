@@ -17,6 +17,7 @@ from ._driver import Code, run
 from ._sparse import SparseMatrix
 from .losses import Loss, as_loss
 from .solvers import Problem, as_solver
+from .solvers._base import objective_from_grams_ok
 
 __all__ = ["FitResult", "Status", "fit"]
 
@@ -300,9 +301,10 @@ def fit(
       init: ``"random"``, ``"nndsvd"``, ``"nndsvda"``, ``"nndsvdar"`` or a pair ``(W0, H0)``.
       max_iter: maximum number of outer iterations (static: changing it recompiles).
       tol: stop when the objective changes by less than ``tol`` relative to its previous value
-        (0 disables). With ``tol=0`` the recorded objective of a Frobenius-family fit comes
-        from Gram products (O((m + n) k²) instead of O(mnk) per iteration; in float32 good to
-        about 1e-6 relative, which no stopping decision then depends on).
+        (0 disables). The objective of a Frobenius-family fit comes from Gram products
+        (O((m + n) k²) instead of O(mnk) per iteration), in float32 only with ``tol=0`` or
+        ``tol >= 1e-4``, as it is good to about 1e-6 relative there (smaller tolerances
+        evaluate ``‖V - WH‖²`` directly).
       seed: integer seed (or a ``jax.random.key``) for random initializations.
       mask: optional ``(m, n)`` non-negative weights; 0 marks a missing entry, which then
         counts neither in the loss nor in the updates (its value in V may be anything,
@@ -363,7 +365,7 @@ def fit(
         rank=rank,
         max_iter=max_iter,
         track_kkt=track_kkt,
-        objective_from_grams=tol == 0,
+        objective_from_grams=objective_from_grams_ok(tol),
     )
     if devices is not None:
         state = state._replace(W=state.W[:m])  # drop the padding rows

@@ -27,6 +27,7 @@ from . import _driver, _sparse, _validate
 from .api import Status, initial_factors, prepare
 from .metrics import relative_error
 from .solvers import Problem, as_solver
+from .solvers._base import objective_from_grams_ok
 
 __all__ = ["CompareResult", "SolverTrace", "compare"]
 
@@ -204,7 +205,11 @@ def compare(
     initial_loss = np.zeros(len(seeds))
     n_chunks = -(-max_iter // chunk) + 1
     for label, solver in labels.items():
-        static = dict(solver=solver, max_iter=max_iter, objective_from_grams=bool(tol == 0))
+        static = dict(
+            solver=solver,
+            max_iter=max_iter,
+            objective_from_grams=objective_from_grams_ok(float(tol)),
+        )
         t0 = time.perf_counter()
         start_c = _start.lower(V, mask, loss, *starts[0], **static).compile()
         state0 = start_c(V, mask, loss, *starts[0])

@@ -30,6 +30,7 @@ from . import _fused, _sharding, _sparse, _validate
 from ._driver import Code
 from .api import FitResult, Status, _on_failure, check_loss_data, fit_member, prepare
 from .losses import Loss, as_loss
+from .solvers._base import objective_from_grams_ok
 
 __all__ = ["SweepResult", "heldout_mask", "sweep"]
 
@@ -410,7 +411,7 @@ def sweep(
         track_kkt=track_kkt,
         heldout=heldout,
         vmap_size=vmap_size,
-        objective_from_grams=tol == 0,
+        objective_from_grams=objective_from_grams_ok(tol),
     )
     tol_a, pg_tol_a = np.asarray(tol, dtype), np.asarray(pg_tol, dtype)
     key_data = jnp.stack([jax.random.key_data(k) for k in keys])
@@ -521,9 +522,9 @@ def _sweep_fused(
         chunks = [by_rank_order[i : i + batch_size] for i in range(0, total, batch_size)]
     tol_a = np.asarray(tol, dtype)
     key_data = jnp.stack([jax.random.key_data(k) for k in keys])
-    # Objective from Gram products in float64, and in float32 when no stopping decision
-    # depends on it (tol == 0): the iterates are the same either way.
-    from_grams = dtype == np.float64 or tol == 0
+    # Objective from Gram products in float64, and in float32 where the stopping rule can
+    # trust it (as in fit): the iterates are the same either way.
+    from_grams = dtype == np.float64 or objective_from_grams_ok(tol)
     k_max = max(ranks)
     t0 = time.perf_counter()
     compile_time = 0.0

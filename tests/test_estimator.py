@@ -385,14 +385,114 @@ def test_transform_gram_form_matches_masked_form(data, solver):
     np.testing.assert_allclose(model.transform(data), model.transform(data, ones), rtol=1e-9)
 
 
-def test_sparse_input_is_densified(data):
+# --- sparse X: the core's sparse kernels, never a dense (n_samples, n_features) array -------
+
+SPARSE_CASES = [("frobenius", "mu"), ("frobenius", "hals"), ("kullback-leibler", "mu")]
+
+
+def _sparse_model(beta_loss, solver):
+    # init="random": the same initial factors for dense and sparse X (the NNDSVD inits take
+    # a randomized SVD of a sparse X and an exact one of a dense X).
+    return jn.NMF(
+        K_, beta_loss=beta_loss, solver=solver, init="random", max_iter=40, tol=0.0, random_state=0
+    )
+
+
+@pytest.mark.parametrize("beta_loss, solver", SPARSE_CASES)
+def test_sparse_X_gives_the_dense_result(data, beta_loss, solver):
+    """fit_transform, transform, score and reconstruction_err_ of a sparse X equal those of
+    the same X dense, to the order of floating-point sums (float64)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X = np.where(data > 0.4, data, 0)  # ~35 % zeros, unstored in the sparse copies
+    dense, model = _sparse_model(beta_loss, solver), _sparse_model(beta_loss, solver)
+    W_dense = dense.fit_transform(X)
+    W_sparse = model.fit_transform(sparse.csr_matrix(X))
+    assert isinstance(W_sparse, np.ndarray) and W_sparse.dtype == np.float64
+    np.testing.assert_allclose(W_sparse, W_dense, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.components_, dense.components_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.reconstruction_err_, dense.reconstruction_err_, rtol=1e-8)
+    assert model.n_iter_ == dense.n_iter_ == 40
+    # transform with H fixed (the W-half of the solver's updates), from another sparse format
+    T_dense = dense.transform(X)
+    np.testing.assert_allclose(model.transform(sparse.csc_matrix(X)), T_dense, rtol=1e-8)
+    np.testing.assert_allclose(model.score(sparse.coo_matrix(X)), dense.score(X), rtol=1e-8)
+
+
+def test_sparse_X_with_mask_stored_equals_the_dense_mask(data):
+    """mask="stored": the stored entries are the observed ones (ratings), as a 0/1 mask of
+    the stored pattern does for the dense X."""
     sparse = pytest.importorskip("scipy.sparse")
     X = np.where(data > 0.4, data, 0)
-    a = _quiet(jn.NMF(K_, max_iter=30, random_state=0).fit_transform, X)
-    model = jn.NMF(K_, max_iter=30, random_state=0)
-    b = _quiet(model.fit_transform, sparse.csr_matrix(X))
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(model.transform(sparse.csc_matrix(X)), model.transform(X))
+    observed = (X > 0).astype(float)
+    dense, model = _sparse_model("frobenius", "hals"), _sparse_model("frobenius", "hals")
+    W_dense = dense.fit_transform(X, mask=observed)
+    W_sparse = model.fit_transform(sparse.csr_matrix(X), mask="stored")
+    np.testing.assert_allclose(W_sparse, W_dense, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.reconstruction_err_, dense.reconstruction_err_, rtol=1e-8)
+    np.testing.assert_allclose(
+        model.transform(sparse.csr_matrix(X), mask="stored"),
+        dense.transform(X, mask=observed),
+        rtol=1e-8,
+    )
+    with pytest.raises(ValueError, match="stored"):
+        model.transform(sparse.csr_matrix(X), mask=observed)  # a dense mask would densify
+
+
+def _forbid_densifying(monkeypatch):
+    """Make every ``toarray``/``todense`` of scipy.sparse and BCOO/BCSR raise."""
+    sparse = pytest.importorskip("scipy.sparse")
+    from jax.experimental import sparse as jsparse
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"densified a {type(self).__name__}")
+
+    kinds = [sparse.csr_matrix, sparse.csc_matrix, sparse.coo_matrix, sparse.lil_matrix]
+    kinds += [sparse.csr_array, sparse.csc_array, sparse.coo_array]
+    for cls in {c for kind in kinds for c in kind.__mro__}:
+        for name in ("toarray", "todense"):
+            if name in vars(cls):
+                monkeypatch.setattr(cls, name, refuse)
+    for cls in (jsparse.BCOO, jsparse.BCSR):
+        monkeypatch.setattr(cls, "todense", refuse)
+
+
+def test_sparse_X_is_never_densified(data, monkeypatch):
+    sparse = pytest.importorskip("scipy.sparse")
+    from jax.experimental import sparse as jsparse
+
+    X = np.where(data > 0.4, data, 0)
+    csr = sparse.csr_matrix(X)
+    _forbid_densifying(monkeypatch)
+    with pytest.raises(AssertionError, match="densified"):
+        csr.toarray()  # the patch is in place
+    for beta_loss, solver in SPARSE_CASES:  # the shapes and settings compiled above
+        model = _sparse_model(beta_loss, solver)
+        model.fit_transform(csr)
+        model.fit(sparse.coo_array(X))
+        model.transform(sparse.lil_matrix(X))
+        model.score(sparse.csc_array(X))
+    model = _sparse_model("frobenius", "hals")
+    model.fit(csr, mask="stored")
+    model.transform(csr, mask="stored")
+    W = _sparse_model("frobenius", "mu").fit_transform(jsparse.BCOO.fromdense(X))
+    assert W.shape == (M_, K_)
+
+
+def test_sparse_X_far_too_large_to_densify():
+    """200,000 × 50,000 (80 GB dense in float64) with 2,000 stored entries: fit, transform
+    and score in O(nnz · k) and O((n_samples + n_features) · k) memory."""
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    m, n, nnz = 200_000, 50_000, 2_000
+    X = sparse.csr_matrix(
+        (rng.random(nnz) + 0.5, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))), shape=(m, n)
+    )
+    model = jn.NMF(2, init="random", max_iter=5, tol=0.0, random_state=0)
+    W = model.fit_transform(X)
+    assert W.shape == (m, 2) and model.components_.shape == (2, n)
+    assert np.all(np.isfinite(W)) and 0 < model.reconstruction_err_ < sparse.linalg.norm(X)
+    assert model.transform(X[:1000]).shape == (1000, 2)
+    assert model.inverse_transform(W[:3]).shape == (3, n)
 
 
 def test_more_components_than_samples_and_features(data):

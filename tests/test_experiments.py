@@ -284,3 +284,39 @@ def test_fig_07_draws_from_saved_results_only(tmp_path):
     assert "float32 100" in caption and "123" in caption  # the machine's matmul GFLOP/s
     assert fig_07_speed.ratio_text(1.0, 1.04) == "1.04× faster"
     assert fig_07_speed.ratio_text(1.0, float("nan")) == ""
+
+
+# --------------------------------------------------------------------------------------------
+# MovieLens (experiments/movielens.py): the splits and the residual NMF, on toy ratings
+# --------------------------------------------------------------------------------------------
+
+
+def test_movielens_validation_ratings_are_drawn_from_the_training_ratings_only():
+    from experiments import movielens
+
+    test = movielens.split(1000, 0.1, np.random.default_rng(0))
+    valid = movielens.validation_split(~test, 100, np.random.default_rng(1))
+    assert test.sum() == 100 and valid.sum() == 100 and not np.any(test & valid)
+
+
+def test_movielens_residual_nmf_stores_both_halves_and_gives_an_unrated_movie_the_baseline():
+    """[E⁺ | E⁻] stores both halves of every rating (explicit zeros included, observed with
+    mask="stored"); with L2, a movie without ratings gets zero loadings, so its prediction is
+    exactly the baseline."""
+    import jaxnmf as jn
+    from experiments import movielens
+
+    user, item = np.array([0, 0, 1, 2, 2, 3]), np.array([0, 1, 1, 0, 2, 2])
+    e = np.array([0.5, -1.0, 0.0, 1.5, -0.25, 0.75])
+    V = movielens.signed_residual_matrix(user, item, e, 4, 4)  # movie 3 has no rating
+    assert V.shape == (4, 8) and V.nnz == 12
+    dense = V.toarray()
+    np.testing.assert_allclose(dense[user, item] - dense[user, item + 4], e)
+    loss = jn.losses.frobenius() + 1.0 * jn.losses.l2("W") + 1.0 * jn.losses.l2("H")
+    res = jn.fit(V, 2, loss=loss, mask="stored", init="nndsvda", max_iter=30, tol=0.0)
+    assert np.all(res.H[:, [3, 7]] == 0)
+    base = np.array([3.0, 3.5])
+    pred = movielens._residual_predict(res.W, res.H, base, np.array([1, 2]), np.array([3, 3]), 4)
+    np.testing.assert_array_equal(pred, base)
+    fitted = movielens._residual_predict(res.W, res.H, np.zeros(6), user, item, 4)
+    assert np.corrcoef(fitted, e)[0, 1] > 0.5  # the residual is modelled, not ignored
