@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _fused, _sharding, _sparse, _validate
+from . import _compile, _fused, _sharding, _sparse, _validate
 from ._driver import Code
 from .api import FitResult, Status, _on_failure, check_loss_data, fit_member, prepare
 from .losses import Loss, as_loss
@@ -194,7 +194,8 @@ class SweepResult:
       heldout_rmse: ``(...)`` RMSE on the hidden entries (NaN when ``heldout == 0``).
       heldout: the hidden fraction; V, mask: the data the sweep saw (V with masked entries
         zeroed), kept for metrics and rank selection.
-      wall_time, compile_time: seconds (compile measured by ahead-of-time lowering).
+      wall_time, compile_time: seconds (compile measured by ahead-of-time lowering; 0 when
+        an earlier call with the same shapes compiled the program).
     """
 
     ranks: np.ndarray
@@ -430,8 +431,9 @@ def sweep(
         return V, mask, losses, member_keys, member_ranks, tol_a, pg_tol_a
 
     t0 = time.perf_counter()
-    compiled = _sweep_compiled.lower(*chunk_args(grid[:batch_size]), **static).compile()
-    compile_time = time.perf_counter() - t0
+    compiled, compile_time = _compile.compiled(
+        _sweep_compiled, chunk_args(grid[:batch_size]), static
+    )
     outputs = []
     for start in range(0, total, batch_size):
         chunk = grid[start : start + batch_size]
@@ -538,12 +540,13 @@ def _sweep_fused(
         member_ranks = jnp.asarray([grid[i][1] for i in order], jnp.int32)
         w = weights[[grid[i][0] for i in order]]
         losses = Loss(terms, tuple(jnp.asarray(w[:, t]) for t in range(len(terms))))
-        t1 = time.perf_counter()
         init = dict(method=method, k_max=max(max(b) for b in buckets))
-        init_compiled = _fused.compile_quickly(
-            _fused.initial_factors, V, member_keys, member_ranks, **init
+        init_args = (V, member_keys, member_ranks)
+        initial, seconds = _compile.compiled(
+            _fused.initial_factors, init_args, init, _compile.QUICK
         )
-        W0_all, H0_all = init_compiled(V, member_keys, member_ranks)
+        compile_time += seconds
+        W0_all, H0_all = initial(*init_args)
         W0s, H0s, lo = [], [], 0
         for bucket, group in zip(buckets, members, strict=True):
             hi = lo + len(group)
@@ -552,8 +555,8 @@ def _sweep_fused(
             lo = hi
         args = (V, losses, tuple(W0s), tuple(H0s), member_ranks, tol_a)
         static = dict(solver=solver, max_iter=max_iter, objective_from_grams=bool(from_grams))
-        compiled = _fused.sweep_buckets.lower(*args, **static).compile()
-        compile_time += time.perf_counter() - t1
+        compiled, seconds = _compile.compiled(_fused.sweep_buckets, args, static)
+        compile_time += seconds
         states = jax.device_get(compiled(*args))
         for group, state in zip(members, states, strict=True):
             for j, i in enumerate(group):
