@@ -61,11 +61,11 @@ which can only flatter plain NMF).
 
 Feeds: ``paper_figures/fig_06_movielens.py`` (Figure 6).
 
-Expected runtime (2-core CPU, including compilation): smoke ≈ 8 s; full ≈ 6.5 min, measured
-394 s on 2 cores shared with other jobs (plain NMF, 13 ranks × 2 seeds × 200 MU iterations:
-130 s; residual NMF, 9 ranks × 5 λ × 100 MU iterations on the validation split: 183 s; its 9
-refits: 81 s). The sparse kernels cost O(nnz · k) per iteration, 90,004 (plain) or 180,008
-(residual: 160,008 on the validation split) stored entries.
+Expected runtime (2-core CPU, including compilation): smoke ≈ 8–13 s; full ≈ 4.5–6.5 min,
+measured 268 s and 394 s on 2 cores shared with other jobs (the faster run: plain NMF, 13
+ranks × 2 seeds × 200 MU iterations, 69 s; residual NMF, 9 ranks × 5 λ × 100 MU iterations
+on the validation split, 127 s; its 9 refits, 71 s). The sparse kernels cost O(nnz · k) per
+iteration: 90,004 stored entries (plain), 160,008 and 180,008 (residual).
 """
 
 from __future__ import annotations

@@ -107,8 +107,9 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     ax.annotate(
         f"plain, best k = {int(ranks[best])}: {mean[best]:.3f}",
         (ranks[best], mean[best]),
-        xytext=(9, 4),
+        xytext=(10, -7),
         textcoords="offset points",
+        va="top",
         fontsize=8,
         color=NMF_COLOR,
     )
