@@ -137,10 +137,11 @@ class BetaDivergence(Term):
             return ratio - jnp.log(ratio) - 1.0
         return (V**b + (b - 1.0) * WH**b - b * V * WH ** (b - 1.0)) / (b * (b - 1.0))
 
-    def value(self, V, W, H, mask):
+    def value(self, V, W, H, mask, WH=None):
+        """``WH``: the product ``W @ H`` when the caller has formed it already (dense V)."""
         if isinstance(V, SparseMatrix):
             return self._sparse_value(V, W, H, mask)
-        d = self.elementwise(self._observed(V, mask), W @ H)
+        d = self.elementwise(self._observed(V, mask), W @ H if WH is None else WH)
         return jnp.sum(d) if mask is None else jnp.sum(mask * d)
 
     def _sparse_unmasked_beta(self):
@@ -205,7 +206,8 @@ class BetaDivergence(Term):
 
         return _sparse.sample_scatter(V, W, H, parts, wrt, (mask.values,))
 
-    def split_grad(self, V, W, H, mask, wrt):
+    def split_grad(self, V, W, H, mask, wrt, WH=None):
+        """``WH``: the product ``W @ H`` when the caller has formed it already (dense V)."""
         if isinstance(V, SparseMatrix) and (mask is not None or self.beta != 2.0):
             return self._sparse_split_grad(V, W, H, mask, wrt)
         if mask is None and self.beta == 2.0:
@@ -216,12 +218,12 @@ class BetaDivergence(Term):
             return (W.T @ W) @ H, W.T @ V
         if mask is None and self.beta == 1.0:
             # pos = 1 Hᵀ (row sums of H) needs no m×n matrix.
-            WH = jnp.maximum(W @ H, _wh_floor(W.dtype))
+            WH = jnp.maximum(W @ H if WH is None else WH, _wh_floor(W.dtype))
             ratio = V / WH
             if wrt == "W":
                 return jnp.broadcast_to(jnp.sum(H, axis=1)[None, :], W.shape), ratio @ H.T
             return jnp.broadcast_to(jnp.sum(W, axis=0)[:, None], H.shape), W.T @ ratio
-        pos, neg = self._dwh_parts(self._observed(V, mask), W @ H, mask)
+        pos, neg = self._dwh_parts(self._observed(V, mask), W @ H if WH is None else WH, mask)
         if wrt == "W":
             return pos @ H.T, neg @ H.T
         return W.T @ pos, W.T @ neg
@@ -352,18 +354,27 @@ class Loss:
         pairs = zip(self.terms, self.weights, strict=True)
         return [(t, w) for t, w in pairs if not t.is_data_term]
 
-    def value(self, V, W, H, mask=None):
-        """The objective, a scalar of ``V``'s dtype."""
+    def value(self, V, W, H, mask=None, WH=None):
+        """The objective, a scalar of ``V``'s dtype.
+
+        ``WH``: ``W @ H`` ``(m, n)`` if the caller has it already (dense V); β-divergence
+        terms then use it instead of forming the product again.
+        """
         total = 0.0
         for t, w in zip(self.terms, self.weights, strict=True):
-            total = total + w * t.value(V, W, H, mask)
+            extra = {"WH": WH} if WH is not None and isinstance(t, BetaDivergence) else {}
+            total = total + w * t.value(V, W, H, mask, **extra)
         return total
 
-    def split_grad(self, V, W, H, mask=None, wrt="W"):
-        """``(pos, neg)``, both ≥ 0 and shaped like the factor ``wrt``; gradient = pos - neg."""
+    def split_grad(self, V, W, H, mask=None, wrt="W", WH=None):
+        """``(pos, neg)``, both ≥ 0 and shaped like the factor ``wrt``; gradient = pos - neg.
+
+        ``WH`` as in :meth:`value`.
+        """
         pos = neg = 0.0
         for t, w in zip(self.terms, self.weights, strict=True):
-            p, q = t.split_grad(V, W, H, mask, wrt)
+            extra = {"WH": WH} if WH is not None and isinstance(t, BetaDivergence) else {}
+            p, q = t.split_grad(V, W, H, mask, wrt, **extra)
             pos, neg = pos + w * p, neg + w * q
         return pos, neg
 

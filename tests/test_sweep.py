@@ -144,3 +144,64 @@ def test_suggest_takes_the_peak_not_the_largest_drop():
     assert table.suggest("cophenetic") == 4 and table.suggest("dispersion") == 4
     flat = jn.RankTable({"rank": ranks[:3], "cophenetic": np.ones(3)})
     assert flat.suggest("cophenetic") == 4
+
+
+# --- the batched-GEMM path (jaxnmf._fused): Frobenius family, dense V, no mask -------------
+
+
+def test_fused_path_is_taken_only_where_it_applies():
+    from jaxnmf import _fused
+    from jaxnmf.solvers import HALS, MU, PG
+
+    frob, kl = jn.losses.frobenius(), jn.losses.kl()
+    assert _fused.eligible(V_, None, frob, MU(), 0.0, False, None)
+    assert _fused.eligible(V_, None, frob + 0.1 * jn.losses.l1("H"), HALS(), 0.0, False, None)
+    assert not _fused.eligible(V_, None, kl, MU(), 0.0, False, None)
+    assert not _fused.eligible(V_, np.ones_like(V_), frob, MU(), 0.0, False, None)
+    assert not _fused.eligible(V_, None, frob, MU(), 0.1, False, None)  # held-out needs a mask
+    assert not _fused.eligible(V_, None, frob, PG(), 0.0, False, None)
+
+
+def test_fused_penalty_grid_and_buckets_match_single_fits():
+    # ranks 1, 2, 4, 7 fall into several padded buckets; a penalty grid runs in the same call
+    grid = [jn.losses.frobenius() + w * jn.losses.l1("H") + w * jn.losses.l2("W") for w in (0, 0.3)]
+    kw = dict(solver="mu", max_iter=25, tol=1e-6)
+    sw = jn.sweep(V_, ranks=[7, 1, 4, 2], seeds=[3, 0], loss=grid, **kw)
+    assert sw.final_loss.shape == (2, 4, 2)
+    for li, loss in enumerate(grid):
+        for r in (1, 4, 7):
+            got = sw.result(rank=r, seed=3, loss_index=li)
+            want = jn.fit(V_, r, seed=3, loss=loss, **kw)
+            np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+            np.testing.assert_allclose(got.kkt_residual, want.kkt_residual, rtol=1e-8)
+            assert got.n_iter == want.n_iter and got.status == want.status
+    assert np.all(sw.W[:, 1, :, :, 1:] == 0) and np.all(sw.H[:, 2, :, 4:, :] == 0)
+
+
+def test_a_repeated_sweep_compiles_nothing():
+    kw = dict(ranks=[2, 3], seeds=[0], solver="hals", max_iter=10)
+    jn.sweep(V_, **kw)
+    again = jn.sweep(V_ * 2, **kw)  # new data, same shapes
+    assert again.compile_time == 0.0
+
+
+def test_plan_buckets_minimizes_the_padded_work():
+    import itertools
+
+    from jaxnmf._fused import plan_buckets
+
+    ranks = [2, 3, 5, 8, 9, 13, 14, 20]
+
+    def work(buckets):
+        return sum(len(b) * max(b) for b in buckets)
+
+    best = min(
+        work([ranks[i:j] for i, j in zip((0, *cuts), (*cuts, len(ranks)), strict=True)])
+        for n_cuts in range(3)
+        for cuts in itertools.combinations(range(1, len(ranks)), n_cuts)
+    )
+    buckets = plan_buckets(ranks, max_buckets=3)
+    assert [r for b in buckets for r in b] == ranks and len(buckets) <= 3
+    assert work(buckets) == best
+    assert plan_buckets([4, 4, 4]) == [[4]]

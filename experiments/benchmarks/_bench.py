@@ -45,6 +45,8 @@ def machine() -> dict:
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
         "device": str(jax.devices()[0].device_kind),
+        # other work on the machine slows both sides; quote numbers from quiet runs
+        "load_average_1min": os.getloadavg()[0],
     }
 
 

@@ -7,8 +7,19 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from .._sparse import SparseMatrix
 from ..losses import Loss, mu_exponent
 from ._base import gram_objective, quadratic_coefficients, uses_gram_form
+
+
+def _carries_wh(problem) -> bool:
+    """Whether MU keeps ``WH`` ``(m, n)`` from one iteration to the next: dense V whose loss
+    needs the m×n product (not the Gram form) and has β-divergence terms to reuse it."""
+    return (
+        not isinstance(problem.V, SparseMatrix)
+        and not uses_gram_form(problem)
+        and bool(problem.loss.beta_values)
+    )
 
 
 def mu_ratio(neg, pos, gamma: float):
@@ -42,7 +53,7 @@ class MU:
         del loss, has_mask  # any loss with a split gradient
 
     def init(self, problem, W, H):
-        return ()
+        return W @ H if _carries_wh(problem) else ()
 
     def step(self, problem, W, H, extra):
         V, mask, loss, active = problem[:4]
@@ -61,8 +72,17 @@ class MU:
             H = jnp.where(active[:, None], H, 0)
             return W, H, extra, gram_objective(problem, W, H, WtW, WtV)
 
-        pos, neg = loss.split_grad(V, W, H, mask, "W")
+        if not _carries_wh(problem):
+            pos, neg = loss.split_grad(V, W, H, mask, "W")
+            W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
+            pos, neg = loss.split_grad(V, W, H, mask, "H")
+            H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
+            return W, H, extra, None
+        # Dense β ≠ 2 (or masked): WH at the end of an iteration serves both its objective and
+        # the next W update, so each iteration forms WH twice instead of three times.
+        pos, neg = loss.split_grad(V, W, H, mask, "W", WH=extra)
         W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
-        pos, neg = loss.split_grad(V, W, H, mask, "H")
+        pos, neg = loss.split_grad(V, W, H, mask, "H", WH=W @ H)
         H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
-        return W, H, extra, None
+        WH = W @ H
+        return W, H, WH, loss.value(V, W, H, mask, WH=WH)
