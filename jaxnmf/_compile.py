@@ -10,12 +10,23 @@ the same shapes compiles nothing.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import jax
 
-__all__ = ["compiled"]
+__all__ = ["clear", "compiled"]
 
-_CACHE: dict = {}
+# Least recently used executables are dropped beyond this many: each XLA:CPU executable holds
+# about 9 memory mappings of JIT code, and a process has at most vm.max_map_count (65530 by
+# default) of them.
+MAX_ENTRIES = 64
+_CACHE: OrderedDict = OrderedDict()
+
+
+def clear() -> None:
+    """Forget every cached executable (with ``jax.clear_caches()``, frees their code)."""
+    _CACHE.clear()
+
 
 # XLA:CPU spends seconds optimizing random-number code that then runs for milliseconds.
 QUICK = {"xla_backend_optimization_level": 0}
@@ -42,9 +53,12 @@ def compiled(jitted, args: tuple, static: dict, options: dict | None = None):
         tuple(sorted((options or {}).items())),
     )
     if key in _CACHE:
+        _CACHE.move_to_end(key)
         return _CACHE[key], 0.0
     t0 = time.perf_counter()
     lowered = jitted.lower(*args, **static)
     executable = lowered.compile(compiler_options=options) if options else lowered.compile()
     _CACHE[key] = executable
+    while len(_CACHE) > MAX_ENTRIES:
+        _CACHE.popitem(last=False)
     return executable, time.perf_counter() - t0
