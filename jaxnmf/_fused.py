@@ -6,12 +6,16 @@ the work) and small Gram products (``HHᵀ``, ``WᵀW`` and their products with 
 4(m+n)r² flops). :func:`jaxnmf.sweep`'s general path vmaps one run per member, padded to the
 largest rank, in small groups. This path instead
 
-* groups members by rank (one *bucket* per distinct rank; no padding at all);
+* groups members into at most three *buckets* of neighbouring ranks, each padded only to its
+  own largest rank (:func:`plan_buckets` picks the split that wastes the least work);
 * stores each bucket's W transposed, ``(S, r, m)`` for its S members, so that the big products
   are plain GEMMs of all S·r rows against V (``H @ Vᵀ``, ``Wᵀ @ V``) and the batched Gram
   products run along the long m axis;
 * runs every bucket inside one ``while_loop``, each member frozen once it stops, with the
-  stopping rule and status of :func:`jaxnmf._driver.accept` (the same code as ``fit``).
+  stopping rule and status of :func:`jaxnmf._driver.accept` (the same code as ``fit``);
+* never holds a member's ``WH`` (m × n) for all members at once: where it is needed (the
+  initial and final objective, the final KKT residual, the objective when it is not taken
+  from Gram products), members go through it a few at a time (:func:`_few_at_a_time`).
 
 The updates are those of :class:`jaxnmf.solvers.MU` and :class:`jaxnmf.solvers.HALS` (the
 HALS row sweep is the same function, vmapped), so a member's result equals ``fit``'s up to
@@ -163,7 +167,7 @@ def sweep_buckets(
     """
     dtype = V.dtype
     sq_norm = jnp.sum(jnp.square(V))
-    value = jax.vmap(lambda W, H, loss: loss.value(V, W, H, None))
+    value = _few_at_a_time(lambda W, H, loss: loss.value(V, W, H, None), V)
     bounds = [0]
     for W0 in W0s:
         bounds.append(bounds[-1] + W0.shape[0])
@@ -226,9 +230,22 @@ def sweep_buckets(
     for b, s in enumerate(states):
         lb = bucket_loss(b)
         W = jnp.swapaxes(s.W, 1, 2)
-        kkt = jax.vmap(_kkt, in_axes=(None, 0, 0, 0, 0))(V, W, s.H, bucket_active(b), lb)
+        kkt = _few_at_a_time(functools.partial(_kkt, V), V)(W, s.H, bucket_active(b), lb)
         results.append(s._replace(W=W, extra=(), kkt=kkt.astype(dtype)))
     return results
+
+
+# Bytes of m × n intermediates (a member's WH or V − WH) held at once by _few_at_a_time.
+_DENSE_BUDGET = 2**28
+
+
+def _few_at_a_time(fn, V):
+    """``fn`` mapped over the leading axis of its arguments, as many members at once as keep
+    their m × n intermediates within ``_DENSE_BUDGET`` bytes (a plain vmap would hold one per
+    member: 580 members of a 5000 × 1000 survey would need 11.6 GB in float32)."""
+    m, n = V.shape
+    batch = max(1, _DENSE_BUDGET // (m * n * V.dtype.itemsize))
+    return lambda *args: jax.lax.map(lambda a: fn(*a), args, batch_size=batch)
 
 
 def _freeze(running, new, old):
