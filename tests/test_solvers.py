@@ -36,7 +36,7 @@ def data():
 
 @pytest.mark.parametrize("solver", list(SOLVERS))
 def test_jit_and_eager_agree(solver, data):
-    kw = dict(solver=SOLVERS[solver], max_iter=4, tol=0.0, seed=1)
+    kw = dict(solver=SOLVERS[solver], max_iter=2, tol=0.0, seed=1)  # eager is slow: 2 suffice
     jitted = jn.fit(data, K_, **kw)
     with jax.disable_jit():
         eager = jn.fit(data, K_, **kw)
@@ -111,7 +111,10 @@ def test_nonfinite_run_reports_status_and_keeps_finite_factors(data):
 
 def test_tolerance_stops_every_solver_by_the_same_rule(data):
     for solver in SOLVERS.values():
-        res = jn.fit(data, K_, solver=solver, max_iter=2000, tol=1e-3, seed=0)
+        # max_iter as in test_result_is_non_negative_finite_and_consistent (tol and seed are
+        # traced): the compiled programs are shared. Measured: 13-37 iterations, adam 111.
+        max_iter = 200 if solver is ADAM else 60
+        res = jn.fit(data, K_, solver=solver, max_iter=max_iter, tol=1e-3, seed=0)
         assert res.status == "converged"
         f = np.concatenate([[res.initial_loss], res.losses])
         # stopped at the first iteration whose relative change fell below tol, not before
