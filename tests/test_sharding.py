@@ -61,9 +61,9 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sharded_fit_and_sweep_equal_single_device():
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
-    )
+    # keep the suite's XLA flags (conftest.py), add 4 simulated devices
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         capture_output=True,
