@@ -79,6 +79,18 @@ def _wh_floor(dtype) -> float:
     return float(np.finfo(dtype).tiny) ** 0.25
 
 
+def _kl_stored_part(v, wh):
+    """``v log(v / wh) - v`` entry by entry: the KL divergence less its ``wh`` term; ``wh > 0``.
+
+    One division and one log per entry, and no select: where ``v = 0`` the log's argument is
+    floored, so the product is 0 rather than NaN. ``xlogy(v, v) - xlogy(v, wh)`` (two logs and
+    their selects) made the objective cost more than the rest of a KL MU iteration on
+    XLA:CPU; summing ``v log v`` and ``v log wh`` apart would be cheaper still but cancels
+    (a float32 error of 1e-3 of the objective near a good fit, measured).
+    """
+    return v * jnp.log(jnp.maximum(v, _wh_floor(wh.dtype)) / wh) - v
+
+
 class Term:
     """Protocol of a loss term. Subclasses are frozen dataclasses (hashable, static)."""
 
@@ -131,7 +143,7 @@ class BetaDivergence(Term):
             return 0.5 * jnp.square(V - WH)
         WH = jnp.maximum(WH, _wh_floor(WH.dtype))
         if b == 1.0:
-            return jax.scipy.special.xlogy(V, V) - jax.scipy.special.xlogy(V, WH) - V + WH
+            return _kl_stored_part(V, WH) + WH
         if b == 0.0:
             ratio = V / WH
             return ratio - jnp.log(ratio) - 1.0
@@ -162,10 +174,9 @@ class BetaDivergence(Term):
         if self.beta == 2.0:
             return 0.5 * _sparse.frobenius_sq(V, W, H, wh)
         # KL: Σ_stored (v log(v/wh) - v) + Σ_all wh; zeros of V add just their wh.
-        v = V.values
         wh = jnp.maximum(wh, _wh_floor(wh.dtype))
-        stored = jax.scipy.special.xlogy(v, v) - jax.scipy.special.xlogy(v, wh) - v
-        return jnp.sum(stored) + jnp.vdot(jnp.sum(W, axis=0), jnp.sum(H, axis=1))
+        stored = jnp.sum(_kl_stored_part(V.values, wh))
+        return stored + jnp.vdot(jnp.sum(W, axis=0), jnp.sum(H, axis=1))
 
     def _dwh_parts(self, V, WH, mask):
         """(pos, neg) of d(loss)/d(WH), element-wise, shape ``(m, n)``."""
