@@ -36,6 +36,15 @@ class Status(enum.StrEnum):
         )
 
 
+def _shape_dtype(x) -> str:
+    """``"(m, k) float32"``: how result reprs show an array instead of printing it."""
+    return f"{tuple(np.shape(x))} {getattr(x, 'dtype', type(x).__name__)}"
+
+
+def _name(solver) -> str:
+    return getattr(solver, "name", type(solver).__name__)
+
+
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     """The outcome of one NMF run.
@@ -70,6 +79,15 @@ class FitResult:
     @property
     def rank(self) -> int:
         return self.W.shape[1]
+
+    def __repr__(self) -> str:
+        # A summary, not the arrays: results are printed in notebooks and logs.
+        return (
+            f"FitResult(rank={self.rank}, status={str(self.status)!r}, n_iter={self.n_iter}, "
+            f"loss={self.loss:.6g}, initial_loss={self.initial_loss:.6g}, "
+            f"kkt_residual={self.kkt_residual:.3g}, W={_shape_dtype(self.W)}, "
+            f"H={_shape_dtype(self.H)}, solver={_name(self.solver)!r}, loss_fn={self.loss_fn!r})"
+        )
 
     @property
     def converged(self) -> bool:

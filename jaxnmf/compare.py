@@ -61,6 +61,18 @@ class SolverTrace:
     W: np.ndarray
     H: np.ndarray
 
+    def __repr__(self) -> str:
+        last = [
+            float(self.losses[s, n - 1]) if n > 0 else float("nan")
+            for s, n in enumerate(self.n_iter)
+        ]
+        return (
+            f"SolverTrace(name={self.name!r}, seeds={len(self.n_iter)}, "
+            f"n_iter={[int(n) for n in self.n_iter]}, status={[str(s) for s in self.status]}, "
+            f"final_loss=[{', '.join(f'{x:.6g}' for x in last)}], "
+            f"compile_seconds={self.compile_seconds:.3g})"
+        )
+
     def seconds_per_iteration(self) -> np.ndarray:
         """``(n_seeds, max_iter)``: run seconds at the end of each iteration, interpolated
         linearly between checkpoints (NaN after ``n_iter``)."""
@@ -83,6 +95,10 @@ class CompareResult:
     initial_loss: np.ndarray
     W0: np.ndarray
     H0: np.ndarray
+
+    def __repr__(self) -> str:
+        traces = ",\n  ".join(repr(t) for t in self.traces.values())
+        return f"CompareResult(rank={self.rank}, seeds={list(self.seeds)},\n  {traces})"
 
     def __getitem__(self, name: str) -> SolverTrace:
         return self.traces[name]

@@ -28,7 +28,16 @@ import numpy as np
 
 from . import _compile, _fused, _sharding, _sparse, _validate
 from ._driver import Code
-from .api import FitResult, Status, _on_failure, check_loss_data, fit_member, prepare
+from .api import (
+    FitResult,
+    Status,
+    _name,
+    _on_failure,
+    _shape_dtype,
+    check_loss_data,
+    fit_member,
+    prepare,
+)
 from .losses import Loss, as_loss
 from .solvers._base import objective_from_grams_ok
 
@@ -217,6 +226,20 @@ class SweepResult:
     single_loss: bool
     wall_time: float = 0.0
     compile_time: float = 0.0
+
+    def __repr__(self) -> str:
+        codes, counts = np.unique(self.status_code, return_counts=True)
+        status = {str(Status.from_code(c)): int(n) for c, n in zip(codes, counts, strict=True)}
+        grid = self.losses_grid
+        if len(grid) > 3:  # a long penalty grid: its ends and its length
+            grid = f"[{grid[0]!r}, ..., {grid[-1]!r}] ({len(grid)} losses)"
+        losses = f"loss={grid[0]!r}" if self.single_loss else f"losses_grid={grid}"
+        return (
+            f"SweepResult(ranks={list(map(int, self.ranks))}, seeds={list(map(int, self.seeds))}"
+            f", {losses}, solver={_name(self.solver)!r}, "
+            f"status={status}, W={_shape_dtype(self.W)}, H={_shape_dtype(self.H)}, "
+            f"wall_time={self.wall_time:.3g} s, compile_time={self.compile_time:.3g} s)"
+        )
 
     def _index(self, rank, seed, loss_index):
         ranks, seeds = list(self.ranks), list(self.seeds)

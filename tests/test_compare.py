@@ -60,6 +60,11 @@ def test_compare_plot():
     cmp = jn.compare(V_, 3, solvers=["mu", "hals"], seeds=[0, 1], max_iter=15, tol=0.0)
     fig = cmp.plot()
     assert len(fig.axes) == 2
+    text = repr(cmp)  # a summary per solver, not the traces
+    for name in ("mu", "hals"):
+        n_iter = [int(n) for n in cmp[name].n_iter]
+        assert f"SolverTrace(name='{name}', seeds=2, n_iter={n_iter}" in text
+    assert "array(" not in text and len(text) < 800
     assert fig.axes[1].get_xlabel().startswith("run time")
 
 

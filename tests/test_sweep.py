@@ -1,5 +1,7 @@
 """Sweeps: one compiled call over (loss, rank, seed), equal to single fits; rank selection."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,14 @@ def test_penalty_grid_runs_in_the_same_call_and_matches_fits():
     # more l1 on H: sparser H
     density = [np.mean(sw.H[li, 0, 1] > 1e-3) for li in range(3)]
     assert density[2] < density[0]
+    # printed as a summary of the grid, not as its arrays
+    text = repr(sw)
+    assert text.startswith("SweepResult(ranks=[3], seeds=[0, 1], losses_grid=[Loss(")
+    n_status = sum(int(n) for n in re.findall(r"'\w+': (\d+)", text))
+    assert n_status == 6 and "array(" not in text and len(text) < 600
+    fit_text = repr(want)
+    assert fit_text.startswith(f"FitResult(rank=3, status='{want.status}', n_iter={want.n_iter}")
+    assert "(26, 3) float" in fit_text and "array(" not in fit_text
 
 
 def test_a_diverging_member_does_not_spoil_the_others():
