@@ -234,7 +234,7 @@ def spmm(values, rows, cols, n_rows: int, X):
     return _over_blocks(body, out, values.shape[0], values, rows, cols)[0]
 
 
-def sample_scatter(V, W, H, coef, wrt: str, extra=()):
+def sample_scatter(V, W, H, coef, wrt: str, extra=(), wh=None):
     """Fused ``(WH)`` at the stored entries, per-entry coefficients, and scatter.
 
     For every stored entry ``e = (i, j)`` of ``V``: ``wh_e = W[i] · H[:, j]``, then
@@ -248,6 +248,9 @@ def sample_scatter(V, W, H, coef, wrt: str, extra=()):
       coef: ``(v, wh, *extra) -> tuple of arrays``, element-wise.
       wrt: ``"W"`` or ``"H"`` (static).
       extra: arrays ``(nnz,)`` passed to ``coef`` entry by entry (e.g. weights).
+      wh: ``(WH)`` at the stored entries ``(nnz,)`` if the caller has it (a multiplicative
+        update carries it from the previous objective): then only the factor that is
+        scattered is gathered, and no dot products are taken.
 
     Returns:
       A tuple with one ``(m, k)`` (or ``(k, n)``) array per coefficient.
@@ -261,16 +264,22 @@ def sample_scatter(V, W, H, coef, wrt: str, extra=()):
     zeros = tuple(jnp.zeros((m if wrt == "W" else n, k), W.dtype) for _ in range(n_out))
 
     def body(acc, ok, v, r, c, *ex):
-        w_rows, h_rows = W[r], Ht[c]  # (B, k) each, gathered once per block
-        cs = coef(v, jnp.sum(w_rows * h_rows, axis=1), *ex)
-        other, idx = (h_rows, r) if wrt == "W" else (w_rows, c)
+        if wh is None:
+            w_rows, h_rows = W[r], Ht[c]  # (B, k) each, gathered once per block
+            cs = coef(v, jnp.sum(w_rows * h_rows, axis=1), *ex)
+            other = h_rows if wrt == "W" else w_rows
+        else:  # wh is the last of the per-entry arrays
+            cs = coef(v, ex[-1], *ex[:-1])
+            other = Ht[c] if wrt == "W" else W[r]
+        idx = r if wrt == "W" else c
         acc = tuple(
             a.at[idx].add(_drop_padding(c_[:, None] * other, ok))
             for a, c_ in zip(acc, cs, strict=True)
         )
         return acc, None
 
-    out, _ = _over_blocks(body, zeros, V.nnz, V.values, V.rows, V.cols, *extra)
+    per_entry = (*extra, wh) if wh is not None else tuple(extra)
+    out, _ = _over_blocks(body, zeros, V.nnz, V.values, V.rows, V.cols, *per_entry)
     return out if wrt == "W" else tuple(o.T for o in out)
 
 

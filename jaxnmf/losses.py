@@ -150,9 +150,10 @@ class BetaDivergence(Term):
         return (V**b + (b - 1.0) * WH**b - b * V * WH ** (b - 1.0)) / (b * (b - 1.0))
 
     def value(self, V, W, H, mask, WH=None):
-        """``WH``: the product ``W @ H`` when the caller has formed it already (dense V)."""
-        if isinstance(V, SparseMatrix):
-            return self._sparse_value(V, W, H, mask)
+        """``WH``: the product ``W @ H`` when the caller has formed it already (dense V), or
+        its values at the stored entries ``(nnz,)`` (sparse V)."""
+        if isinstance(V, SparseMatrix):  # WH: then the stored entries' values, (nnz,)
+            return self._sparse_value(V, W, H, mask, WH)
         d = self.elementwise(self._observed(V, mask), W @ H if WH is None else WH)
         return jnp.sum(d) if mask is None else jnp.sum(mask * d)
 
@@ -164,9 +165,11 @@ class BetaDivergence(Term):
                 "whose unstored entries are zeros; use β = 2 or β = 1, or mask='stored'"
             )
 
-    def _sparse_value(self, V, W, H, mask):
-        """The divergence from the stored entries of sparse ``V``, O(nnz · k)."""
-        wh = _sparse.sample(W, H, V.rows, V.cols)
+    def _sparse_value(self, V, W, H, mask, wh=None):
+        """The divergence from the stored entries of sparse ``V``, O(nnz · k); ``wh``:
+        ``WH`` at the stored entries ``(nnz,)`` if the caller has it."""
+        if wh is None:
+            wh = _sparse.sample(W, H, V.rows, V.cols)
         if mask is not None:  # unstored entries are missing: stored entries only
             w = mask.values
             return jnp.sum(w * self.elementwise(self._observed(V.values, w), wh))
@@ -196,8 +199,9 @@ class BetaDivergence(Term):
             pos, neg = mask * pos, mask * neg
         return pos, neg
 
-    def _sparse_split_grad(self, V, W, H, mask, wrt):
-        """``split_grad`` for sparse ``V``: one fused pass over the stored entries."""
+    def _sparse_split_grad(self, V, W, H, mask, wrt, wh=None):
+        """``split_grad`` for sparse ``V``: one fused pass over the stored entries (``wh``:
+        ``WH`` at the stored entries, if the caller has it)."""
         floor = _wh_floor(W.dtype)
         if mask is None:
             self._sparse_unmasked_beta()
@@ -206,7 +210,7 @@ class BetaDivergence(Term):
                 def ratio(v, wh):
                     return (v / jnp.maximum(wh, floor),)
 
-                (neg,) = _sparse.sample_scatter(V, W, H, ratio, wrt)
+                (neg,) = _sparse.sample_scatter(V, W, H, ratio, wrt, wh=wh)
                 if wrt == "W":
                     return jnp.broadcast_to(jnp.sum(H, axis=1)[None, :], W.shape), neg
                 return jnp.broadcast_to(jnp.sum(W, axis=0)[:, None], H.shape), neg
@@ -215,12 +219,13 @@ class BetaDivergence(Term):
         def parts(v, wh, w):  # the dense formulas, entry by entry
             return self._dwh_parts(self._observed(v, w), wh, w)
 
-        return _sparse.sample_scatter(V, W, H, parts, wrt, (mask.values,))
+        return _sparse.sample_scatter(V, W, H, parts, wrt, (mask.values,), wh=wh)
 
     def split_grad(self, V, W, H, mask, wrt, WH=None):
-        """``WH``: the product ``W @ H`` when the caller has formed it already (dense V)."""
+        """``WH``: the product ``W @ H`` when the caller has formed it already (dense V), or
+        its values at the stored entries ``(nnz,)`` (sparse V)."""
         if isinstance(V, SparseMatrix) and (mask is not None or self.beta != 2.0):
-            return self._sparse_split_grad(V, W, H, mask, wrt)
+            return self._sparse_split_grad(V, W, H, mask, wrt, WH)
         if mask is None and self.beta == 2.0:
             # Gram form: W (H Hᵀ) and V Hᵀ cost O((m + n) k²) + one V-sized product,
             # instead of forming the m×n matrix WH (for sparse V, an O(nnz k) product).
@@ -368,8 +373,9 @@ class Loss:
     def value(self, V, W, H, mask=None, WH=None):
         """The objective, a scalar of ``V``'s dtype.
 
-        ``WH``: ``W @ H`` ``(m, n)`` if the caller has it already (dense V); β-divergence
-        terms then use it instead of forming the product again.
+        ``WH``: ``W @ H`` ``(m, n)`` if the caller has it already (dense V), or its values at
+        the stored entries ``(nnz,)`` (sparse V); β-divergence terms then use it instead of
+        forming the product again.
         """
         total = 0.0
         for t, w in zip(self.terms, self.weights, strict=True):

@@ -7,19 +7,21 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from .._sparse import SparseMatrix
+from .._sparse import SparseMatrix, sample
 from ..losses import Loss, mu_exponent
 from ._base import gram_objective, quadratic_coefficients, uses_gram_form
 
 
 def _carries_wh(problem) -> bool:
-    """Whether MU keeps ``WH`` ``(m, n)`` from one iteration to the next: dense V whose loss
-    needs the m×n product (not the Gram form) and has β-divergence terms to reuse it."""
-    return (
-        not isinstance(problem.V, SparseMatrix)
-        and not uses_gram_form(problem)
-        and bool(problem.loss.beta_values)
-    )
+    """Whether MU keeps ``WH`` from one iteration to the next: when the loss has β-divergence
+    terms to reuse it and is not evaluated from Gram products. ``WH`` is ``(m, n)`` for
+    dense V and its values at the stored entries ``(nnz,)`` for sparse V."""
+    return not uses_gram_form(problem) and bool(problem.loss.beta_values)
+
+
+def _wh(V, W, H):
+    """``W @ H``, or its values at the stored entries of a sparse ``V``."""
+    return sample(W, H, V.rows, V.cols) if isinstance(V, SparseMatrix) else W @ H
 
 
 def mu_ratio(neg, pos, gamma: float):
@@ -53,7 +55,7 @@ class MU:
         del loss, has_mask  # any loss with a split gradient
 
     def init(self, problem, W, H):
-        return W @ H if _carries_wh(problem) else ()
+        return _wh(problem.V, W, H) if _carries_wh(problem) else ()
 
     def step(self, problem, W, H, extra):
         V, mask, loss, active = problem[:4]
@@ -78,11 +80,14 @@ class MU:
             pos, neg = loss.split_grad(V, W, H, mask, "H")
             H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
             return W, H, extra, None
-        # Dense β ≠ 2 (or masked): WH at the end of an iteration serves both its objective and
-        # the next W update, so each iteration forms WH twice instead of three times.
+        # β ≠ 2 (or masked): WH at the end of an iteration serves both its objective and the
+        # next W update, so each iteration forms WH twice instead of three times (for sparse V,
+        # the W update then gathers only H and takes no dot products at the stored entries).
         pos, neg = loss.split_grad(V, W, H, mask, "W", WH=extra)
         W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
-        pos, neg = loss.split_grad(V, W, H, mask, "H", WH=W @ H)
+        # Sparse V: the H update's WH stays fused into its pass over the stored entries.
+        WH_mid = None if isinstance(V, SparseMatrix) else W @ H
+        pos, neg = loss.split_grad(V, W, H, mask, "H", WH=WH_mid)
         H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
-        WH = W @ H
+        WH = _wh(V, W, H)
         return W, H, WH, loss.value(V, W, H, mask, WH=WH)
