@@ -59,7 +59,7 @@ def _fmt_s(x) -> str:
     x = _num(x)
     if not math.isfinite(x):
         return "—"
-    return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+    return f"{x:.3g}"  # three significant digits: "0.013", "9.48", "12.1"
 
 
 def _sweep_rows(sweep: dict) -> tuple[list[str], dict, list[dict]]:
@@ -79,7 +79,7 @@ def _panel_sweep(ax, sweep: dict) -> None:
     span = f"ranks {ranks[0]}..{ranks[-1]}" if ranks else "ranks ?"
     ax.set_title(
         f"(a) Rank survey, digits {m}×{n}: {span} × {_count(len(seeds), 'seed')} × "
-        f"{grid.get('max_iter')} iterations, tol = 0",
+        f"{grid.get('max_iter')} it., tol = 0",
         loc="left",
     )
     if not dtypes:
