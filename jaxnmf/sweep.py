@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import time
 from collections.abc import Callable, Sequence
 
@@ -285,6 +286,12 @@ class SweepResult:
         return keep if self.mask is None else self.mask * keep
 
 
+def _no_repeats(values, name: str) -> None:
+    repeated = sorted({int(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} must be distinct; repeated: {repeated}")
+
+
 def _stack_losses(losses: Sequence[Loss], dtype):
     terms = losses[0].terms
     for loss in losses[1:]:
@@ -365,6 +372,10 @@ def sweep(
     if not seeds:
         raise ValueError("seeds is empty")
     keys = [_validate.seed_key(s) for s in seeds]
+    # A member is named by its (rank, seed): a repeated one would make result() ambiguous and
+    # count twice in rank selection's consensus.
+    _no_repeats(ranks, "ranks")
+    _no_repeats([s for s in seeds if isinstance(s, numbers.Integral)], "seeds")
     if not isinstance(init, str):
         raise TypeError("sweep needs an init method name (a pair (W0, H0) has one rank)")
     method, _, _ = _validate.init_spec(init, m, n, 1, dtype)

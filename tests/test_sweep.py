@@ -143,6 +143,10 @@ def test_sweep_input_errors():
         jn.sweep(V_, ranks=[2], loss=[jn.losses.kl(), jn.losses.kl() + jn.losses.l1("H")])
     with pytest.raises(ValueError, match="heldout"):
         jn.sweep(V_, ranks=[2], heldout=1.5)
+    with pytest.raises(ValueError, match=r"ranks must be distinct; repeated: \[2\]"):
+        jn.sweep(V_, ranks=[2, 3, 2])
+    with pytest.raises(ValueError, match=r"seeds must be distinct; repeated: \[1\]"):
+        jn.sweep(V_, ranks=[2], seeds=[1, np.int64(1)])
     with pytest.raises(KeyError):
         jn.sweep(V_, ranks=[2], max_iter=2).result(rank=3, seed=0)
 
