@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_compare"]
+__all__ = ["plot_compare", "plot_rank_selection"]
 
 
 def _pyplot():
@@ -59,4 +59,62 @@ def plot_compare(result, *, relative_to_best: bool = True, axes=None):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(title=f"rank {result.rank}, {len(result.seeds)} seeds")
+    return fig
+
+
+def plot_rank_selection(table, *, axes=None):
+    """The rank-selection criteria against the rank, three panels (Brunet et al. 2004 style).
+
+    1. cophenetic correlation and dispersion of the consensus matrix (higher is more stable);
+    2. held-out RMSE, mean ± standard deviation over seeds (only when the sweep hid entries);
+    3. relative reconstruction error on the fitted entries, mean ± standard deviation.
+
+    A dotted vertical line marks the rank each criterion suggests (:meth:`RankTable.suggest`).
+
+    Args:
+      table: a :class:`jaxnmf.rank_selection.RankTable`.
+      axes: three matplotlib axes to draw on; new ones otherwise.
+
+    Returns:
+      The matplotlib figure.
+    """
+    plt = _pyplot()
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    else:
+        fig = axes[0].figure
+    ranks = np.asarray(table["rank"])
+
+    def mark(ax, criterion, color):
+        ax.axvline(table.suggest(criterion), color=color, linestyle=":", linewidth=1.2)
+
+    for name, color in (("cophenetic", "C0"), ("dispersion", "C1")):
+        axes[0].plot(ranks, table[name], "o-", color=color, label=name)
+        mark(axes[0], name, color)
+    axes[0].set_ylabel("consensus stability (1 = perfect)")
+    axes[0].legend(title="dotted: suggested rank")
+
+    heldout = np.asarray(table["heldout_rmse_mean"])
+    if np.all(np.isnan(heldout)):
+        axes[1].text(
+            0.5,
+            0.5,
+            "no held-out entries\n(sweep with heldout > 0)",
+            ha="center",
+            va="center",
+            transform=axes[1].transAxes,
+        )
+    else:
+        axes[1].errorbar(ranks, heldout, yerr=table["heldout_rmse_std"], fmt="o-", capsize=3)
+        mark(axes[1], "heldout_rmse", "C0")
+    axes[1].set_ylabel("held-out RMSE (mean ± sd over seeds)")
+
+    axes[2].errorbar(
+        ranks, table["rel_error_mean"], yerr=table["rel_error_std"], fmt="o-", capsize=3
+    )
+    axes[2].set_ylabel("relative error ‖V − WH‖ / ‖V‖")
+    for ax in axes:
+        ax.set_xlabel("rank k")
+        ax.set_xticks(ranks)
+        ax.grid(alpha=0.3)
     return fig

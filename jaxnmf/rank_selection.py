@@ -94,6 +94,12 @@ class RankTable:
             return int(ranks[run_end])
         raise ValueError(f"unknown criterion {criterion!r}")
 
+    def plot(self, **kwargs):
+        """The criteria against the rank; see :func:`jaxnmf.plotting.plot_rank_selection`."""
+        from .plotting import plot_rank_selection
+
+        return plot_rank_selection(self, **kwargs)
+
     def __repr__(self) -> str:
         head = " ".join(f"{k:>14.14}" for k in self.names)
         lines = [head]

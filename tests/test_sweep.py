@@ -124,6 +124,30 @@ def test_rank_selection_picks_the_planted_rank(tmp_path):
     table.to_csv(path)
     header = path.read_text().splitlines()[0].split(",")
     assert header[:3] == ["rank", "cophenetic", "dispersion"]
+    _check_rank_selection_plot(table)
+
+
+def _check_rank_selection_plot(table):
+    """table.plot() draws the table's own numbers, and marks the suggested ranks."""
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = table.plot()
+    stability, heldout, error = fig.axes
+    ranks = list(table["rank"])
+    lines = {ln.get_label(): ln for ln in stability.get_lines()}
+    np.testing.assert_array_equal(lines["cophenetic"].get_ydata(), table["cophenetic"])
+    np.testing.assert_array_equal(lines["dispersion"].get_ydata(), table["dispersion"])
+    np.testing.assert_array_equal(heldout.get_lines()[0].get_ydata(), table["heldout_rmse_mean"])
+    np.testing.assert_array_equal(error.get_lines()[0].get_ydata(), table["rel_error_mean"])
+    marks = [ln.get_xdata()[0] for ln in stability.get_lines() if ln.get_linestyle() == ":"]
+    assert marks == [table.suggest("cophenetic"), table.suggest("dispersion")]
+    assert all(list(ax.get_xticks()) == ranks and ax.get_xlabel() == "rank k" for ax in fig.axes)
+    plt.close(fig)
 
 
 def test_consensus_and_dispersion_closed_forms():
