@@ -215,6 +215,15 @@ def test_fused_penalty_grid_and_buckets_match_single_fits():
             np.testing.assert_allclose(got.kkt_residual, want.kkt_residual, rtol=1e-8)
             assert got.n_iter == want.n_iter and got.status == want.status
     assert np.all(sw.W[:, 1, :, :, 1:] == 0) and np.all(sw.H[:, 2, :, 4:, :] == 0)
+    # Buckets [1] and [7]: the rank-1 bucket converges after a few iterations and stays
+    # frozen while rank 7 runs to max_iter; both still equal their single fits.
+    two = jn.sweep(V_, ranks=[1, 7], seeds=[3], loss=grid[0], **kw)
+    for r in (1, 7):
+        got, want = two.result(rank=r, seed=3), jn.fit(V_, r, seed=3, loss=grid[0], **kw)
+        np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+        assert got.n_iter == want.n_iter
+    assert two.n_iter[0, 0] < 10 and two.n_iter[1, 0] == 25
 
 
 def test_a_repeated_sweep_compiles_nothing():
