@@ -15,6 +15,13 @@ def _pyplot():
     return plt
 
 
+def _figure_and_axes(axes, n_panels: int, figsize):
+    """``(figure, axes)``: the caller's axes and their figure, or a new row of ``n_panels``."""
+    if axes is not None:
+        return axes[0].figure, axes
+    return _pyplot().subplots(1, n_panels, figsize=figsize, constrained_layout=True)
+
+
 def plot_compare(result, *, relative_to_best: bool = True, axes=None):
     """Objective vs iteration and vs seconds, one line per solver (median over seeds) with a
     band from the lowest to the highest seed.
@@ -28,11 +35,7 @@ def plot_compare(result, *, relative_to_best: bool = True, axes=None):
     Returns:
       The matplotlib figure.
     """
-    plt = _pyplot()
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    else:
-        fig = axes[0].figure
+    fig, axes = _figure_and_axes(axes, 2, (10, 4))
     best = result.best_loss()
     for name, trace in result.traces.items():
         f = np.concatenate([result.initial_loss[:, None], trace.losses], axis=1)
@@ -78,11 +81,7 @@ def plot_rank_selection(table, *, axes=None):
     Returns:
       The matplotlib figure.
     """
-    plt = _pyplot()
-    if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
-    else:
-        fig = axes[0].figure
+    fig, axes = _figure_and_axes(axes, 3, (13, 3.8))
     ranks = np.asarray(table["rank"])
 
     def mark(ax, criterion, color):
