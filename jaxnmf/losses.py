@@ -84,7 +84,7 @@ def _kl_stored_part(v, wh):
 
     One division and one log per entry, and no select: where ``v = 0`` the log's argument is
     floored, so the product is 0 rather than NaN. ``xlogy(v, v) - xlogy(v, wh)`` (two logs and
-    their selects) made the objective cost more than the rest of a KL MU iteration on
+    their selects) made the objective cost nearly as much as the rest of a KL MU iteration on
     XLA:CPU; summing ``v log v`` and ``v log wh`` apart would be cheaper still but cancels
     (a float32 error of 1e-3 of the objective near a good fit, measured).
     """
