@@ -79,6 +79,25 @@ def _wh_floor(dtype) -> float:
     return float(np.finfo(dtype).tiny) ** 0.25
 
 
+def positive_power(x, p: float):
+    """``x ** p`` for ``x >= 0`` and a static real ``p``, as ``exp(p · log x)``.
+
+    XLA:CPU's general ``pow`` costs about eight times ``exp`` and ``log`` together (5.4 ms
+    against 0.7 ms for 2·10⁶ float32 entries, measured): it dominated the β-divergence MU
+    iteration. ``log 0 = -inf`` gives ``0 ** p = 0`` (p > 0) and ``inf`` (p < 0) as ``pow``
+    does; ``p`` = 0, 0.5, 1 and 2 take their exact forms.
+    """
+    if p == 0.0:
+        return jnp.ones_like(x)
+    if p == 1.0:
+        return x
+    if p == 2.0:
+        return x * x
+    if p == 0.5:
+        return jnp.sqrt(x)
+    return jnp.exp(p * jnp.log(x))
+
+
 def _kl_stored_part(v, wh):
     """``v log(v / wh) - v`` entry by entry: the KL divergence less its ``wh`` term; ``wh > 0``.
 
@@ -147,7 +166,10 @@ class BetaDivergence(Term):
         if b == 0.0:
             ratio = V / WH
             return ratio - jnp.log(ratio) - 1.0
-        return (V**b + (b - 1.0) * WH**b - b * V * WH ** (b - 1.0)) / (b * (b - 1.0))
+        # One power of WH per entry: WH^β = WH^(β-1)·WH (V^β depends on V only: a solver's
+        # loop computes it once).
+        wh_b1 = positive_power(WH, b - 1.0)
+        return (positive_power(V, b) + wh_b1 * ((b - 1.0) * WH - b * V)) / (b * (b - 1.0))
 
     def value(self, V, W, H, mask, WH=None):
         """``WH``: the product ``W @ H`` when the caller has formed it already (dense V), or
@@ -194,7 +216,9 @@ class BetaDivergence(Term):
                 inv = 1.0 / WH
                 pos, neg = inv, V * inv * inv
             else:
-                pos, neg = WH ** (b - 1.0), V * WH ** (b - 2.0)
+                # one power per entry: WH^(β-1) = WH^(β-2)·WH
+                wh_b2 = positive_power(WH, b - 2.0)
+                pos, neg = wh_b2 * WH, V * wh_b2
         if mask is not None:
             pos, neg = mask * pos, mask * neg
         return pos, neg

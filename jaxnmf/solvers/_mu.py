@@ -8,7 +8,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from .._sparse import SparseMatrix, sample
-from ..losses import Loss, mu_exponent
+from ..losses import Loss, mu_exponent, positive_power
 from ._base import gram_objective, quadratic_coefficients, uses_gram_form
 
 
@@ -31,7 +31,7 @@ def mu_ratio(neg, pos, gamma: float):
     entry is left unchanged there instead of dividing by zero.
     """
     r = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
-    return r if gamma == 1.0 else r**gamma
+    return positive_power(r, gamma)
 
 
 @dataclasses.dataclass(frozen=True)
