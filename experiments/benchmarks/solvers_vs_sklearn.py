@@ -7,7 +7,8 @@ Questions (issue: same harness and benchmarks):
   2. Time to reach a target objective (within 1e-3 relative of the best any solver reached) on
      that matrix and on digits (k = 10): every jaxnmf solver against scikit-learn's cd and mu,
      all from the same initial factors.
-  3. KL: jaxnmf mu against scikit-learn's mu (beta_loss="kullback-leibler"), time per iteration.
+  3. KL: jaxnmf mu against scikit-learn's mu (beta_loss="kullback-leibler"), time per iteration;
+     the same for Itakura–Saito and β = 1.5.
 
 Feeds: the README's benchmark table and figure 7. Runtime on a 2-core CPU: ~3 minutes
 (``--quick``: ~1 minute). Writes ``results/benchmarks/solvers_vs_sklearn.json``. Medians of
@@ -31,6 +32,17 @@ ITER_FLOPS = {
     "frobenius": lambda m, n, k: 4 * m * n * k + 4 * (m + n) * k * k,
     # KL MU: WH (2mnk), then (V/WH)Hᵀ and Wᵀ(V/WH) (4mnk), for each of the two updates
     "kl": lambda m, n, k: 2 * (2 * m * n * k) + 4 * m * n * k,
+    # other β (IS included): WH, then both parts of the gradient, posHᵀ and negHᵀ (and
+    # Wᵀpos, Wᵀneg), as neither part is constant: 6mnk for each of the two updates
+    "is": lambda m, n, k: 12 * m * n * k,
+    "beta=1.5": lambda m, n, k: 12 * m * n * k,
+}
+# loss name -> (jaxnmf's loss, scikit-learn's beta_loss)
+LOSSES = {
+    "frobenius": ("frobenius", "frobenius"),
+    "kl": ("kl", "kullback-leibler"),
+    "is": ("is", "itakura-saito"),
+    "beta=1.5": (1.5, 1.5),
 }
 
 
@@ -69,13 +81,13 @@ def per_iteration(X, k, loss, repeats, n_iter, rng):
     scale = np.sqrt(X.mean() / k)
     W0 = (scale * np.abs(rng.standard_normal((m, k)))).astype(X.dtype)
     H0 = (scale * np.abs(rng.standard_normal((k, n)))).astype(X.dtype)
-    beta = {"frobenius": "frobenius", "kl": "kullback-leibler"}[loss]
+    ours, beta = LOSSES[loss]
     rows = {}
     solvers = ["mu", "hals"] if loss == "frobenius" else ["mu"]
     for solver in solvers:
 
         def run(it, solver=solver):
-            return jn.fit(X, k, loss=loss, solver=solver, init=(W0, H0), max_iter=it, tol=0.0)
+            return jn.fit(X, k, loss=ours, solver=solver, init=(W0, H0), max_iter=it, tol=0.0)
 
         t0 = time.perf_counter()
         run(10), run(10 + n_iter)  # compile both lengths (max_iter is static)
@@ -190,9 +202,11 @@ def main(argv=None):
     print(f"matmul throughput (float32): {gflops:.1f} GFLOP/s")
 
     n_iter = 20 if args.quick else 50
-    for loss in ("frobenius", "kl"):
+    for loss in LOSSES:
         ideal = ITER_FLOPS[loss](m, n, k) / (gflops * 1e9)
-        rows = per_iteration(X, k, loss, args.repeats, n_iter, np.random.default_rng(1))
+        # Itakura–Saito is undefined at V = 0: the same matrix, floored (both libraries)
+        data = np.maximum(X, np.float32(1e-6)) if loss == "is" else X
+        rows = per_iteration(data, k, loss, args.repeats, n_iter, np.random.default_rng(1))
         out["per_iteration"][loss] = {"shape": [m, n], "k": k, "ideal_s": ideal, **rows}
         print(
             f"\n[{loss}] {m}×{n}, k={k}: ideal {1e3 * ideal:.2f} ms/iteration "
@@ -203,7 +217,7 @@ def main(argv=None):
                 f"  {name:14s} {1e3 * row['s_per_iter']:7.2f} ms/it = "
                 f"{row['s_per_iter'] / ideal:4.2f}× ideal"
             )
-        if loss == "kl":
+        if loss != "frobenius":
             ratio = rows["jaxnmf_mu"]["s_per_iter"] / rows["sklearn_mu"]["s_per_iter"]
             print(f"  jaxnmf mu / scikit-learn mu: {ratio:.2f}")
 
