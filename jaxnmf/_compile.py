@@ -28,8 +28,10 @@ def clear() -> None:
     _CACHE.clear()
 
 
-# XLA:CPU spends seconds optimizing random-number code that then runs for milliseconds.
-QUICK = {"xla_backend_optimization_level": 0}
+# XLA:CPU spends seconds optimizing random-number code that then runs for milliseconds. Level 1
+# compiles a digits sweep's init in 1.0 s (2.3 s by default) and runs it in 0.03 s; level 0
+# compiles 0.1 s faster but runs 0.3 s slower (measured on a 2-core CPU).
+QUICK = {"xla_backend_optimization_level": 1}
 
 
 def _signature(x):

@@ -97,16 +97,25 @@ def _step(V, Wt, H, HHt, active, loss: Loss, solver):
 
 
 @functools.partial(jax.jit, static_argnames=("method", "k_max"))
-def initial_factors(V, keys, ranks, *, method: str, k_max: int):
+def initial_factors(V, seed_keys, member_seed, ranks, *, method: str, k_max: int):
     """``(W0, H0)`` of every member at width ``k_max``: ``(M, m, k_max)``, ``(M, k_max, n)``.
 
-    Component j is drawn from ``fold_in(key, j)`` and components ``>= rank`` are zero, so the
-    first r columns of a member of rank r are exactly what ``fit(V, r)`` draws. Compiled apart
-    from the loop, with little optimization (:data:`jaxnmf._compile.QUICK`): measured on a
-    2-core CPU, the vmapped random init of a digits sweep compiles in 0.6 s instead of 3.5 s
-    and runs in 0.05 s instead of 0.01 s, with the same values.
+    ``seed_keys`` ``(n_seeds,)`` are the sweep's keys, ``member_seed`` ``(M,)`` the index of
+    each member's key and ``ranks`` ``(M,)`` its rank. Component j is drawn from
+    ``fold_in(key, j)`` and components ``>= rank`` are zero, so the first r columns of a
+    member of rank r are exactly what ``fit(V, r)`` draws. The random numbers depend on the
+    seed only, so they are drawn once per seed and shared by that seed's ranks.
+
+    Compiled apart from the loop, with little optimization (:data:`jaxnmf._compile.QUICK`),
+    with the same values.
     """
-    return jax.vmap(lambda key, r: _init.initialize(V, key, k_max, r, method))(keys, ranks)
+    m, n = V.shape
+    draws = None
+    if method in ("random", "nndsvdar"):
+        per_seed = jax.vmap(lambda key: _init.component_draws(key, m, n, k_max, V.dtype))
+        draws = jax.tree.map(lambda d: d[member_seed], per_seed(seed_keys))
+    member = lambda r, d: _init.initialize(V, None, k_max, r, method, draws=d)
+    return jax.vmap(member)(ranks, draws)
 
 
 def plan_buckets(ranks, max_buckets: int = 3) -> list[list[int]]:

@@ -557,7 +557,7 @@ def _sweep_fused(
         batch_size = _validate.positive_int(batch_size, "batch_size")
         chunks = [by_rank_order[i : i + batch_size] for i in range(0, total, batch_size)]
     tol_a = np.asarray(tol, dtype)
-    key_data = jnp.stack([jax.random.key_data(k) for k in keys])
+    seed_keys = jax.random.wrap_key_data(jnp.stack([jax.random.key_data(k) for k in keys]))
     # Objective from Gram products in float64, and in float32 where the stopping rule can
     # trust it (as in fit): the iterates are the same either way.
     from_grams = dtype == np.float64 or objective_from_grams_ok(tol)
@@ -570,12 +570,12 @@ def _sweep_fused(
         buckets = _fused.plan_buckets([grid[i][1] for i in chunk])
         members = [[i for i in chunk if grid[i][1] in bucket] for bucket in buckets]
         order = [i for group in members for i in group]  # bucket order
-        member_keys = jax.random.wrap_key_data(key_data[np.array([grid[i][2] for i in order])])
+        member_seed = jnp.asarray([grid[i][2] for i in order], jnp.int32)
         member_ranks = jnp.asarray([grid[i][1] for i in order], jnp.int32)
         w = weights[[grid[i][0] for i in order]]
         losses = Loss(terms, tuple(jnp.asarray(w[:, t]) for t in range(len(terms))))
         init = dict(method=method, k_max=max(max(b) for b in buckets))
-        init_args = (V, member_keys, member_ranks)
+        init_args = (V, seed_keys, member_seed, member_ranks)
         initial, seconds = _compile.compiled(
             _fused.initial_factors, init_args, init, _compile.QUICK
         )
