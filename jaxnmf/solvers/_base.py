@@ -112,10 +112,13 @@ def frobenius_gram_objective(loss: Loss, sq_norm, W, H, WtW, WtV, HHt):
     """
     a, pen = quadratic_coefficients(loss)
     fit = 0.5 * sq_norm - jnp.vdot(WtV, H) + 0.5 * jnp.vdot(WtW, HHt)
+    # A penalty absent from the loss has the Python weight 0.0: skip its pass over W or H
+    # (XLA keeps 0 · x, since x might be inf or NaN).
+    weighted = lambda w, term: 0.0 if isinstance(w, float) and w == 0.0 else w * term()
     return (
         a * jnp.maximum(fit, 0)
-        + pen["l1", "W"] * jnp.sum(W)
-        + pen["l1", "H"] * jnp.sum(H)
-        + 0.5 * pen["l2", "W"] * jnp.vdot(W, W)
-        + 0.5 * pen["l2", "H"] * jnp.vdot(H, H)
+        + weighted(pen["l1", "W"], lambda: jnp.sum(W))
+        + weighted(pen["l1", "H"], lambda: jnp.sum(H))
+        + weighted(pen["l2", "W"], lambda: 0.5 * jnp.vdot(W, W))
+        + weighted(pen["l2", "H"], lambda: 0.5 * jnp.vdot(H, H))
     )
