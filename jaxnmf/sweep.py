@@ -574,20 +574,14 @@ def _sweep_fused(
         member_ranks = jnp.asarray([grid[i][1] for i in order], jnp.int32)
         w = weights[[grid[i][0] for i in order]]
         losses = Loss(terms, tuple(jnp.asarray(w[:, t]) for t in range(len(terms))))
-        init = dict(method=method, k_max=max(max(b) for b in buckets))
+        shapes = tuple((len(group), max(b)) for b, group in zip(buckets, members, strict=True))
         init_args = (V, seed_keys, member_seed, member_ranks)
         initial, seconds = _compile.compiled(
-            _fused.initial_factors, init_args, init, _compile.QUICK
+            _fused.initial_factors, init_args, dict(method=method, buckets=shapes), _compile.QUICK
         )
         compile_time += seconds
-        W0_all, H0_all = initial(*init_args)
-        W0s, H0s, lo = [], [], 0
-        for bucket, group in zip(buckets, members, strict=True):
-            hi = lo + len(group)
-            W0s.append(W0_all[lo:hi, :, : max(bucket)])
-            H0s.append(H0_all[lo:hi, : max(bucket)])
-            lo = hi
-        args = (V, losses, tuple(W0s), tuple(H0s), member_ranks, tol_a)
+        W0s, H0s = initial(*init_args)
+        args = (V, losses, W0s, H0s, member_ranks, tol_a)
         static = dict(solver=solver, max_iter=max_iter, objective_from_grams=bool(from_grams))
         compiled, seconds = _compile.compiled(_fused.sweep_buckets, args, static)
         compile_time += seconds
