@@ -105,9 +105,18 @@ def pg(**options) -> PG:
 def projected(opt) -> Projected:
     """Any ``optax.GradientTransformation`` + projection onto the non-negative orthant.
 
+    Optimizers built by the same code with the same hyperparameters are one solver: a new
+    ``optax.adam(1e-2)`` per call reuses the compiled fit of the last one, and the solver
+    pickles (by reference to the optimizer's code, with its hyperparameters). See
+    :class:`Projected`.
+
     Examples:
-        >>> import optax, jaxnmf as jn
+        >>> import pickle, optax, jaxnmf as jn
         >>> solver = jn.solvers.projected(optax.adam(1e-2))
+        >>> solver == jn.solvers.projected(optax.adam(1e-2))
+        True
+        >>> pickle.loads(pickle.dumps(solver)) == solver
+        True
     """
     if not isinstance(opt, optax.GradientTransformation):
         raise TypeError(f"projected() needs an optax.GradientTransformation, got {opt!r}")
