@@ -13,16 +13,18 @@ config entry; nested entries use dots and values are read as JSON when they pars
 ``all`` runs every experiment, then draws every figure (``python -m paper_figures``).
 The default variant is ``full``, or ``smoke`` when the environment sets ``JAXNMF_SMOKE=1``.
 
-Runs are resumable. A finished run (``meta.json`` complete for the same config, ``arrays.npz``
-intact) is skipped; ``--force`` deletes it and runs again. Experiments with several parts
-(data sets, chunks of ranks) write each finished part to ``parts/<part>.npz`` and, when
-restarted after an interruption, load those parts instead of recomputing them. A corrupt
-result file, or one made by another config, stops the run with an error naming the file.
+Runs are resumable. A finished run (``meta.json`` complete for the same config, every array
+file with the sha256 recorded when it was written) is skipped; ``--force`` deletes it and runs
+again, and is the only way to redo it. Experiments with several parts (data sets, chunks of
+ranks) write each finished part to ``parts/<part>.npz`` and, when restarted after an
+interruption, load those parts (verified the same way) instead of recomputing them. A corrupt
+or changed result file, or one made by another config, stops the run with an error naming the
+file.
 
 Every run records the sha256 of its array files in ``<out>/manifest.json``; ``check``
 recomputes them and compares (with ``--manifest`` a copy saved from an earlier run: two runs of
-the same command give identical files). Array files hold no timings; wall times are in the
-JSON files.
+the same command give identical files), and never writes the manifest. Array files hold no
+timings; wall times are in the JSON files.
 """
 
 from __future__ import annotations
@@ -85,7 +87,8 @@ def run_one(name: str, variant: str, overrides: list[str], out: Path, force: boo
     """Run one experiment unless a finished run of the same config is there (or ``force``).
 
     Raises:
-      ResultFileError: a result file in the run folder is corrupt or from another config.
+      ResultFileError: a result file in the run folder is corrupt, changed since it was
+        written, or from another config.
     """
     module = load(name)
     config = apply_overrides(module.get_config(variant), overrides)
@@ -100,8 +103,8 @@ def run_one(name: str, variant: str, overrides: list[str], out: Path, force: boo
         if meta is not None:
             _common.update_manifest(out, out_dir)
             print(
-                f"{tag} finished earlier ({out_dir}/meta.json complete, arrays.npz intact): "
-                "not rerun (--force reruns it)",
+                f"{tag} finished earlier ({out_dir}/meta.json complete, every array file has "
+                "the sha256 recorded when it was written): not rerun (--force reruns it)",
                 flush=True,
             )
             return meta

@@ -6,10 +6,15 @@ spawn_key=path)`` for a fixed integer ``path`` (e.g. ``(seed_index,)``), so a ru
 of its config alone, and one seed's draw does not depend on how many other seeds there are.
 
 Resumable runs: a run folder ``results/<name>/<variant>/`` is *finished* when its
-``meta.json`` says ``"complete": true`` for the same config (``config_sha256``) and its
-``arrays.npz`` loads. An experiment with several parts (data sets, chunks of ranks) runs each
-through :class:`Parts`, which writes ``parts/<part>.json`` and then ``parts/<part>.npz``
-atomically and, on a restart, loads a part already written instead of computing it again.
+``meta.json`` says ``"complete": true`` for the same config (``config_sha256``). An experiment
+with several parts (data sets, chunks of ranks) runs each through :class:`Parts`, which writes
+``parts/<part>.json`` and then ``parts/<part>.npz`` atomically and, on a restart, loads a part
+already written instead of computing it again.
+
+Nothing is reused unverified: the sha256 of every array file is recorded when it is written
+(``arrays_sha256`` in ``meta.json``, ``npz_sha256`` in ``parts/<part>.json``), and a finished run
+or part is skipped only when its files still have those hashes (:func:`verify_sha256`).
+Otherwise the run stops with an error naming the file; ``--force`` is the only way to redo it.
 
 Result array files (``arrays.npz``, ``parts/*.npz``) are written byte-for-byte
 deterministically (fixed zip timestamps, sorted members) and hold no timings (wall times go to
@@ -20,6 +25,7 @@ deterministically (fixed zip timestamps, sorted members) and hold no timings (wa
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -53,6 +59,7 @@ __all__ = [
     "result_files",
     "sha256_file",
     "update_manifest",
+    "verify_sha256",
     "write_results",
 ]
 
@@ -318,6 +325,35 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+def verify_sha256(path, recorded: str | None, record) -> str:
+    """Check that the file ``path`` still has the sha256 ``recorded`` when it was written.
+
+    Args:
+      path: a result file.
+      recorded: its sha256 as the file ``record`` holds it; ``None`` when ``record`` has none
+        (a result written before hashes were recorded: it cannot be verified).
+      record: the file that holds ``recorded`` (named in the error).
+
+    Returns:
+      The sha256, verified.
+
+    Raises:
+      ResultFileError: the hashes differ (expected and found named), or none was recorded.
+    """
+    if recorded is None:
+        raise ResultFileError(
+            f"{path}: no sha256 of it recorded in {record} (written before result files were "
+            "hashed), so it cannot be verified; rerun with --force to redo it"
+        )
+    found = sha256_file(path)
+    if found != recorded:
+        raise ResultFileError(
+            f"{path}: changed since it was written: sha256 {found} found, {recorded} expected "
+            f"(recorded in {record}); rerun with --force to redo it"
+        )
+    return found
+
+
 # Zip entries get this timestamp (the earliest zip can store) instead of "now", so the same
 # arrays always give the same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -333,15 +369,21 @@ def _plain_arrays(arrays: dict) -> dict:
     return plain
 
 
-def _write_npz(f, arrays: dict) -> None:
-    """``numpy.savez_compressed`` without the time of day: members sorted, fixed dates."""
-    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+def _npz_bytes(arrays: dict) -> bytes:
+    """``numpy.savez_compressed`` without the time of day: members sorted, fixed dates.
+
+    Made in memory, so that its sha256 is known before the file is in place (a part records
+    it in its summary, written before the ``.npz`` that marks the part done).
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with zf.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, arrays[name], allow_pickle=False)
+    return buf.getvalue()
 
 
 def load_npz(path) -> dict:
@@ -406,14 +448,20 @@ def write_results(out_dir: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
     """Write ``arrays.npz`` (plain arrays, no pickles, deterministic bytes), then ``meta.json``.
 
     Both atomically, arrays first: a ``meta.json`` with ``"complete": true`` is written last,
-    so it marks a finished run. ``meta["config"]`` must be the run's config.
+    so it marks a finished run. ``meta["config"]`` must be the run's config; ``meta.json``
+    records the config's digest and the sha256 of ``arrays.npz`` (``arrays_sha256``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plain = _plain_arrays(arrays)
-    meta = {**meta, "complete": True, "config_sha256": config_digest(meta["config"])}
+    data = _npz_bytes(_plain_arrays(arrays))
+    meta = {
+        **meta,
+        "complete": True,
+        "config_sha256": config_digest(meta["config"]),
+        "arrays_sha256": hashlib.sha256(data).hexdigest(),
+    }
     npz, js = out_dir / "arrays.npz", out_dir / "meta.json"
-    _atomic_write(npz, lambda f: _write_npz(f, plain))
+    _atomic_write(npz, lambda f: f.write(data))
     text = json.dumps(_jsonable(meta), indent=2, sort_keys=False, allow_nan=False) + "\n"
     _atomic_write(js, lambda f: f.write(text.encode()))
     return npz, js
@@ -425,6 +473,8 @@ def write_results(out_dir: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
 
 # Key of the stamp stored in every part file: which experiment, config and part wrote it.
 _STAMP = "__part_stamp__"
+# Key, in a part's summary (parts/<part>.json), of the sha256 of its .npz.
+_PART_SHA = "npz_sha256"
 
 
 def finished_run(out_dir, config: dict) -> dict | None:
@@ -433,11 +483,15 @@ def finished_run(out_dir, config: dict) -> dict | None:
     ``None`` when there is no ``meta.json``, when it does not say ``"complete": true`` (a run
     cut short, or written before runs were resumable), when ``arrays.npz`` is missing, or
     when a part was skipped for want of data or a package (which may be installed now; the
-    parts that did run are reused).
+    parts that did run are reused, each verified as it is loaded).
+
+    A finished run is returned only once its files are verified: ``arrays.npz`` and every
+    ``parts/*.npz`` still have the sha256 recorded when they were written.
 
     Raises:
-      ResultFileError: ``meta.json`` or ``arrays.npz`` is corrupt, or the run there was made
-        by another experiment or another config (naming the keys that differ).
+      ResultFileError: ``meta.json`` or an array file is corrupt, or differs from the hash
+        recorded for it (or none was recorded), or the run there was made by another
+        experiment or another config (naming the keys that differ).
     """
     out_dir = Path(out_dir)
     js, npz = out_dir / "meta.json", out_dir / "arrays.npz"
@@ -457,10 +511,14 @@ def finished_run(out_dir, config: dict) -> dict | None:
         )
     if not npz.is_file():
         return None
-    load_npz(npz)  # raises ResultFileError when corrupt
     missing = {k: v for k, v in (meta.get("skipped") or {}).items() if not _by_config(v)}
     if missing:  # data or a package was absent: try again, it may be installed now
         return None
+    load_npz(npz)  # a corrupt file gets its own message, before the hash says "changed"
+    verify_sha256(npz, meta.get("arrays_sha256"), js)
+    parts = Parts(out_dir, config, log=lambda _: None)
+    for part_npz in sorted(parts.dir.glob("*.npz")):
+        parts.load(part_npz.stem)  # corrupt, foreign or changed: ResultFileError
     return meta
 
 
@@ -488,9 +546,10 @@ def clear_run(out_dir) -> list[Path]:
 
 class Parts:
     """Checkpoints of one run: each finished part is written, atomically, to
-    ``<out_dir>/parts/<part>.json`` (its summary and wall time) and then
-    ``<out_dir>/parts/<part>.npz`` (its arrays, stamped with the experiment, the config digest
-    and the part name). :meth:`run` computes a part only when its ``.npz`` is not there yet.
+    ``<out_dir>/parts/<part>.json`` (its summary, wall time and the sha256 of its ``.npz``) and
+    then ``<out_dir>/parts/<part>.npz`` (its arrays, stamped with the experiment, the config
+    digest and the part name). :meth:`run` computes a part only when its ``.npz`` is not there
+    yet, and reuses one only when it has the stamp and the hash recorded for it.
 
     Args:
       out_dir: the run folder.
@@ -520,9 +579,14 @@ class Parts:
         """``(arrays, meta)`` of a part written earlier by this config, else ``None``.
 
         Raises:
-          ResultFileError: the part file is corrupt, or stamped by another experiment,
-            config or part.
+          ResultFileError: the part file is corrupt, stamped by another experiment, config or
+            part, has no summary, or differs from the sha256 its summary recorded.
         """
+        found = self._load(part)
+        return None if found is None else found[:2]
+
+    def _load(self, part: str) -> tuple[dict, dict, str] | None:
+        """:meth:`load`, and the part file's verified sha256."""
         npz, js = self.paths(part)
         if not npz.is_file():
             return None
@@ -537,32 +601,41 @@ class Parts:
             )
         if not js.is_file():
             raise ResultFileError(f"{npz}: its summary {js.name} is missing; rerun with --force")
-        return arrays, load_json(js)
+        meta = load_json(js)
+        sha = verify_sha256(npz, meta.pop(_PART_SHA, None), js)
+        return arrays, meta, sha
 
     def run(self, part: str, compute: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
         """The part's ``(arrays, meta)``: loaded when written earlier, else ``compute()``d,
         written and returned. ``meta`` must be JSON-able; keep timings there, not in arrays.
         """
-        found = self.load(part)
+        found = self._load(part)
         npz, js = self.paths(part)
         if found is not None:
-            arrays, meta = found
-            self._log(f"  part {part}: finished earlier, loaded {npz}")
-            self.record[part] = {"reused": True, "wall_seconds": meta.get("wall_seconds")}
+            arrays, meta, sha = found
+            self._log(f"  part {part}: finished earlier, loaded {npz} (sha256 verified)")
+            self.record[part] = {
+                "reused": True,
+                "wall_seconds": meta.get("wall_seconds"),
+                "sha256": sha,
+            }
             return arrays, meta
         t0 = time.perf_counter()
         arrays, meta = compute()
         arrays = _plain_arrays(arrays)
         if _STAMP in arrays:
             raise ValueError(f"array name {_STAMP!r} is reserved")
+        if _PART_SHA in meta:
+            raise ValueError(f"summary key {_PART_SHA!r} is reserved")
         meta = _jsonable({**meta, "wall_seconds": time.perf_counter() - t0})
+        data = _npz_bytes({**arrays, _STAMP: np.str_(self._stamp(part))})
+        sha = hashlib.sha256(data).hexdigest()
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(meta, indent=2, allow_nan=False) + "\n"
+        text = json.dumps({**meta, _PART_SHA: sha}, indent=2, allow_nan=False) + "\n"
         _atomic_write(js, lambda f: f.write(text.encode()))
-        stamped = {**arrays, _STAMP: np.str_(self._stamp(part))}
-        _atomic_write(npz, lambda f: _write_npz(f, stamped))  # last: marks the part done
+        _atomic_write(npz, lambda f: f.write(data))  # last: marks the part done
         self._log(f"  part {part}: wrote {npz} ({meta['wall_seconds']:.1f} s)")
-        self.record[part] = {"reused": False, "wall_seconds": meta["wall_seconds"]}
+        self.record[part] = {"reused": False, "wall_seconds": meta["wall_seconds"], "sha256": sha}
         return arrays, meta
 
 

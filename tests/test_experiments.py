@@ -1,4 +1,5 @@
-"""The experiments framework: resumable runs, part files, corrupt/foreign files, manifest.
+"""The experiments framework: resumable runs, part files, corrupt/foreign/changed files,
+manifest.
 
 The kill-and-resume test runs ``python -m experiments run rank_selection`` (a small smoke
 config) in a subprocess, kills it once its first part file exists, restarts it and checks that
@@ -184,6 +185,93 @@ def test_result_files_are_deterministic_and_checked_against_the_manifest(
         f.write(b"\0")
     assert check(tmp_path) == 1
     assert "CHANGED" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing unverified is reused: hashes recorded when result files are written
+# --------------------------------------------------------------------------------------------
+
+
+def _toy_experiment(calls: list):
+    """A two-part experiment of a few small arrays (milliseconds), for ``run_one``."""
+    from types import SimpleNamespace
+
+    def main(config, out_dir):
+        calls.append(config)
+        parts = _common.Parts(out_dir, config, log=lambda _: None)
+        arrays = {}
+        for tag in ("a", "b"):
+            compute = lambda tag=tag: ({f"{tag}_x": np.arange(config["size"]) + ord(tag)}, {})
+            arrays.update(parts.run(tag, compute)[0])
+        arrays["parts"] = np.array(["a", "b"])
+        meta = {"experiment": "toy", "config": config, "parts": parts.record}
+        _common.write_results(out_dir, arrays, meta)
+        return meta
+
+    return SimpleNamespace(get_config=lambda variant: _config(variant=variant), main=main)
+
+
+def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, capsys, monkeypatch):
+    import experiments.__main__ as cli_module
+
+    calls = []
+    monkeypatch.setattr(cli_module, "load", lambda name: _toy_experiment(calls))
+    out = tmp_path / "results"
+    run_dir = out / "toy" / "smoke"
+    cli_module.run_one("toy", "smoke", [], out)
+    cli_module.run_one("toy", "smoke", [], out)  # intact: skipped, not rerun
+    assert len(calls) == 1
+    npz, manifest = run_dir / "arrays.npz", out / _common.MANIFEST
+    recorded, listed = _common.sha256_file(npz), manifest.read_bytes()
+    assert json.loads((run_dir / "meta.json").read_text())["arrays_sha256"] == recorded
+
+    np.savez(npz, parts=np.array(["a"]))  # any valid .npz in its place
+    found = _common.sha256_file(npz)
+    with pytest.raises(_common.ResultFileError) as err:
+        cli_module.run_one("toy", "smoke", [], out)
+    message = str(err.value)
+    assert message.startswith(f"{npz}: changed since it was written")
+    assert f"{found} found, {recorded} expected" in message and "--force" in message
+    assert len(calls) == 1 and manifest.read_bytes() == listed  # nothing rerun or rewritten
+    capsys.readouterr()
+    assert check(out) == 1 and f"CHANGED  {npz}" in capsys.readouterr().out
+    assert manifest.read_bytes() == listed  # check never writes the manifest
+
+    cli_module.run_one("toy", "smoke", [], out, force=True)  # the only way to redo it
+    assert len(calls) == 2 and _common.sha256_file(npz) == recorded
+    assert check(out) == 0
+
+    # A run written before hashes were recorded cannot be verified: an error, not a reuse.
+    meta = json.loads((run_dir / "meta.json").read_text())
+    del meta["arrays_sha256"]
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(_common.ResultFileError, match=r"arrays\.npz: no sha256 of it recorded"):
+        _common.finished_run(run_dir, _config())
+
+
+def test_a_replaced_part_file_is_never_reused(tmp_path):
+    run_dir, elsewhere = tmp_path / "run", tmp_path / "other"
+    _toy_experiment([]).main(_config(), run_dir)
+    part = run_dir / "parts" / "a.npz"
+    recorded = _common.sha256_file(part)
+    # A part file with the right stamp (same config, same part name) but other arrays.
+    _common.Parts(elsewhere, _config(), log=lambda _: None).run(
+        "a", lambda: ({"a_x": np.zeros(3)}, {})
+    )
+    part.write_bytes((elsewhere / "parts" / "a.npz").read_bytes())
+    found = _common.sha256_file(part)
+    expected = rf"{part}: changed since it was written: sha256 {found} found, {recorded} expected"
+
+    with pytest.raises(_common.ResultFileError, match=expected):  # the run as finished
+        _common.finished_run(run_dir, _config())
+    (run_dir / "meta.json").unlink()  # the run as interrupted: the part would be loaded
+    parts = _common.Parts(run_dir, _config(), log=lambda _: None)
+    with pytest.raises(_common.ResultFileError, match=expected):
+        parts.run("a", lambda: pytest.fail("recomputed instead of reporting the change"))
+    # The part's summary records the hash; the caller's summary does not see it.
+    _, meta = parts.run("b", lambda: pytest.fail("recomputed an intact part"))
+    assert "npz_sha256" not in meta and parts.record["b"]["reused"] is True
+    assert parts.record["b"]["sha256"] == _common.sha256_file(run_dir / "parts" / "b.npz")
 
 
 # --------------------------------------------------------------------------------------------
