@@ -1,5 +1,5 @@
 """The experiments framework: resumable runs, part files, corrupt/foreign/changed files,
-manifest.
+manifest, typed ``--set`` overrides.
 
 The kill-and-resume test runs ``python -m experiments run rank_selection`` (a small smoke
 config) in a subprocess, kills it once its first part file exists, restarts it and checks that
@@ -188,7 +188,7 @@ def test_result_files_are_deterministic_and_checked_against_the_manifest(
 
 
 # --------------------------------------------------------------------------------------------
-# Nothing unverified is reused: hashes recorded when result files are written
+# Nothing unverified is reused: hashes recorded at write time, typed --set
 # --------------------------------------------------------------------------------------------
 
 
@@ -272,6 +272,67 @@ def test_a_replaced_part_file_is_never_reused(tmp_path):
     _, meta = parts.run("b", lambda: pytest.fail("recomputed an intact part"))
     assert "npz_sha256" not in meta and parts.record["b"]["reused"] is True
     assert parts.record["b"]["sha256"] == _common.sha256_file(run_dir / "parts" / "b.npz")
+
+
+def test_set_overrides_are_checked_against_the_config_types_before_anything_runs(
+    tmp_path, capsys, monkeypatch
+):
+    import experiments.__main__ as cli_module
+    from experiments import rank_selection
+
+    config = rank_selection.get_config("smoke")
+    for override, says in [
+        ("heldout=abc", "expected a float"),
+        ("planted.ranks=5", "expected a list of ints"),
+        ("planted.ranks=[2, 3.5]", "expected a list of ints"),
+        ("planted.n_seeds=2.5", "expected an int"),
+        ("docstrings.enabled=1", "expected a bool"),
+        ("planted.solver=3", "expected a string"),
+        ("planted=3", "expected a section"),
+    ]:
+        key, _, value = override.partition("=")
+        with pytest.raises(cli_module.ConfigError, match=says) as err:
+            cli_module.apply_overrides(config, [override])
+        assert f"--set {key}" in str(err.value) and value in str(err.value)
+    typed = cli_module.apply_overrides(
+        config,
+        ["heldout=1", "planted.ranks=[2,3]", "planted.n_seeds=2", "docstrings.enabled=false"],
+    )
+    assert typed["heldout"] == 1.0 and isinstance(typed["heldout"], float)
+    assert typed["planted"]["ranks"] == [2, 3] and typed["planted"]["n_seeds"] == 2
+    assert typed["docstrings"]["enabled"] is False
+    # A key that is None in one variant takes the other variant's type, or null.
+    from experiments import speed
+
+    full, smoke = speed.get_config("full"), speed.get_config("smoke")
+    ok = cli_module.apply_overrides(full, ['time_to_target.solvers=["mu"]'], like=(smoke,))
+    assert ok["time_to_target"]["solvers"] == ["mu"]
+    with pytest.raises(cli_module.ConfigError, match="expected null or a list of strings"):
+        cli_module.apply_overrides(full, ["time_to_target.solvers=5"], like=(smoke,))
+
+    # Through the command line: a usage error (exit 2) before any experiment work.
+    out = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_:
+        cli(
+            [
+                "run",
+                "rank_selection",
+                "--variant",
+                "smoke",
+                "--set",
+                "heldout=abc",
+                "--out",
+                str(out),
+            ]
+        )
+    assert (
+        exit_.value.code == 2 and "--set heldout=abc: expected a float" in capsys.readouterr().err
+    )
+    calls = []
+    monkeypatch.setattr(cli_module, "load", lambda name: _toy_experiment(calls))
+    with pytest.raises(cli_module.ConfigError, match="expected an int"):
+        cli_module.run_one("toy", "smoke", ["size=2.5"], out)
+    assert calls == [] and not out.exists()
 
 
 # --------------------------------------------------------------------------------------------
