@@ -5,7 +5,9 @@
 
 ``--variant auto`` (the default) uses each experiment's ``full`` results when present, else
 its ``smoke`` results. Figures whose results are missing are listed, with the command that
-makes them, and skipped. Exit status 1 when no figure could be drawn.
+makes them, and skipped. A result that is corrupt, changed since it was written, or lacks an
+array a figure needs is an error naming the file (the other figures are still drawn).
+Exit status 1 when any figure failed so, or when no figure could be drawn.
 """
 
 from __future__ import annotations
@@ -43,11 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from paper_figures import _style
 
-    drawn, missing = 0, []
+    drawn, missing, failed = 0, [], []
     for name in figure_modules():
         module = importlib.import_module(f"paper_figures.{name}")
         t0 = time.perf_counter()
-        paths = module.draw(Path(args.results), Path(args.out), args.variant)
+        try:
+            paths = module.draw(Path(args.results), Path(args.out), args.variant)
+        except _style.ResultFileError as e:  # names the file (and the key): no traceback
+            print(f"[{name}] error: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
         if paths is None:
             reason = _style.skip_reason(Path(args.results), module.EXPERIMENT, args.variant)
             if reason is not None:  # the run exists but had nothing to draw (data absent)
@@ -64,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{'{full,smoke}' if args.variant == 'auto' else args.variant}; make them with "
             f"`python -m experiments run {experiment} --variant {v} --out {args.results}`"
         )
-    return 0 if drawn else 1
+    if failed:
+        print(f"error: not drawn (see above): {', '.join(failed)}", file=sys.stderr)
+    return 0 if drawn and not failed else 1
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 Figures are 8 inches wide and saved at 150 dpi (1200 px): at 800 px wide the text is still
 ≥ 9 px. Colours are Okabe–Ito (colour-blind safe), one fixed colour per solver.
+
+Results are read only through :func:`load`, which checks ``arrays.npz`` against the sha256
+that ``meta.json`` recorded when it was written, and whose arrays and meta name the file, the
+key and the figure when a key a figure needs is not there (:class:`MissingResultError`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: no display needed, deterministic output
 
 import matplotlib.pyplot as plt
-import numpy as np
+
+from experiments._common import ResultFileError, load_json, load_npz, verify_sha256
 
 WIDTH_IN = 8.0
 DPI = 150
@@ -72,22 +77,60 @@ def find_results(results_root, name: str, variant: str = "auto") -> Path | None:
     return None
 
 
-def load(run_dir: Path) -> tuple[dict, dict]:
-    """``(arrays, meta)`` of a run folder; arrays load without pickle.
+class MissingResultError(ResultFileError, KeyError):
+    """A result lacks an array or key that a figure needs; the message names the file, the
+    key and the figure. A ``KeyError`` too, so ``except KeyError`` still catches it."""
+
+    def __str__(self) -> str:  # KeyError's own would print the message in quotes
+        return str(self.args[0])
+
+
+class ResultDict(dict):
+    """A dict read from the result file ``source``: a missing key raises
+    :class:`MissingResultError` naming the file, the key (dotted, from the file's top) and the
+    figure that needed it, e.g. ``results/x/smoke/arrays.npz has no array 'parts' (needed by
+    fig_03_rank_selection)``. ``get`` and ``in`` work as on any dict."""
+
+    def __init__(self, data: dict, source: Path, kind: str, needed_by: str | None, path: str):
+        super().__init__(data)
+        self._where = (source, kind, needed_by, path)
+
+    def __missing__(self, key):
+        source, kind, needed_by, path = self._where
+        name = f"{path}.{key}" if path else str(key)
+        by = f" (needed by {needed_by})" if needed_by else ""
+        raise MissingResultError(f"{source} has no {kind} {name!r}{by}")
+
+
+def _named(value, source: Path, needed_by: str | None, path: str = ""):
+    """``value`` (parsed JSON) with every dict in it a :class:`ResultDict` of ``source``."""
+    if isinstance(value, dict):
+        items = {
+            k: _named(v, source, needed_by, f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
+        return ResultDict(items, source, "key", needed_by, path)
+    if isinstance(value, list):
+        return [_named(v, source, needed_by, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def load(run_dir: Path, needed_by: str | None = None) -> tuple[ResultDict, ResultDict]:
+    """``(arrays, meta)`` of a run folder, verified; arrays load without pickle.
+
+    ``arrays.npz`` must have the sha256 that ``meta.json`` recorded when the run wrote it, so a
+    figure is never drawn from a file replaced since. A key missing from ``arrays`` or ``meta``
+    (at any depth) raises :class:`MissingResultError` naming the file, the key and
+    ``needed_by`` (the figure, e.g. its ``STEM``).
 
     Raises:
-      RuntimeError: a file is corrupt (the message names it).
+      ResultFileError: a file is corrupt, or ``arrays.npz`` differs from the hash recorded for
+        it (or none was recorded); the message names the file. A ``RuntimeError``.
     """
-    try:
-        with np.load(run_dir / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads((run_dir / "meta.json").read_text())
-    except Exception as e:  # BadZipFile, bad CRC, bad JSON, ...: name the folder
-        raise RuntimeError(
-            f"{run_dir}: unreadable results ({type(e).__name__}: {e}); rerun the experiment "
-            "with --force"
-        ) from e
-    return arrays, meta
+    npz, js = Path(run_dir) / "arrays.npz", Path(run_dir) / "meta.json"
+    arrays, meta = load_npz(npz), load_json(js)
+    verify_sha256(npz, meta.get("arrays_sha256"), js)
+    return ResultDict(arrays, npz, "array", needed_by, ""), _named(meta, js, needed_by)
 
 
 def skip_reason(results_root, name: str, variant: str = "auto") -> str | None:

@@ -79,7 +79,7 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     run_dir = _style.find_results(results_root, EXPERIMENT, variant)
     if run_dir is None:
         return None
-    arrays, meta = _style.load(run_dir)
+    arrays, meta = _style.load(run_dir, needed_by=STEM)
     _style.apply()
     import matplotlib.pyplot as plt
     from matplotlib.colors import LinearSegmentedColormap

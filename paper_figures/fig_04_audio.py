@@ -30,7 +30,7 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     run_dir = _style.find_results(results_root, EXPERIMENT, variant)
     if run_dir is None:
         return None
-    arrays, meta = _style.load(run_dir)
+    arrays, meta = _style.load(run_dir, needed_by=STEM)
     patterns = [str(p) for p in arrays["parts"]]
     if not patterns:
         return None

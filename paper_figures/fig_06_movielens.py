@@ -43,7 +43,7 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     run_dir = _style.find_results(results_root, EXPERIMENT, variant)
     if run_dir is None:
         return None
-    arrays, meta = _style.load(run_dir)
+    arrays, meta = _style.load(run_dir, needed_by=STEM)
     if "ranks" not in arrays or "residual_heldout_rmse" not in arrays:
         return None  # skipped (the data set is not installed), or an older result layout
     _style.apply()

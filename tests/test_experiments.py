@@ -1,5 +1,5 @@
 """The experiments framework: resumable runs, part files, corrupt/foreign/changed files,
-manifest, typed ``--set`` overrides.
+manifest, typed ``--set`` overrides, and figures that name the file and key a result lacks.
 
 The kill-and-resume test runs ``python -m experiments run rank_selection`` (a small smoke
 config) in a subprocess, kills it once its first part file exists, restarts it and checks that
@@ -188,7 +188,7 @@ def test_result_files_are_deterministic_and_checked_against_the_manifest(
 
 
 # --------------------------------------------------------------------------------------------
-# Nothing unverified is reused: hashes recorded at write time, typed --set
+# Nothing unverified is reused: hashes recorded at write time, typed --set, named figure keys
 # --------------------------------------------------------------------------------------------
 
 
@@ -333,6 +333,35 @@ def test_set_overrides_are_checked_against_the_config_types_before_anything_runs
     with pytest.raises(cli_module.ConfigError, match="expected an int"):
         cli_module.run_one("toy", "smoke", ["size=2.5"], out)
     assert calls == [] and not out.exists()
+
+
+def test_figures_name_the_file_and_the_key_a_result_lacks(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from experiments import rank_selection
+    from paper_figures import _style, fig_03_rank_selection
+    from paper_figures.__main__ import main as figures_main
+
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    run_dir = results / "rank_selection" / "smoke"
+    meta = {"experiment": "rank_selection", "config": rank_selection.get_config("smoke")}
+    _common.write_results(run_dir, {"docstrings_shape": np.array([3, 4])}, meta)
+    npz = run_dir / "arrays.npz"
+
+    lacks = f"{npz} has no array 'parts' (needed by fig_03_rank_selection)"
+    with pytest.raises(KeyError) as err:  # a KeyError still, that says where
+        fig_03_rank_selection.draw(results, figures)
+    assert str(err.value) == lacks and isinstance(err.value, _common.ResultFileError)
+    arrays, meta = _style.load(run_dir, needed_by="fig_x")
+    with pytest.raises(KeyError, match=r"meta\.json has no key 'config\.planted\.nope' \(needed"):
+        meta["config"]["planted"]["nope"]
+    assert meta["config"].get("nope") is None and "docstrings_shape" in arrays
+
+    assert figures_main(["--results", str(results), "--out", str(figures)]) == 1
+    assert f"[fig_03_rank_selection] error: {lacks}" in capsys.readouterr().err
+
+    np.savez(npz, parts=np.array(["planted"]))  # replaced since the run wrote it
+    with pytest.raises(_common.ResultFileError, match=rf"{npz}: changed since it was written"):
+        fig_03_rank_selection.draw(results, figures)
 
 
 # --------------------------------------------------------------------------------------------
