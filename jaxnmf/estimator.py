@@ -873,16 +873,50 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """Data from its transform: ``X @ components_``.
 
         Args:
-          X: transformed data ``W``, ``(n_samples, n_components)``.
+          X: transformed data ``W``, ``(n_samples, n_components_)``, finite and
+            non-negative, dense or sparse.
 
         Returns:
           ``(n_samples, n_features)``, dense by nature (as scikit-learn's); a sparse ``X`` is
           multiplied as it is.
+
+        Raises:
+          ValueError: ``X`` is not 2-D, has another number of columns than
+            ``n_components_``, or holds NaN, infinite or negative entries (checked as
+            :meth:`transform` checks its input: a W that no fit can produce).
         """
         check_is_fitted(self)
-        if not _validate._is_sparse(X):
-            X = np.asarray(X)
+        X = self._check_W(X)
         return np.asarray(X @ self.components_)
+
+    def _check_W(self, X):
+        """``X`` (a transformed ``W``) as a 2-D array or ``scipy.sparse`` matrix with
+        ``n_components_`` columns and finite, non-negative entries."""
+        if _sparse.is_sparse_input(X) and not type(X).__module__.startswith("scipy.sparse"):
+            X = _as_scipy_coo(X)  # BCOO, BCSR: their stored entries, on the host
+        if _validate._is_sparse(X):
+            if X.ndim != 2:
+                raise ValueError(f"W must be 2-D, got a {X.ndim}-D sparse array")
+            values = np.asarray(X.data)
+        else:
+            X = values = _validate.data_matrix(X, "W")
+        k = self.components_.shape[0]
+        if X.shape[1] != k:
+            raise ValueError(
+                f"inverse_transform expects W of shape (n_samples, {k}) (n_components_ = "
+                f"{k}), got shape {tuple(X.shape)}"
+            )
+        if not np.all(np.isfinite(values)):
+            raise ValueError(
+                f"W has {int(np.sum(~np.isfinite(values)))} NaN or infinite entries; "
+                "inverse_transform needs finite, non-negative W"
+            )
+        if values.size and values.min() < 0:
+            raise ValueError(
+                f"Negative values in W passed to {type(self).__name__}.inverse_transform "
+                f"(down to {values.min():g}); W must be >= 0, as transform returns it"
+            )
+        return X
 
     def score(self, X, y=None, mask=None):
         """Minus the reconstruction error of ``X``: ``-sqrt(2 · d_β(X | transform(X) H))``.

@@ -528,6 +528,31 @@ def test_inverse_transform_and_feature_names(data):
     assert list(names) == ["nmf0", "nmf1", "nmf2"]
 
 
+def test_inverse_transform_rejects_a_W_no_transform_gives(data):
+    sparse = pytest.importorskip("scipy.sparse")
+    model = _quiet(jn.NMF(K_, max_iter=50, random_state=0).fit, data)
+    W = model.transform(data)
+    with pytest.raises(ValueError, match=rf"shape \(n_samples, {K_}\).*got shape \({M_}, 2\)"):
+        model.inverse_transform(W[:, :2])
+    with pytest.raises(ValueError, match=r"got shape \(2, 5\)"):
+        model.inverse_transform(sparse.csr_matrix(np.ones((2, 5))))
+    with pytest.raises(ValueError, match="2-D"):
+        model.inverse_transform(W[0])
+    for bad in (np.nan, np.inf):
+        W_bad = W.copy()
+        W_bad[3, 1] = bad
+        with pytest.raises(ValueError, match="W has 1 NaN or infinite"):
+            model.inverse_transform(W_bad)
+        with pytest.raises(ValueError, match="W has 1 NaN or infinite"):
+            model.inverse_transform(sparse.csr_matrix(W_bad))
+    with pytest.raises(ValueError, match="Negative values in W"):
+        model.inverse_transform(W - 1.0)
+    # valid W, dense or sparse, as before
+    np.testing.assert_allclose(
+        model.inverse_transform(sparse.csr_matrix(W)), W @ model.components_, rtol=1e-12
+    )
+
+
 def test_feature_names_from_a_dataframe(data):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("sklearn")
@@ -599,7 +624,7 @@ def test_estimator_works_without_scikit_learn():
     assert 0 < out["err"] < np.linalg.norm(np.random.default_rng(0).random((12, 5)))
 
 
-ADAM = jn.solvers.projected(optax.adam(1e-2))  # created once: optimizers compare by identity
+ADAM = jn.solvers.projected(optax.adam(1e-2))
 
 
 def test_any_solver_object_fits_and_transforms(data):
@@ -610,6 +635,21 @@ def test_any_solver_object_fits_and_transforms(data):
     assert np.all(W >= 0)
     f, f0 = np.sum((data - W @ H) ** 2), np.sum((data - W0 @ H) ** 2)
     assert f < 0.8 * f0, (f, f0)
+
+
+def test_fitted_estimator_with_an_optax_solver_pickles(data):
+    """A fitted NMF holding projected(optax.adam(1e-2)) pickles (the solver by reference to
+    optax's code and its hyperparameters); the loaded estimator transforms as the original."""
+    import pickle
+
+    model = _quiet(
+        jn.NMF(K_, solver=jn.solvers.projected(optax.adam(1e-2)), max_iter=50, random_state=0).fit,
+        data,
+    )
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.components_, model.components_)
+    np.testing.assert_array_equal(loaded.transform(data), model.transform(data))
+    assert loaded.get_params()["solver"] == model.solver
 
 
 @pytest.mark.parametrize("solver", ["accelerated_hals", "anls"])
