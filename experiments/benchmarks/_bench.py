@@ -1,7 +1,12 @@
-"""Timing helpers shared by the benchmarks: matmul throughput, medians, peak memory."""
+"""Timing helpers shared by the benchmarks: matmul throughput, medians, peak memory, and the
+record of the machine each benchmark ran on (its BLAS, GEMM throughput and load)."""
 
 from __future__ import annotations
 
+# First, before numpy: this process drops the OpenBLAS kernel overrides (why: _fair_env).
+from experiments.benchmarks import _fair_env
+
+# isort: split
 import json
 import os
 import platform
@@ -12,6 +17,23 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+# The GEMM that machine() times with numpy and with jax: n × n × n, median of GEMM_REPEATS.
+GEMM_N = 2048
+GEMM_REPEATS = 3
+# Thread settings that change either library's speed; recorded when set.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
+# The fields of threadpoolctl.threadpool_info() kept in the record.
+_BLAS_FIELDS = (
+    "user_api",
+    "internal_api",
+    "version",
+    "architecture",
+    "num_threads",
+    "threading_layer",
+    "prefix",
+    "filepath",
+)
 
 
 def median_time(fn, repeats: int = 3) -> float:
@@ -25,12 +47,64 @@ def median_time(fn, repeats: int = 3) -> float:
 
 
 def matmul_gflops(dtype, n: int = 1536, repeats: int = 5) -> float:
-    """Measured GFLOP/s of one jitted n×n×n GEMM in ``dtype`` (median of ``repeats``)."""
-    a = jnp.asarray(np.random.default_rng(0).random((n, n)), dtype)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    seconds = median_time(lambda: f(a).block_until_ready(), repeats)
+    """Measured GFLOP/s of one jitted n×n×n GEMM in ``dtype`` (median of ``repeats``).
+
+    float64 is timed with x64 switched on for the measurement (without it jax would compute
+    in float32)."""
+    with jax.enable_x64(jnp.dtype(dtype) == jnp.float64 or jax.config.jax_enable_x64):
+        a = jnp.asarray(np.random.default_rng(0).random((n, n)), dtype)
+        f = jax.jit(lambda x: x @ x)
+        f(a).block_until_ready()
+        seconds = median_time(lambda: f(a).block_until_ready(), repeats)
     return 2 * n**3 / seconds / 1e9
+
+
+def numpy_matmul_gflops(dtype, n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> float:
+    """Measured GFLOP/s of ``np.matmul`` on n×n ``dtype`` matrices (median of ``repeats``,
+    after one call to warm up): the BLAS that scikit-learn's dense products go through."""
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    seconds = median_time(lambda: np.matmul(a, a, out=out), repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+def gemm_gflops(n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> dict:
+    """GEMM GFLOP/s of numpy and of jax, float32 and float64, same size and repeats."""
+    dtypes = ("float32", "float64")
+    return {
+        "n": n,
+        "repeats": repeats,
+        "numpy": {d: numpy_matmul_gflops(d, n, repeats) for d in dtypes},
+        "jax": {d: matmul_gflops(jnp.dtype(d), n, repeats) for d in dtypes},
+    }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or ``None`` where the platform has none."""
+    try:
+        return [float(x) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def blas_info() -> list[dict] | str:
+    """threadpoolctl's record of each BLAS and OpenMP library loaded in this process.
+
+    scipy.linalg and scikit-learn's NMF are imported first, so the libraries scikit-learn
+    computes with (numpy's and scipy's OpenBLAS, its OpenMP) are loaded and listed. A string
+    saying why when threadpoolctl (a scikit-learn dependency) is not installed.
+    """
+    try:
+        import scipy.linalg  # noqa: F401  # scipy's own OpenBLAS
+        import sklearn.decomposition  # noqa: F401  # its OpenMP runtime
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError as e:
+        return f"threadpoolctl not installed ({e})"
+    return [{k: info.get(k) for k in _BLAS_FIELDS} for info in threadpool_info()]
 
 
 def peak_rss_gib() -> float:
@@ -38,19 +112,65 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def machine() -> dict:
-    return {
+def machine(gemm: bool = True) -> dict:
+    """The machine and the process a benchmark runs in; call it when the benchmark starts.
+
+    Besides the platform: the BLAS libraries as threadpoolctl sees them (``blas``: internal
+    API, version, architecture = OpenBLAS's kernel coretype, threads, file), what
+    :mod:`._fair_env` did about the OpenBLAS overrides (``fair_env``), thread settings from the
+    environment, numpy's and jax's GEMM throughput (``gemm_gflops``, a few seconds; with
+    ``gemm=False`` the caller adds it later, from :func:`gemm_gflops`) and the load average;
+    :func:`write_json` adds the load average at the end.
+    """
+    record = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
+        "numpy": np.__version__,
         "device": str(jax.devices()[0].device_kind),
         # other work on the machine slows both sides; quote numbers from quiet runs
         "load_average_1min": os.getloadavg()[0],
+        "load_average": {"start": load_average()},  # 1, 5, 15 min; "end" added by write_json
+        "fair_env": _fair_env.STATE,
+        "thread_variables": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+        "blas": blas_info(),
     }
+    if gemm:
+        record["gemm_gflops"] = gemm_gflops()
+    return record
+
+
+def print_machine(mach: dict) -> None:
+    """A few lines: the OpenBLAS overrides removed, the BLAS kernels in use and the GEMM
+    throughput of both libraries."""
+    env = mach.get("fair_env", {})
+    present = ", ".join(f"{k}={v}" for k, v in env.get("present_in_parent", {}).items())
+    if not env.get("fair", True):
+        print(f"  WARNING: numpy loaded with {present} set: scikit-learn handicapped")
+    elif present:
+        print(f"  removed from the environment before numpy loaded: {present}")
+    blas = mach.get("blas")
+    if isinstance(blas, list):
+        for lib in blas:
+            if lib.get("user_api") == "blas":
+                print(
+                    f"  BLAS {lib.get('internal_api')} {lib.get('version')}: kernels "
+                    f"{lib.get('architecture')}, {lib.get('num_threads')} threads "
+                    f"({Path(lib.get('filepath') or '?').name})"
+                )
+    g = mach.get("gemm_gflops")
+    if g:
+        rates = [f"{lib} {d} {v:.0f}" for lib in ("numpy", "jax") for d, v in g[lib].items()]
+        print(f"  GEMM {g['n']}², GFLOP/s: " + ", ".join(rates))
 
 
 def write_json(name: str, payload: dict, out: str = "results/benchmarks") -> Path:
+    """Write ``payload`` to ``<out>/<name>.json`` atomically. A benchmark ends when it writes
+    its result: the load average then is stored as ``payload["machine"]["load_average"]["end"]``.
+    """
+    if isinstance(payload.get("machine"), dict):
+        payload["machine"].setdefault("load_average", {})["end"] = load_average()
     path = Path(out) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")

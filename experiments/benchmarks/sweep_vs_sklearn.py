@@ -7,6 +7,8 @@ floating-point work divided by the measured matmul throughput)?
 
 Feeds: the README's benchmark table and figure 7. Runtime on a 2-core CPU: about 2 minutes
 (``--seeds 2`` for a quick look). Writes ``results/benchmarks/sweep_vs_sklearn.json``.
+Runs in its own process, without the machine's OpenBLAS kernel overrides (``_fair_env``);
+``machine`` in the JSON records the BLAS, numpy's and jax's GEMM throughput and the load.
 
     python -m experiments.benchmarks.sweep_vs_sklearn [--seeds 10] [--max-iter 200]
     python -m experiments.benchmarks.sweep_vs_sklearn --survey-large   # memory check
@@ -14,13 +16,23 @@ Feeds: the README's benchmark table and figure 7. Runtime on a 2-core CPU: about
 
 from __future__ import annotations
 
+# First, before numpy: this process drops the OpenBLAS kernel overrides (why: _fair_env).
+from experiments.benchmarks import _fair_env  # noqa: F401
+
+# isort: split
 import argparse
 import time
 import warnings
 
 import numpy as np
 
-from experiments.benchmarks._bench import machine, matmul_gflops, peak_rss_gib, write_json
+from experiments.benchmarks._bench import (
+    machine,
+    matmul_gflops,
+    peak_rss_gib,
+    print_machine,
+    write_json,
+)
 
 
 def grid_flops(m: int, n: int, ranks, n_seeds: int, n_iter: int) -> float:
@@ -97,6 +109,7 @@ def main(argv=None):
         f"grid: digits {m}×{n}, ranks 2..20 × {len(seeds)} seeds, {args.max_iter} iterations:"
         f" {flops / 1e9:.0f} GFLOP"
     )
+    print_machine(out["machine"])
     for dtype in args.dtypes.split(","):
         X = X64.astype(dtype)
         import jax.numpy as jnp
