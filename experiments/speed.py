@@ -1,31 +1,42 @@
 """Speed against scikit-learn: a rank survey as one sweep, and the time to reach a target.
 
 Question: how long does jaxnmf take, compilation included, against scikit-learn on the same
-machine and in the same process, (1) for a rank survey (digits 1797 × 64, ranks 2..20 × some
-seeds, Frobenius, tol = 0) done as one ``jaxnmf.sweep`` call against scikit-learn's ``cd``
-solver in a Python loop, with the ideal time (the grid's floating-point work divided by the
-measured matmul throughput) for scale, and (2) to reach an objective within 1e-3 relative of
-the best any solver reached, from the same initial factors, on a random 600 × 400 (quick) or
-2000 × 1000 matrix (k = 10 or 20) and on digits (k = 10)?
+machine and in the same process (one per benchmark), (1) for a rank survey (digits 1797 × 64,
+ranks 2..20 × some seeds, Frobenius, tol = 0) done as one ``jaxnmf.sweep`` call against
+scikit-learn's ``cd`` solver in a Python loop, with the ideal time (the grid's floating-point
+work divided by the measured matmul throughput) for scale, and (2) to reach an objective
+within 1e-3 relative of the best any solver reached, from the same initial factors, on a
+random 600 × 400 (quick) or 2000 × 1000 matrix (k = 10 or 20) and on digits (k = 10)?
 
 Two parts, each written to ``parts/<part>.npz`` / ``.json`` when done and reused on a restart:
 
-* ``sweep``: ``experiments.benchmarks.sweep_vs_sklearn.main`` with the config's seeds,
+* ``sweep``: ``python -m experiments.benchmarks.sweep_vs_sklearn`` with the config's seeds,
   iterations, dtypes and solvers (it also times both at scikit-learn's tol = 1e-4).
-* ``time_to_target``: ``experiments.benchmarks.solvers_vs_sklearn``. With
-  ``time_to_target.solvers = null`` (full variant) its ``main`` runs as is (per-iteration
-  times, KL, time to target with every solver); with a list of solvers (smoke variant) only
-  the time-to-target benchmark runs, with those jaxnmf solvers, on the same problems, and
-  scikit-learn's search for the iterations needed stops at ``sklearn_max_iter``.
+* ``time_to_target``: ``python -m experiments.benchmarks.solvers_vs_sklearn``. With
+  ``time_to_target.solvers = null`` (full variant) it runs as is (per-iteration times, KL,
+  time to target with every solver); with a list of solvers (smoke variant) only the
+  time-to-target benchmark runs (``--only-time-to-target``), with those jaxnmf solvers, on the
+  same problems, and scikit-learn's search for the iterations needed stops at
+  ``sklearn_max_iter``.
+
+Each benchmark runs in a child process (``experiments.benchmarks._fair_env.run_module``) whose
+environment lacks ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``. This project's machines set
+them for old OpenBLAS builds; they make numpy's and scipy's OpenBLAS, which scikit-learn
+computes with, run slower kernels (float32 GEMM 72 instead of 195 GFLOP/s on the 2-core AMD
+EPYC), and OpenBLAS reads them when it loads: in this process (``python -m experiments``
+imports numpy first) removing them would come too late.
 
 Both benchmarks write their JSON into the run folder (``sweep_vs_sklearn.json``,
 ``solvers_vs_sklearn.json``); ``meta.json`` holds the same payloads under ``"sweep"`` and
 ``"time_to_target"``, each with the 1-minute load average before and after it (on a shared
-machine other processes slow both libraries, scikit-learn's threaded BLAS/OpenMP calls most).
-Timings vary from run to run, so they stay out of the hashed array
-file: ``arrays.npz`` holds only the grid and names the timings refer to. The benchmarks use
-their own fixed seeds (NumPy ``default_rng(0)`` for the random matrix, ``default_rng(2)`` for
-the initial factors, seeds 0..n-1 of ``sweep``); ``root_seed`` is recorded but unused.
+machine other processes slow both libraries, scikit-learn's threaded BLAS/OpenMP calls most)
+and, under ``"machine"``, the benchmark process's record: its BLAS libraries (threadpoolctl:
+kernels, version, threads), which OpenBLAS variables were removed, numpy's and jax's GEMM
+GFLOP/s and the 1/5/15-minute load average at its start and end. Timings vary from run to
+run, so they stay out of the hashed array file: ``arrays.npz`` holds only the grid and names
+the timings refer to. The benchmarks use their own fixed seeds (NumPy ``default_rng(0)`` for
+the random matrix, ``default_rng(2)`` for the initial factors, seeds 0..n-1 of ``sweep``);
+``root_seed`` is recorded but unused.
 
 Feeds: ``paper_figures/fig_07_speed.py`` (Figure 7).
 
@@ -33,7 +44,11 @@ Expected runtime (2-core CPU, including compilation): smoke 50–56 s measured o
 project's shared 2-core machine while other jobs kept its load average at 4–5 (sweep ≈ 25 s,
 time to target ≈ 25 s; scikit-learn's threaded calls suffer most from the load), about half
 of that expected on an idle machine; full ≈ 6 min idle (the benchmarks' own estimates: sweep
-≈ 2–3 min, solvers ≈ 3 min). GPU: scikit-learn still runs on the CPU.
+≈ 2–3 min, solvers ≈ 3 min). Each benchmark's own process adds its start (importing jax and
+scikit-learn, 4.6 s) and its machine record (numpy's and jax's GEMMs, 10 s), both measured at
+load 4.8; one smoke run after that change took 2.1 min at load 3–6 (sweep 39 s, time to
+target 88 s), not comparable with the figures above.
+GPU: scikit-learn still runs on the CPU.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _common
+from .benchmarks import _fair_env
 
 NAME = "speed"
 PARTS = ("sweep", "time_to_target")
@@ -95,10 +111,6 @@ def _read(path: Path) -> dict:
 
 
 def _sweep(cfg: dict, out_dir: Path) -> tuple[dict, dict]:
-    import jax
-
-    from experiments.benchmarks import sweep_vs_sklearn
-
     argv = [
         "--seeds",
         str(int(cfg["seeds"])),
@@ -109,13 +121,9 @@ def _sweep(cfg: dict, out_dir: Path) -> tuple[dict, dict]:
         "--solvers",
         ",".join(cfg["solvers"]),
         "--out",
-        str(out_dir),
+        str(out_dir.resolve()),  # the benchmark runs from the repository root
     ]
-    x64 = bool(jax.config.jax_enable_x64)
-    try:
-        sweep_vs_sklearn.main(argv)  # switches x64 on (for the float64 rows)
-    finally:
-        jax.config.update("jax_enable_x64", x64)
+    _fair_env.run_module("experiments.benchmarks.sweep_vs_sklearn", argv)
     payload = _read(out_dir / SWEEP_JSON)
     grid = payload.get("grid", {})
     arrays = {
@@ -128,56 +136,15 @@ def _sweep(cfg: dict, out_dir: Path) -> tuple[dict, dict]:
     return arrays, payload
 
 
-def _time_to_target_subset(cfg: dict, out_dir: Path) -> None:
-    """The time-to-target benchmark of ``solvers_vs_sklearn`` only, with fewer solvers (its
-    ``main`` without the per-iteration and KL measurements); same problems, same seeds."""
-    import jax.numpy as jnp
-    from sklearn.datasets import load_digits
-
-    from experiments.benchmarks import _bench, solvers_vs_sklearn
-
-    quick = bool(cfg["quick"])
-    m, n, k = (600, 400, 10) if quick else (2000, 1000, 20)
-    X = np.random.default_rng(0).random((m, n)).astype(np.float32)
-    gflops = _bench.matmul_gflops(jnp.float32)
-    out = {
-        "machine": _bench.machine(),
-        "matmul_gflops_float32": gflops,
-        "per_iteration": {},
-        "time_to_target": [],
-        "solvers_subset": list(cfg["solvers"]),
-    }
-    digits = load_digits().data.astype(np.float32)
-    max_iter = 300 if quick else 1000
-    sk_max_iter = int(cfg.get("sklearn_max_iter") or 4 * max_iter)
-    out["max_iter"] = {"jaxnmf": max_iter, "sklearn": sk_max_iter}
-    for name, data, kk in (("random", X, k), ("digits", digits, 10)):
-        res = solvers_vs_sklearn.time_to_target(
-            name,
-            data,
-            kk,
-            list(cfg["solvers"]),
-            max_iter,
-            np.random.default_rng(2),
-            sk_max_iter=sk_max_iter,
-        )
-        out["time_to_target"].append(res)
-        print(
-            f"  [time to target] {name} {data.shape}, k={kk}: "
-            + ", ".join(f"{lbl} {row['seconds']:.3f} s" for lbl, row in res["solvers"].items()),
-            flush=True,
-        )
-    _bench.write_json(SOLVERS_JSON[: -len(".json")], out, str(out_dir))
-
-
 def _time_to_target(cfg: dict, out_dir: Path) -> tuple[dict, dict]:
-    from experiments.benchmarks import solvers_vs_sklearn
-
-    if cfg.get("solvers") is None:
-        argv = ["--repeats", str(int(cfg["repeats"])), "--out", str(out_dir)]
-        solvers_vs_sklearn.main(argv + (["--quick"] if cfg["quick"] else []))
-    else:
-        _time_to_target_subset(cfg, out_dir)
+    argv = ["--repeats", str(int(cfg["repeats"])), "--out", str(out_dir.resolve())]
+    argv += ["--quick"] if cfg["quick"] else []
+    if cfg.get("solvers") is not None:
+        # The time-to-target benchmark only, with these solvers; same problems, same seeds.
+        argv += ["--only-time-to-target", "--solvers", ",".join(cfg["solvers"])]
+        if cfg.get("sklearn_max_iter"):
+            argv += ["--sklearn-max-iter", str(int(cfg["sklearn_max_iter"]))]
+    _fair_env.run_module("experiments.benchmarks.solvers_vs_sklearn", argv)
     payload = _read(out_dir / SOLVERS_JSON)
     problems = payload.get("time_to_target", [])
     labels = sorted({lbl for p in problems for lbl in p.get("solvers", {})})
@@ -230,8 +197,9 @@ def main(config: dict, out_dir: Path) -> dict:
         },
         "skipped": skipped,
         **payloads,  # "sweep", "time_to_target": the benchmarks' JSON, timings included
-        "timing_note": "wall-clock seconds on a shared machine, in one process, scikit-learn "
-        "and jaxnmf alternating; they differ from run to run (and are not in arrays.npz)",
+        "timing_note": "wall-clock seconds on a shared machine, each benchmark in its own "
+        "process (environment without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE), scikit-learn "
+        "and jaxnmf alternating in it; they differ from run to run (and are not in arrays.npz)",
         "parts": parts.record,
         "wall_seconds": time.perf_counter() - t0,
         **_common.environment(),
