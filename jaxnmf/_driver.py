@@ -12,6 +12,11 @@ Stopping rule, identical for all solvers: after iteration ``t`` the run is *conv
 ``max_iter`` when ``t == max_iter``, and ``nonfinite`` when f(t) is NaN or ±inf; the step that
 produced a non-finite objective is rejected, so the returned factors are the last finite ones.
 
+"Converged" is a claim that is checked when the run ends (:func:`verdict`): a run whose final
+objective is above its initial one, or whose KKT residual or factors are not finite, ends
+``diverged`` instead of ``converged`` or ``max_iter`` (a step size that blows the objective
+up to 1e36 then stalls there has a small relative change, but it has not converged).
+
 History buffers have length ``max_iter``; entry ``t`` is the objective after iteration
 ``t + 1``. Entries never reached stay NaN (the documented sentinel).
 """
@@ -30,7 +35,7 @@ from .solvers import Problem, projected_gradient
 class Code:
     """int32 status codes carried inside the loop (names for humans: :class:`jaxnmf.Status`)."""
 
-    RUNNING, CONVERGED, MAX_ITER, NONFINITE = 0, 1, 2, 3
+    RUNNING, CONVERGED, MAX_ITER, NONFINITE, DIVERGED = 0, 1, 2, 3, 4
 
 
 class RunState(NamedTuple):
@@ -159,11 +164,37 @@ def advance(
     return jax.lax.while_loop(cond, body, state)
 
 
+def verdict(status, loss, loss0, kkt, W, H, scale):
+    """The final status code: ``CONVERGED``/``MAX_ITER`` become ``DIVERGED`` when the run ended
+    above its initial objective or with a non-finite KKT residual or factors.
+
+    "Above" allows for rounding: ``loss > loss0 + √eps · (|loss0| + scale)``, where ``scale``
+    is ``Σ V²`` (the float32 Gram-form objective carries an absolute error of about
+    ``eps · Σ V²``, so a run started at an exact fit must not read as diverged). Works on one
+    member or, element-wise, on a batch (``W``, ``H`` with a leading member axis then).
+    """
+    loss, loss0 = jnp.asarray(loss), jnp.asarray(loss0)
+    dtype = loss.dtype
+    slack = jnp.sqrt(jnp.finfo(dtype).eps) * (jnp.abs(loss0) + jnp.asarray(scale, dtype))
+    above = loss > loss0 + slack
+    member_axes = lambda X: tuple(range(jnp.ndim(loss), X.ndim))
+    finite = (
+        jnp.isfinite(kkt)
+        & jnp.all(jnp.isfinite(W), axis=member_axes(W))
+        & jnp.all(jnp.isfinite(H), axis=member_axes(H))
+    )
+    ended = (status == Code.CONVERGED) | (status == Code.MAX_ITER)
+    return jnp.where(ended & (above | ~finite), Code.DIVERGED, status).astype(jnp.int32)
+
+
 def finish(problem: Problem, state: RunState, *, track_kkt: bool) -> RunState:
-    """The final KKT residual is always reported: one gradient evaluation after the loop."""
-    if track_kkt:
-        return state
-    return state._replace(kkt=kkt_residual(problem, state.W, state.H).astype(state.loss.dtype))
+    """The final KKT residual is always reported (one gradient evaluation after the loop),
+    and the status is checked by :func:`verdict`."""
+    if not track_kkt:
+        state = state._replace(kkt=kkt_residual(problem, state.W, state.H).astype(state.loss.dtype))
+    scale = 0.0 if problem.sq_norm is None else problem.sq_norm
+    status = verdict(state.status, state.loss, state.loss0, state.kkt, state.W, state.H, scale)
+    return state._replace(status=status)
 
 
 def run(problem: Problem, W0, H0, solver, tol, pg_tol, *, max_iter: int, track_kkt: bool):

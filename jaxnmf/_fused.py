@@ -250,7 +250,9 @@ def sweep_buckets(
         lb = bucket_loss(b)
         W = jnp.swapaxes(s.W, 1, 2)
         kkt = _few_at_a_time(functools.partial(_kkt, V), V)(W, s.H, bucket_active(b), lb)
-        results.append(s._replace(W=W, extra=(), kkt=kkt.astype(dtype)))
+        kkt = kkt.astype(dtype)
+        status = _driver.verdict(s.status, s.loss, s.loss0, kkt, W, s.H, sq_norm)
+        results.append(s._replace(W=W, extra=(), kkt=kkt, status=status))
     return results
 
 

@@ -48,15 +48,24 @@ def compute_dtype(dtype) -> np.dtype:
         return dtype
     if dtype == np.float32:
         return dtype
-    if dtype.kind == "f":  # float16, bfloat16-like
+    if dtype.kind == "f" or _is_extended_float(dtype):  # float16, bfloat16, float8 ...
         return np.dtype(np.float32)
     if dtype.kind in "iub":
         return np.dtype(np.float64 if x64 else np.float32)
     raise TypeError(f"V must hold real numbers, got dtype {dtype}")
 
 
+def _is_extended_float(dtype) -> bool:
+    """bfloat16 and the other floats of ``ml_dtypes`` (NumPy files them under kind ``"V"``)."""
+    return np.dtype(dtype).kind == "V" and jax.dtypes.issubdtype(dtype, np.floating)
+
+
 def data_matrix(V, name: str = "V") -> np.ndarray:
-    """``V`` as a 2-D NumPy array of a real dtype (not yet checked for values)."""
+    """``V`` as a 2-D NumPy array of a real dtype (not yet checked for values).
+
+    Half-precision floats that NumPy does not know as floats (bfloat16 and the float8 types
+    of ``ml_dtypes``) come back as float32, in which they are computed anyway.
+    """
     if _is_sparse(V):
         raise TypeError(f"{name} is a sparse matrix; {name} must be a dense array here")
     if isinstance(V, (str, bytes)) or V is None:
@@ -65,6 +74,8 @@ def data_matrix(V, name: str = "V") -> np.ndarray:
         arr = np.asarray(V)
     except Exception as e:  # ragged lists and the like
         raise TypeError(f"{name} could not be converted to an array: {e}") from None
+    if _is_extended_float(arr.dtype):
+        arr = arr.astype(np.float32)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
@@ -178,7 +189,11 @@ def rank(value, m: int, n: int, name: str = "rank") -> int:
 
 
 def positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    """An integer ``>= minimum``: TypeError for a non-integer (``2.0``, ``True``), as for the
+    rank, ValueError for an integer out of range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -190,6 +205,18 @@ def non_negative_float(value, name: str) -> float:
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {value}")
     return value
+
+
+def loss_weights(loss: Loss) -> None:
+    """Every weight of a loss finite and ``>= 0``: a negative penalty rewards large factors
+    (the objective runs to -inf) and a NaN weight makes every objective NaN."""
+    for term, w in zip(loss.terms, loss.weights, strict=True):
+        values = np.asarray(w, np.float64)
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(
+                f"the weight of the loss term {term.name} must be finite and >= 0, got "
+                f"{values if values.ndim else float(values)!r} (in {loss!r})"
+            )
 
 
 def loss_has_data_term(loss: Loss) -> None:
@@ -233,6 +260,11 @@ def init_spec(init, m: int, n: int, rank_: int, dtype):
             )
         check_values(W0, None, "W0")
         check_values(H0, None, "H0")
+        for name, X in (("W0", W0), ("H0", H0)):
+            if not np.any(X > 0):
+                # WH = 0: multiplicative updates keep a zero factor zero, and HALS divides
+                # by its zero Gram matrix; the run would "converge" at once on nothing.
+                raise ValueError(f"init: {name} is all zeros; start from a non-zero {name}")
         return "given", W0, H0
     raise TypeError(f"init must be a method name or a pair (W0, H0), got {type(init)}")
 
@@ -243,6 +275,17 @@ def seed_key(seed):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an integer or a jax.random.key, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return jax.random.key(int(seed))
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
+    seed = int(seed)
+    if seed < 2**32:
+        return jax.random.key(seed)
+    # jax.random.key takes a C long: it overflows at 2**63, and without x64 it keeps only the
+    # low 32 bits (2**32 would repeat seed 0). Threefry keys are the seed's two 32-bit words.
+    if str(jax.config.jax_default_prng_impl) != "threefry2x32":
+        raise ValueError(
+            f"seed {seed} needs more than 32 bits; with the PRNG "
+            f"{jax.config.jax_default_prng_impl!r} seeds must be < 2**32"
+        )
+    words = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)
+    return jax.random.wrap_key_data(words)

@@ -11,7 +11,7 @@ import warnings
 import jax
 import numpy as np
 
-from . import _sharding, _sparse, _validate
+from . import _memory, _scale, _sharding, _sparse, _validate
 from . import init as _init
 from ._driver import Code, run
 from ._sparse import SparseMatrix
@@ -28,12 +28,22 @@ class Status(enum.StrEnum):
     CONVERGED = "converged"  # the stopping rule was met
     MAX_ITER = "max_iter"  # max_iter iterations without meeting it
     NONFINITE = "nonfinite"  # the objective became NaN/inf; factors are the last finite ones
+    # ended above its initial objective, or with a non-finite KKT residual or factors
+    DIVERGED = "diverged"
 
     @classmethod
     def from_code(cls, code: int) -> Status:
-        return {Code.CONVERGED: cls.CONVERGED, Code.MAX_ITER: cls.MAX_ITER}.get(
-            int(code), cls.NONFINITE
-        )
+        names = {
+            Code.CONVERGED: cls.CONVERGED,
+            Code.MAX_ITER: cls.MAX_ITER,
+            Code.DIVERGED: cls.DIVERGED,
+        }
+        return names.get(int(code), cls.NONFINITE)
+
+    @property
+    def failed(self) -> bool:
+        """True for the statuses whose factors are not a fit to trust."""
+        return self in (Status.NONFINITE, Status.DIVERGED)
 
 
 def _shape_dtype(x) -> str:
@@ -209,6 +219,7 @@ def prepare(V, rank, loss, solver, mask):
     V_cast = V.astype(dtype, copy=False)
     _validate.check_values(V_cast, observed, f"V (in {dtype.name})")
     loss = as_loss(loss)
+    _validate.loss_weights(loss)
     _validate.loss_has_data_term(loss)
     _validate.beta_support(loss, V_cast, observed)
     solver = as_solver(solver)
@@ -233,6 +244,7 @@ def _prepare_sparse(V, rank, loss, solver, mask):
     values = values.astype(dtype, copy=False)
     _validate.check_values(values, None, f"V (stored entries, in {dtype.name})")
     loss = as_loss(loss)
+    _validate.loss_weights(loss)
     _validate.loss_has_data_term(loss)
     _validate.sparse_loss_support(loss, values, stored)
     solver = as_solver(solver)
@@ -245,6 +257,7 @@ def _prepare_sparse(V, rank, loss, solver, mask):
 def check_loss_data(loss, V, mask) -> None:
     """The data-dependent loss checks of :func:`prepare`, for one more loss on V and mask
     as ``prepare`` returned them (every point of a sweep's penalty grid)."""
+    _validate.loss_weights(loss)
     if isinstance(V, SparseMatrix):
         _validate.sparse_loss_support(loss, V.values, mask is not None)
     else:
@@ -275,13 +288,19 @@ def _split_by_rows(V, mask, loss, key, W0, H0, method, rank, devices):
     return V, mask, W0, H0, "given"
 
 
+_FAILURE_MESSAGES = {
+    Status.NONFINITE: "the objective became NaN or infinite; the result holds the last finite "
+    "factors (status 'nonfinite'). Try another solver or a smaller step.",
+    Status.DIVERGED: "the run diverged: it ended above its initial objective, or with a "
+    "non-finite KKT residual or factors (status 'diverged'). Try another solver or a "
+    "smaller step.",
+}
+
+
 def _on_failure(status: Status, on_failure: str, what: str) -> None:
-    if status != Status.NONFINITE or on_failure == "ignore":
+    if not status.failed or on_failure == "ignore":
         return
-    msg = (
-        f"{what}: the objective became NaN or infinite; the result holds the last finite "
-        "factors (status 'nonfinite'). Try another solver, a smaller step, or rescale V."
-    )
+    msg = f"{what}: {_FAILURE_MESSAGES[status]}"
     if on_failure == "raise":
         raise FloatingPointError(msg)
     warnings.warn(msg, RuntimeWarning, stacklevel=3)
@@ -332,8 +351,8 @@ def fit(
         initial value (enables ``track_kkt``).
       track_kkt: record the KKT residual at every iteration (one more gradient evaluation
         per iteration).
-      on_failure: what to do when the run ends ``nonfinite``: ``"warn"`` (default),
-        ``"raise"`` (``FloatingPointError``) or ``"ignore"``.
+      on_failure: what to do when the run ends ``nonfinite`` or ``diverged``: ``"warn"``
+        (default), ``"raise"`` (``FloatingPointError``) or ``"ignore"``.
       devices: ``None`` (one device), an int n (the first n of ``jax.devices()``) or a list
         of devices: V and W are then split by rows across them and H is replicated (see
         :mod:`jaxnmf._sharding`); the result equals the single-device one up to the order of
@@ -356,6 +375,18 @@ def fit(
     m, n = V.shape
     rank = _validate.rank(rank, m, n)
     method, W0, H0 = _validate.init_spec(init, m, n, rank, dtype)
+    if not isinstance(V, SparseMatrix):
+        beta_two = all(getattr(t, "beta", None) == 2.0 for t, _ in loss.data_terms)
+        estimate = _memory.dense_fit_bytes(
+            m, n, rank, dtype, masked=mask is not None, beta_two=beta_two
+        )
+        n_dev = 1 if devices is None else len(_sharding.resolve(devices))
+        _memory.check(estimate // n_dev, f"fit of a {m} × {n} {dtype.name} V at rank {rank}")
+    # Fit V / max V (any representable scale fits like scale 1; see jaxnmf._scale).
+    scaling = _scale.data_scale(V, mask, loss)
+    V, fit_loss = scaling.data(V), scaling.loss(loss)
+    if method == "given":
+        W0, H0 = scaling.factors_in(W0, H0)
     max_iter = _validate.positive_int(max_iter, "max_iter")
     tol = _validate.non_negative_float(tol, "tol")
     pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
@@ -367,12 +398,14 @@ def fit(
     if devices is not None and isinstance(V, SparseMatrix):
         raise ValueError("devices= splits a dense V by rows; sparse V runs on one device")
     if devices is not None:
-        V, mask, W0, H0, method = _split_by_rows(V, mask, loss, key, W0, H0, method, rank, devices)
+        V, mask, W0, H0, method = _split_by_rows(
+            V, mask, fit_loss, key, W0, H0, method, rank, devices
+        )
 
     state = _fit_compiled(
         V,
         mask,
-        loss,
+        fit_loss,
         key,
         W0,
         H0,
@@ -387,26 +420,33 @@ def fit(
     )
     if devices is not None:
         state = state._replace(W=state.W[:m])  # drop the padding rows
-    result = to_result(state, solver, loss)
+    result = to_result(state, solver, loss, scaling)
     _on_failure(result.status, on_failure, f"fit(solver={solver.name!r})")
     return result
 
 
-def to_result(state, solver, loss) -> FitResult:
-    """A :class:`FitResult` from a final :class:`~jaxnmf._driver.RunState` of one run."""
+def to_result(state, solver, loss, scaling=None) -> FitResult:
+    """A :class:`FitResult` from a final :class:`~jaxnmf._driver.RunState` of one run, in the
+    user's units (``scaling``: how V was scaled for the fit; ``loss``: the user's loss)."""
+    scaling = _scale.Scaling() if scaling is None else scaling
     state = jax.device_get(state)
     n_iter = int(state.it)
+    dtype = np.asarray(state.history).dtype
+    W, H = scaling.factors_out(state.W, state.H)
+    kkt_history = None
+    if state.kkt_history.size:
+        kkt_history = _scale.in_dtype(scaling.kkt(state.kkt_history[:n_iter]), dtype)
     return FitResult(
-        W=np.asarray(state.W),
-        H=np.asarray(state.H),
-        losses=np.asarray(state.history[:n_iter]),
+        W=np.asarray(W),
+        H=np.asarray(H),
+        losses=_scale.in_dtype(scaling.objective(state.history[:n_iter]), dtype),
         n_iter=n_iter,
         status=Status.from_code(state.status),
-        loss=float(state.loss),
-        initial_loss=float(state.loss0),
-        kkt_residual=float(state.kkt),
-        initial_kkt_residual=float(state.kkt0),
-        kkt_history=np.asarray(state.kkt_history[:n_iter]) if state.kkt_history.size else None,
+        loss=float(scaling.objective(state.loss)),
+        initial_loss=float(scaling.objective(state.loss0)),
+        kkt_residual=float(scaling.kkt(state.kkt)),
+        initial_kkt_residual=float(scaling.kkt(state.kkt0)),
+        kkt_history=kkt_history,
         solver=solver,
         loss_fn=loss,
     )

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _compile, _driver, _sparse, _validate
+from . import _compile, _driver, _scale, _sparse, _validate
 from .api import Status, initial_factors, prepare
 from .metrics import relative_error
 from .solvers import Problem, as_solver
@@ -45,6 +45,8 @@ class SolverTrace:
       checkpoint_seconds: run time (compilation excluded) at those checkpoints, NaN-padded.
       checkpoint_kkt: KKT residual (projected-gradient norm) at those checkpoints.
       rel_error: ``(n_seeds,)`` final ``‖M∘(V - WH)‖_F / ‖M∘V‖_F``.
+      final_loss: ``(n_seeds,)`` objective at the result: the last finite one, as
+        :attr:`jaxnmf.FitResult.loss` (a ``nonfinite`` run's last history entry is not).
       compile_seconds: ahead-of-time compilation of this solver's loop.
       W, H: ``(n_seeds, m, k)``, ``(n_seeds, k, n)`` final factors.
     """
@@ -60,16 +62,13 @@ class SolverTrace:
     compile_seconds: float
     W: np.ndarray
     H: np.ndarray
+    final_loss: np.ndarray
 
     def __repr__(self) -> str:
-        last = [
-            float(self.losses[s, n - 1]) if n > 0 else float("nan")
-            for s, n in enumerate(self.n_iter)
-        ]
         return (
             f"SolverTrace(name={self.name!r}, seeds={len(self.n_iter)}, "
             f"n_iter={[int(n) for n in self.n_iter]}, status={[str(s) for s in self.status]}, "
-            f"final_loss=[{', '.join(f'{x:.6g}' for x in last)}], "
+            f"final_loss=[{', '.join(f'{x:.6g}' for x in self.final_loss)}], "
             f"compile_seconds={self.compile_seconds:.3g})"
         )
 
@@ -144,11 +143,17 @@ def _problem(V, mask, loss, k, objective_from_grams=False):
 
 
 def _labels(solvers) -> dict:
+    """``{label: solver}``; solvers of one name (``pg(max_inner=5)``, ``pg()``) are labelled
+    ``pg``, ``pg#2``, ...; the same solver twice is refused (its runs would be identical)."""
     if isinstance(solvers, dict):
         return {str(k): as_solver(v) for k, v in solvers.items()}
+    if isinstance(solvers, str):
+        solvers = [solvers]
     out = {}
     for s in solvers:
         obj = as_solver(s)
+        if obj in out.values():
+            raise ValueError(f"solvers: {s!r} is given twice; each solver runs once per seed")
         name = s if isinstance(s, str) else obj.name
         label, i = name, 2
         while label in out:
@@ -196,25 +201,33 @@ def compare(
     labels = _labels(solvers)
     if not labels:
         raise ValueError("compare needs at least one solver")
-    V, mask, loss, _, dtype = prepare(V, rank, loss, next(iter(labels.values())), mask)
+    V, mask, user_loss, _, dtype = prepare(V, rank, loss, next(iter(labels.values())), mask)
     for solver in labels.values():
-        solver.check(loss, mask is not None)
+        solver.check(user_loss, mask is not None)
     m, n = V.shape
     rank = _validate.rank(rank, m, n)
     method, W_given, H_given = _validate.init_spec(init, m, n, rank, dtype)
+    # Fitted on V / max V as in fit (jaxnmf._scale); traces are mapped back to V's units.
+    scaling = _scale.data_scale(V, mask, user_loss)
+    V, loss = scaling.data(V), scaling.loss(user_loss)
+    if method == "given":
+        W_given, H_given = scaling.factors_in(W_given, H_given)
     max_iter = _validate.positive_int(max_iter, "max_iter")
     chunk = _validate.positive_int(chunk, "chunk")
     tol = np.asarray(_validate.non_negative_float(tol, "tol"), dtype)
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty")
+    keys = [_validate.seed_key(seed) for seed in seeds]
+    repeated = sorted({s for s in seeds if isinstance(s, int) and seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds must be distinct; repeated: {repeated}")
 
     starts = []
-    for seed in seeds:
+    for key in keys:
         if method == "given":
             starts.append((jnp.asarray(W_given), jnp.asarray(H_given)))
         else:
-            key = _validate.seed_key(seed)
             starts.append(initial_factors(V, mask, key, rank=rank, method=method))
 
     traces = {}
@@ -236,11 +249,11 @@ def compare(
         cp_iter = np.full((len(seeds), n_chunks), -1, np.int64)
         cp_sec = np.full((len(seeds), n_chunks), np.nan)
         cp_kkt = np.full((len(seeds), n_chunks), np.nan)
-        n_iter, status, rel, Ws, Hs = [], [], [], [], []
+        n_iter, status, rel, Ws, Hs, final = [], [], [], [], [], []
         for i, (W0, H0) in enumerate(starts):
             state = start_c(V, mask, loss, W0, H0)
             jax.block_until_ready(state)
-            initial_loss[i] = float(state.loss0)
+            initial_loss[i] = float(scaling.objective(state.loss0))
             cp_iter[i, 0], cp_sec[i, 0] = 0, 0.0
             cp_kkt[i, 0] = float(_kkt(V, mask, loss, W0, H0))
             elapsed, j = 0.0, 1
@@ -253,12 +266,22 @@ def compare(
                 cp_iter[i, j], cp_sec[i, j] = int(state.it), elapsed
                 cp_kkt[i, j] = float(_kkt(V, mask, loss, state.W, state.H))
                 j += 1
+            code = _driver.verdict(
+                state.status,
+                state.loss,
+                state.loss0,
+                cp_kkt[i, j - 1],
+                state.W,
+                state.H,
+                _sparse.sq_norm(V),
+            )
             state = jax.device_get(state)
             k = int(state.it)
-            losses[i, :k] = state.history[:k]
+            losses[i, :k] = scaling.objective(state.history[:k])
             n_iter.append(k)
-            status.append(Status.from_code(state.status))
-            W, H = np.asarray(state.W), np.asarray(state.H)
+            status.append(Status.from_code(code))
+            final.append(float(scaling.objective(state.loss)))
+            W, H = np.asarray(state.W), np.asarray(state.H)  # relative error: scale-free
             Ws.append(W)
             Hs.append(H)
             if isinstance(V, _sparse.SparseMatrix):  # from the stored entries, O(nnz k)
@@ -268,6 +291,7 @@ def compare(
                 Vd = np.asarray(V, np.float64)
                 resid = M * (Vd - W.astype(np.float64) @ H.astype(np.float64)) ** 2
                 rel.append(float(np.sqrt(resid.sum() / np.sum(M * Vd**2))))
+        W_all, H_all = scaling.factors_out(np.stack(Ws), np.stack(Hs))
         traces[label] = SolverTrace(
             name=label,
             losses=losses,
@@ -275,17 +299,16 @@ def compare(
             status=status,
             checkpoint_iter=cp_iter,
             checkpoint_seconds=cp_sec,
-            checkpoint_kkt=cp_kkt,
+            checkpoint_kkt=scaling.kkt(cp_kkt),
             rel_error=np.asarray(rel),
             compile_seconds=compile_seconds,
-            W=np.stack(Ws),
-            H=np.stack(Hs),
+            W=W_all,
+            H=H_all,
+            final_loss=np.asarray(final),
         )
+    W0, H0 = scaling.factors_out(
+        np.stack([np.asarray(w) for w, _ in starts]), np.stack([np.asarray(h) for _, h in starts])
+    )
     return CompareResult(
-        traces=traces,
-        seeds=seeds,
-        rank=rank,
-        initial_loss=initial_loss,
-        W0=np.stack([np.asarray(w) for w, _ in starts]),
-        H0=np.stack([np.asarray(h) for _, h in starts]),
+        traces=traces, seeds=seeds, rank=rank, initial_loss=initial_loss, W0=W0, H0=H0
     )

@@ -29,8 +29,9 @@ References:
 from __future__ import annotations
 
 import csv
-import dataclasses
 import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -42,25 +43,61 @@ from .sweep import SweepResult, sweep
 __all__ = ["RankTable", "consensus_matrix", "cophenetic_correlation", "rank_selection"]
 
 
-@dataclasses.dataclass
-class RankTable:
-    """Columns of equal length, one row per rank. ``table["cophenetic"]`` is an array."""
+class RankTable(Mapping):
+    """A read-only mapping of column name → array, one row per rank.
 
-    columns: dict
+    ``table["cophenetic"]`` is an array of ``n_rows`` values; ``dict(table)``, ``keys()``,
+    ``items()`` and ``in`` work as for any mapping (``len(table)`` counts the columns). The
+    arrays are read-only, so a table cannot be changed behind the figures drawn from it.
+    """
+
+    def __init__(self, columns):
+        arrays = {}
+        for name, values in dict(columns).items():
+            arr = np.array(values)  # a copy: the caller's arrays stay writable
+            arr.setflags(write=False)
+            arrays[str(name)] = arr
+        if "rank" not in arrays:
+            raise ValueError(f"a RankTable needs a 'rank' column, got {sorted(arrays)}")
+        lengths = {k: len(v) for k, v in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"RankTable columns must have equal lengths, got {lengths}")
+        self._columns = arrays
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self.columns[name]
+        return self._columns[name]
+
+    def __iter__(self):
+        return iter(self._columns)
 
     def __len__(self) -> int:
-        return len(self.columns["rank"])
+        return len(self._columns)
+
+    @property
+    def columns(self) -> Mapping:
+        """The columns, read-only (``types.MappingProxyType``)."""
+        return MappingProxyType(self._columns)
+
+    @property
+    def n_rows(self) -> int:
+        """One row per rank of the sweep."""
+        return len(self._columns["rank"])
 
     @property
     def names(self) -> list[str]:
-        return list(self.columns)
+        return list(self._columns)
 
     def rows(self) -> list[dict]:
         """One ``{column: value}`` dict per rank."""
-        return [{k: v[i].item() for k, v in self.columns.items()} for i in range(len(self))]
+        return [{k: v[i].item() for k, v in self.items()} for i in range(self.n_rows)]
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` (needs pandas), one row per rank."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is an optional extra
+            raise ImportError("RankTable.to_pandas() needs pandas: pip install pandas") from None
+        return pd.DataFrame({k: np.asarray(v) for k, v in self.items()})
 
     def to_csv(self, path) -> None:
         """Write the table as CSV with a header row."""

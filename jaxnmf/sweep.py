@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _compile, _fused, _sharding, _sparse, _validate
+from . import _compile, _fused, _memory, _scale, _sharding, _sparse, _validate
 from ._driver import Code
 from .api import (
     FitResult,
@@ -201,9 +201,14 @@ class SweepResult:
       n_iter, status_code: ``(...)`` int arrays; :meth:`status` gives names.
       final_loss: ``(...)`` objective at the result (the last finite one).
       kkt_residual: ``(...)`` projected-gradient norm at the result.
+      initial_kkt_residual: ``(...)`` the same at the initial factors (NaN unless tracked,
+        i.e. ``pg_tol > 0``); kkt_history: ``(..., max_iter)`` when tracked, else None.
       heldout_rmse: ``(...)`` RMSE on the hidden entries (NaN when ``heldout == 0``).
       heldout: the hidden fraction; V, mask: the data the sweep saw (V with masked entries
         zeroed), kept for metrics and rank selection.
+      Every array is in the user's units (the members were fitted on V / max V, see
+      :mod:`jaxnmf._scale`); the per-member scalars are float64, the factors and histories
+      keep the compute dtype.
       wall_time, compile_time: seconds (compile measured by ahead-of-time lowering; 0 when
         an earlier call with the same shapes compiled the program).
     """
@@ -227,6 +232,8 @@ class SweepResult:
     single_loss: bool
     wall_time: float = 0.0
     compile_time: float = 0.0
+    initial_kkt_residual: np.ndarray | None = None
+    kkt_history: np.ndarray | None = None
 
     def __repr__(self) -> str:
         codes, counts = np.unique(self.status_code, return_counts=True)
@@ -269,8 +276,12 @@ class SweepResult:
             loss=float(self.final_loss[i]),
             initial_loss=float(self.initial_loss[i]),
             kkt_residual=float(self.kkt_residual[i]),
-            initial_kkt_residual=float("nan"),
-            kkt_history=None,
+            initial_kkt_residual=(
+                float("nan")
+                if self.initial_kkt_residual is None
+                else float(self.initial_kkt_residual[i])
+            ),
+            kkt_history=None if self.kkt_history is None else self.kkt_history[i][:n],
             solver=self.solver,
             loss_fn=self.losses_grid[loss_index],
         )
@@ -364,6 +375,10 @@ def sweep(
     for other in loss_list[1:]:  # the same checks for every point of a penalty grid
         solver.check(other, mask is not None)
         check_loss_data(other, V, mask)
+    # Members are fitted on V / max V, as fit does (see jaxnmf._scale); results are mapped back.
+    scaling = _scale.data_scale(V, mask, loss_list[0])
+    V_user = V
+    V = scaling.data(V)
     m, n = V.shape
     ranks = [_validate.rank(r, m, n, "ranks") for r in ranks]
     if not ranks:
@@ -394,7 +409,7 @@ def sweep(
         )
     if on_failure not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
-    terms, weights = _stack_losses(loss_list, dtype)
+    terms, weights = _stack_losses([scaling.loss(x.astype(dtype)) for x in loss_list], dtype)
     k_max = max(ranks)
     track_kkt = pg_tol > 0
 
@@ -416,16 +431,24 @@ def sweep(
             progress,
             on_failure,
             single_loss,
+            scaling,
+            V_user,
         )
 
     # Flat member list in (loss, rank, seed) order.
     grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
     total = len(grid)
+    masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
+    per_member = _member_bytes(m, n, k_max, max_iter, dtype, masked, entries)
     if batch_size is None:
-        masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
-        batch_size = _auto_batch(m, n, k_max, max_iter, dtype, masked, total, entries=entries)
+        batch_size = _auto_batch(per_member, total)
     batch_size = _validate.positive_int(batch_size, "batch_size")
     batch_size = min(batch_size, total)
+    n_dev = 1 if devices is None else len(devices)
+    _memory.check(
+        per_member * batch_size // n_dev + 2 * entries * np.dtype(dtype).itemsize,
+        f"a sweep call of {batch_size} members on a {m} × {n} {np.dtype(dtype).name} V",
+    )
     vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
     batch_size = -(-batch_size // vmap_size) * vmap_size  # whole groups per call
     member_mesh = None
@@ -503,6 +526,8 @@ def sweep(
         final_loss=grid_shape(state.loss),
         initial_loss=grid_shape(state.loss0),
         kkt_residual=grid_shape(state.kkt),
+        initial_kkt_residual=grid_shape(state.kkt0),
+        kkt_history=grid_shape(state.kkt_history) if track_kkt else None,
         heldout_rmse=grid_shape(rmse),
         heldout=heldout,
         V=V_host,
@@ -512,8 +537,36 @@ def sweep(
         wall_time=wall,
         compile_time=compile_time,
     )
+    result = _in_user_units(result, scaling, V_user, mask_host)
     _report_failures(result, on_failure, total)
     return result
+
+
+def _in_user_units(result: SweepResult, scaling, V, mask) -> SweepResult:
+    """``result`` (members fitted on ``scaling.data(V)``) in the units of the user's ``V``."""
+    dtype = result.history.dtype
+    W, H = scaling.factors_out(result.W, result.H)
+    kkt_history = result.kkt_history
+    if kkt_history is not None:
+        kkt_history = _scale.in_dtype(scaling.kkt(kkt_history), dtype)
+    return dataclasses.replace(
+        result,
+        W=W,
+        H=H,
+        history=_scale.in_dtype(scaling.objective(result.history), dtype),
+        final_loss=scaling.objective(result.final_loss),
+        initial_loss=scaling.objective(result.initial_loss),
+        kkt_residual=scaling.kkt(result.kkt_residual),
+        initial_kkt_residual=(
+            None
+            if result.initial_kkt_residual is None
+            else scaling.kkt(result.initial_kkt_residual)
+        ),
+        kkt_history=kkt_history,
+        heldout_rmse=scaling.rmse(result.heldout_rmse),
+        V=V,
+        mask=mask,
+    )
 
 
 def _sweep_fused(
@@ -532,6 +585,8 @@ def _sweep_fused(
     progress,
     on_failure,
     single_loss,
+    scaling,
+    V_user,
 ):
     """:func:`sweep` on the batched-GEMM path of :mod:`jaxnmf._fused` (Frobenius family,
     dense V, no mask). Members are sorted by rank and run ``batch_size`` at a time (default:
@@ -627,24 +682,31 @@ def _sweep_fused(
         wall_time=wall,
         compile_time=compile_time,
     )
+    result = _in_user_units(result, scaling, V_user, None)
     _report_failures(result, on_failure, total)
     return result
 
 
 def _report_failures(result, on_failure, total):
-    n_bad = int(np.sum(result.status_code == Code.NONFINITE))
-    if n_bad:
-        _on_failure(Status.NONFINITE, on_failure, f"sweep: {n_bad} of {total} members")
+    for code in (Code.NONFINITE, Code.DIVERGED):
+        n_bad = int(np.sum(result.status_code == code))
+        if n_bad:
+            status = Status.from_code(code)
+            _on_failure(status, on_failure, f"sweep: {n_bad} of {total} members")
 
 
-def _auto_batch(m, n, k_max, max_iter, dtype, masked, total, budget=2 * 2**30, entries=None):
-    """Members per call so that one call's working set stays near ``budget`` bytes.
-
-    Per member: factors and their gradients (~6 (m + n) k_max), the history, and the m×n
-    temporaries that β ≠ 2 losses, masks and HALS-with-mask form (~4 m n); for sparse V,
-    ``entries`` (nnz) replaces m n.
-    """
+def _member_bytes(m, n, k_max, max_iter, dtype, masked, entries) -> int:
+    """Working set of one vmapped member: factors and their gradients (~6 (m + n) k_max), the
+    history, and the m×n temporaries that β ≠ 2 losses, masks and HALS-with-mask form
+    (~4 m n); for sparse V, ``entries`` (nnz) replaces m n."""
     item = np.dtype(dtype).itemsize
-    entries = m * n if entries is None else entries
-    per = item * (6 * (m + n) * k_max + max_iter + (4 * entries if masked else 2 * entries))
-    return int(max(1, min(total, budget // max(per, 1))))
+    return item * (6 * (m + n) * k_max + max_iter + (4 * entries if masked else 2 * entries))
+
+
+def _auto_batch(per_member: int, total: int, budget: int = 2 * 2**30) -> int:
+    """Members per call so that one call's working set stays near ``budget`` bytes (or half
+    the free memory, when less is free)."""
+    free = _memory.available_bytes()
+    if free is not None:
+        budget = min(budget, free // 2)
+    return int(max(1, min(total, budget // max(per_member, 1))))

@@ -277,8 +277,11 @@ def test_projected_sgd_step_matches_formula():
         V, K_, solver=jn.solvers.projected(optax.sgd(lr)), init=(W0, H0), max_iter=1, tol=0.0
     )
     R = W0 @ H0 - V
-    np.testing.assert_allclose(res.W, np.maximum(W0 - lr * 2 * R @ H0.T, 0), rtol=1e-10)
-    np.testing.assert_allclose(res.H, np.maximum(H0 - lr * 2 * W0.T @ R, 0), rtol=1e-10)
+    # The step is taken on V / max V with factors / √max V (jaxnmf._scale): in V's units a
+    # step of lr on ‖V - WH‖² (β = 2) is a step of lr / max V.
+    step = lr / V.max()
+    np.testing.assert_allclose(res.W, np.maximum(W0 - step * 2 * R @ H0.T, 0), rtol=1e-10)
+    np.testing.assert_allclose(res.H, np.maximum(H0 - step * 2 * W0.T @ R, 0), rtol=1e-10)
 
 
 # --- initialization ----------------------------------------------------------------------------
