@@ -3,8 +3,11 @@
 :class:`NMF` wraps :func:`jaxnmf.fit` behind scikit-learn's estimator API (``fit``,
 ``transform``, ``fit_transform``, ``inverse_transform``, ``get_params``/``set_params``), so it
 drops into a ``Pipeline`` or a ``GridSearchCV``. Parameters are named as in
-``sklearn.decomposition.NMF`` wherever the meaning is the same; with ``solver="mu"`` and the
-same initial factors it minimizes exactly the same objective, iterate for iterate.
+``sklearn.decomposition.NMF`` wherever the meaning is the same, and their defaults are
+scikit-learn's (``n_components="auto"``, ``init=None``, ``solver="cd"``, ``tol=1e-4``,
+``max_iter=200``, no penalties): replacing scikit-learn's ``NMF`` by this one changes nothing
+else. With ``solver="cd"`` or ``"mu"`` and the same initial factors it minimizes exactly the
+same objective, iterate for iterate; only the stopping rule differs (see :class:`NMF`).
 
 scikit-learn is optional: without it the module still imports and :class:`NMF` fits and
 transforms, with minimal ``get_params``/``set_params``.
@@ -298,6 +301,15 @@ def _run_compiled(V, mask, loss, key, W0, H0, tol, *, solver, method, rank, max_
     )
 
 
+@functools.partial(jax.jit, static_argnames="beta")
+def _dense_beta_divergence(V, W, H, mask, *, beta):
+    """:func:`jaxnmf.metrics.beta_divergence` of dense ``V`` ``(m, n)`` (``W`` ``(m, k)``,
+    ``H`` ``(k, n)``, ``mask`` None or ``(m, n)``) as one program. Run eagerly, each of its
+    operations compiled on its own for every new shape: 2.5 s of compilation in one run of
+    scikit-learn's estimator checks (about 90 small programs), 0.6 s as one."""
+    return _metrics.beta_divergence(V, W, H, beta, mask)
+
+
 # --------------------------------------------------------------------------------------------
 # Parameter helpers
 # --------------------------------------------------------------------------------------------
@@ -416,22 +428,31 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     * ``"sklearn"`` (default): ``a_W = n_features · alpha_W`` and
       ``a_H = n_samples · alpha_H``, exactly scikit-learn's objective
       (``sklearn.decomposition._nmf._beta_divergence`` plus its ``_compute_regularization``).
-      With ``solver="mu"`` and the same initial factors, :class:`NMF` and
-      ``sklearn.decomposition.NMF(solver="mu")`` produce the same iterates.
+      With the same initial factors, :class:`NMF` and ``sklearn.decomposition.NMF`` produce
+      the same iterates with ``solver="cd"`` (the default of both) and with ``"mu"``.
     * ``"none"``: ``a_W = alpha_W`` and ``a_H = alpha_H``, the weights used as given (the
       scaling of :func:`jaxnmf.losses.l1` and :func:`jaxnmf.losses.l2`).
 
     Note that :func:`jaxnmf.losses.frobenius` is ``Σ(X - WH)² = 2 d_2``; ``beta_loss`` follows
     scikit-learn and uses ``d_2 = ½ Σ(X - WH)²``.
 
-    Solvers: ``"mu"`` (multiplicative updates, any β; Lee & Seung 2001, Févotte & Idier
-    2011), ``"hals"`` (fast HALS coordinate descent, β = 2 only; Cichocki & Phan 2009;
-    ``"cd"``, scikit-learn's name for it, is accepted as an alias), ``"pg"`` (Lin's projected
-    gradient, any loss), or any solver object of :mod:`jaxnmf.solvers`. All of them stop by
-    the same rule: the relative change of the objective falls below ``tol``, or
-    ``max_iter`` iterations (see :func:`jaxnmf.fit`). Note that scikit-learn's ``tol``
-    compares the β-divergence every 10 iterations with its initial value, so equal ``tol``
-    values do not stop at the same iteration.
+    Solvers: ``"cd"`` (the default, scikit-learn's name for fast HALS coordinate descent,
+    β = 2 only; Cichocki & Phan 2009; also ``"hals"``), ``"mu"`` (multiplicative updates,
+    any β; Lee & Seung 2001, Févotte & Idier 2011), ``"pg"`` (Lin's projected gradient, any
+    loss), or any solver object of :mod:`jaxnmf.solvers`. As in scikit-learn, the default
+    ``"cd"`` refuses a ``beta_loss`` other than Frobenius: pass ``solver="mu"`` for those.
+    All solvers stop by the same rule: the relative change of the objective from one
+    iteration to the next falls below ``tol``, or ``max_iter`` iterations (see
+    :func:`jaxnmf.fit`). ``tol`` has scikit-learn's default and meaning (a relative
+    tolerance; 0 runs ``max_iter`` iterations; ``ConvergenceWarning`` at ``max_iter`` when
+    ``tol > 0``), but not its exact rule: scikit-learn's ``cd`` compares the sum of the
+    absolute projected-gradient entries met in a sweep with that of the first sweep, and its ``mu``
+    the decrease of the error over 10 iterations with the initial error. So equal ``tol``
+    values do not stop at the same iteration: with the defaults on digits (k = 10),
+    scikit-learn's ``cd`` runs its 200 iterations (error 864.6 with ``random_state=0``,
+    861-865 over ``random_state`` 0-7: its NNDSVD takes a randomized SVD) and this one stops
+    after 74 at 865.1 (an exact SVD; with ``tol=0``, 200 iterations reach 862.7 here and
+    864.6 there, and 1000 iterations the same 857.6 in both).
 
     ``transform(X)`` keeps ``H = components_`` fixed and solves the W-subproblem with the same
     solver's own W update (see :class:`FixedH`), from scikit-learn's ``mu`` starting point
@@ -467,28 +488,34 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     dtype: float32 input is computed and returned in float32; float64 in float64 when JAX's
     x64 mode is on (otherwise in float32, with a warning that says how to turn x64 on).
 
-    scikit-learn's estimator checks all pass, none is expected to fail
-    (``tests/test_estimator.py`` runs them on ``NMF(2, tol=1e-6, max_iter=1000)``;
-    ``NMF(solver="cd", tol=1e-6, max_iter=1000)`` passes them too). With ``solver="mu"``
-    and the default ``tol=1e-4, max_iter=200``, ``check_transformer_general`` and
-    ``check_transformer_data_not_an_array`` fail: they compare ``fit_transform`` with
-    ``fit().transform`` to 0.01 on a toy data set where the multiplicative updates have not
-    converged yet (scikit-learn's own ``NMF(solver="mu", max_iter=500)`` fails them too).
+    scikit-learn's estimator checks: :class:`NMF` passes every check that
+    ``sklearn.decomposition.NMF`` passes with the same arguments (``tests/test_estimator.py``
+    runs both on the defaults, ``n_components=2``, ``n_components=2, init="random"`` and
+    ``n_components=2, solver="mu", beta_loss="kullback-leibler", max_iter=500``; no
+    exception). With the defaults, scikit-learn's own fails ``check_transformer_general``
+    and ``check_transformer_data_not_an_array`` (they compare ``fit_transform`` with
+    ``fit().transform`` to 0.01 on 3-feature data, where ``n_components="auto"`` means 3
+    components and the factorization is not unique); this one passes them. Both fail those
+    two with ``n_components=2, solver="mu"`` (Frobenius loss, ``max_iter=200``): the
+    multiplicative updates have not converged on that data. With ``max_iter=1000`` this one
+    passes them, scikit-learn's still fails them.
 
     Args:
-      n_components: number of components k. ``None`` uses ``n_features``; ``"auto"`` uses
-        ``H.shape[0]`` with ``init="custom"`` and ``n_features`` otherwise. May exceed
-        ``min(n_samples, n_features)`` (then only ``init="random"`` or ``"custom"``).
+      n_components: number of components k. ``"auto"`` (the default, as scikit-learn's)
+        uses ``H.shape[0]`` with ``init="custom"`` and ``n_features`` otherwise; ``None``
+        uses ``n_features``. May exceed ``min(n_samples, n_features)`` (then only
+        ``init="random"`` or ``"custom"``).
       init: ``None`` (``"nndsvda"`` if ``n_components <= min(n_samples, n_features)``, else
         ``"random"``, as scikit-learn), ``"random"``, ``"nndsvd"``, ``"nndsvda"``,
         ``"nndsvdar"``, or ``"custom"`` to start from the ``W`` ``(n_samples, n_components)``
         and ``H`` ``(n_components, n_features)`` passed to ``fit``/``fit_transform``.
-      solver: ``"mu"``, ``"hals"`` (alias ``"cd"``), ``"pg"``, another name that
-        :func:`jaxnmf.solvers.as_solver` knows (e.g. ``"anls"``, ``"accelerated_hals"``) or a
-        solver object.
+      solver: ``"cd"`` (the default; fast HALS, alias ``"hals"``), ``"mu"``, ``"pg"``, another
+        name that :func:`jaxnmf.solvers.as_solver` knows (e.g. ``"anls"``,
+        ``"accelerated_hals"``) or a solver object.
       beta_loss: ``"frobenius"`` (β = 2), ``"kullback-leibler"`` (1), ``"itakura-saito"``
         (0) or any real β. Ignored when ``loss`` is given.
-      tol: relative change of the objective below which the run stops (0: run ``max_iter``).
+      tol: relative change of the objective below which the run stops (0: run
+        ``max_iter``); see the stopping rule above.
       max_iter: maximum number of iterations of ``fit`` and of ``transform``.
       random_state: ``None``, an int, or a ``numpy.random.RandomState``/``Generator``; used
         by the random initializations.
@@ -535,10 +562,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_components=None,
+        n_components="auto",
         *,
         init=None,
-        solver="mu",
+        solver="cd",
         beta_loss="frobenius",
         tol=1e-4,
         max_iter=200,
@@ -718,8 +745,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return mask
 
     def _reconstruction_err(self, X, W, H, mask) -> float:
-        V = X if _validate._is_sparse(X) else np.asarray(X, W.dtype)  # sparse: stored entries
-        d = float(_metrics.beta_divergence(V, W, H.astype(W.dtype), self._error_beta(), mask))
+        H, beta = H.astype(W.dtype), self._error_beta()
+        if _validate._is_sparse(X):  # the stored entries
+            d = float(_metrics.beta_divergence(X, W, H, beta, mask))
+        else:
+            d = float(_dense_beta_divergence(np.asarray(X, W.dtype), W, H, mask, beta=beta))
         return float(np.sqrt(2.0 * max(d, 0.0)))
 
     # --- fitting ---------------------------------------------------------------------------
@@ -775,6 +805,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         seed = _seed_from(self.random_state, draw=draw)
 
         if k <= min(m, n):
+            if isinstance(init, str) and init.startswith("nndsvd"):
+                init = self._nndsvd_of_X(X, k, loss, solver, mask, init, seed)
             res = _api.fit(
                 X,
                 k,
@@ -819,6 +851,23 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.status_ = res.status
         self.reconstruction_err_ = self._reconstruction_err(X, W_fit, H_fit, mask)
         return W_fit
+
+    @staticmethod
+    def _nndsvd_of_X(X, k, loss, solver, mask, method, seed):
+        """The NNDSVD initial factors ``(W0 (m, k), H0 (k, n))`` of ``X`` itself, as
+        scikit-learn takes them.
+
+        :func:`jaxnmf.fit` fits ``X / max X`` (:mod:`jaxnmf._scale`), and NNDSVD is not
+        equivariant under that scaling: its fill value ``mean(X)`` has the units of X where
+        the factors have those of ``√X``, and its zero threshold is absolute. Drawn inside
+        the fit, ``"nndsvda"`` would start from another point than scikit-learn's whenever
+        ``max X != 1`` (on digits, 868.4 instead of 865.1 after the default fit). Given
+        factors are scaled exactly (``W0 / √M``), so the fit starts from these.
+        """
+        V, mask_c, *_ = _api.prepare(X, k, loss, solver, mask)
+        key = _validate.seed_key(seed)  # the key jaxnmf.fit would use ("nndsvdar" draws)
+        W0, H0 = _api.initial_factors(V, mask_c, key, rank=k, method=method)
+        return np.asarray(W0), np.asarray(H0)
 
     # --- using the fitted model ------------------------------------------------------------
 
