@@ -492,11 +492,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ``sklearn.decomposition.NMF`` passes with the same arguments (``tests/test_estimator.py``
     runs both on the defaults, ``n_components=2``, ``n_components=2, init="random"`` and
     ``n_components=2, solver="mu", beta_loss="kullback-leibler", max_iter=500``; no
-    exception). With the defaults, scikit-learn's own fails ``check_transformer_general``
-    and ``check_transformer_data_not_an_array`` (they compare ``fit_transform`` with
+    exception). With the defaults both fail ``check_transformer_general`` and
+    ``check_transformer_data_not_an_array``, alike: they compare ``fit_transform`` with
     ``fit().transform`` to 0.01 on 3-feature data, where ``n_components="auto"`` means 3
-    components and the factorization is not unique); this one passes them. Both fail those
-    two with ``n_components=2, solver="mu"`` (Frobenius loss, ``max_iter=200``): the
+    components and the factorization is not unique (both fits end at the same error, 0.4749,
+    and their transforms differ from them by 0.054 and 0.060). Both fail those two with
+    ``n_components=2, solver="mu"`` (Frobenius loss, ``max_iter=200``) too: the
     multiplicative updates have not converged on that data. With ``max_iter=1000`` this one
     passes them, scikit-learn's still fails them.
 

@@ -54,12 +54,12 @@ def digits():
 # The arguments users pass most, each set run through scikit-learn's estimator checks on both
 # estimators. sklearn.decomposition.NMF with the same arguments is the oracle: jn.NMF must pass
 # every check that it passes. (Measured, scikit-learn 1.9: both pass every check, except that
-# with the defaults scikit-learn's fails check_transformer_general and
-# check_transformer_data_not_an_array, which compare fit_transform with fit().transform to
-# 0.01 on 3-feature data where n_components="auto" means 3 components: the factorization is
-# not unique there. jn.NMF passes them.) Each set costs 15-25 s here, nearly all of it
-# compiling the fits and transforms of the checks' many data shapes; sets 2 and 3 share
-# their transforms.
+# with the defaults both fail check_transformer_general and check_transformer_data_not_an_array,
+# which compare fit_transform with fit().transform to 0.01 on 3-feature data where
+# n_components="auto" means 3 components: the factorization is not unique there, and both
+# fits end at the same error.) Each set costs 12-20 s here (2 loaded cores), nearly all of it
+# compiling jn.NMF's fits and transforms for the checks' many data shapes (scikit-learn's own
+# run takes under 1 s); sets 2 and 3 share their transforms.
 CHECK_ARGS = [
     {},
     {"n_components": 2},
