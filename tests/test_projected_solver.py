@@ -118,3 +118,12 @@ def test_pickled_solver_fits_bit_for_bit(data):
         b = jn.fit(data, K_, solver=loaded, max_iter=15, tol=0.0)
         np.testing.assert_array_equal(a.W, b.W)
         np.testing.assert_array_equal(a.losses, b.losses)
+
+
+def test_loading_where_the_code_is_laid_out_otherwise_says_so(monkeypatch):
+    """A pickle names each closure's code by module and qualified name: loading it where that
+    code is missing (another optax version) is a clear UnpicklingError."""
+    data = pickle.dumps(jn.solvers.projected(_identity_optimizer(0.1)))
+    monkeypatch.setattr(sys.modules[__name__], "_identity_optimizer", lambda: None)
+    with pytest.raises(pickle.UnpicklingError, match="not found in the code installed here"):
+        pickle.loads(data)

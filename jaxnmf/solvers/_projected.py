@@ -63,7 +63,14 @@ def _candidates(module_name: str, qualname: str) -> list[types.CodeType]:
 
 def _local_function(module_name, qualname, index, defaults, kwdefaults, cells, attrs):
     """Rebuilds a pickled local function from its code's location and its closure."""
-    code = _candidates(module_name, qualname)[index]
+    try:
+        code = _candidates(module_name, qualname)[index]
+    except (ImportError, AttributeError, TypeError, IndexError):
+        # e.g. another version of optax, whose factories are laid out differently
+        raise pickle.UnpicklingError(
+            f"the local function {qualname!r} of module {module_name!r} is not found in the "
+            "code installed here; load the pickle with the versions that wrote it"
+        ) from None
     module = sys.modules[module_name]
     closure = tuple(
         types.CellType() if isinstance(v, _EmptyCell) else types.CellType(v) for v in cells
