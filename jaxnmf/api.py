@@ -297,10 +297,15 @@ _FAILURE_MESSAGES = {
 }
 
 
+def failure_message(status: Status) -> str:
+    """What a failed status means and what to try (``nonfinite``, ``diverged``)."""
+    return _FAILURE_MESSAGES[status]
+
+
 def _on_failure(status: Status, on_failure: str, what: str) -> None:
     if not status.failed or on_failure == "ignore":
         return
-    msg = f"{what}: {_FAILURE_MESSAGES[status]}"
+    msg = f"{what}: {failure_message(status)}"
     if on_failure == "raise":
         raise FloatingPointError(msg)
     warnings.warn(msg, RuntimeWarning, stacklevel=3)

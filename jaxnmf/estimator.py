@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _sparse, _validate
+from . import _scale, _sparse, _validate
 from . import api as _api
 from . import losses as _losses
 from . import metrics as _metrics
@@ -396,13 +396,9 @@ def _may_hold_nan(mask) -> bool:
 
 
 def _warn_nonfinite(status, what: str) -> None:
-    if status == _api.Status.NONFINITE:
-        warnings.warn(
-            f"NMF.{what}: the objective became NaN or infinite; the result holds the last "
-            "finite factors. Try another solver or rescale X.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    """Warn when a run ended ``nonfinite`` or ``diverged`` (as :func:`jaxnmf.fit` does)."""
+    if status.failed:
+        warnings.warn(f"NMF.{what}: {_api.failure_message(status)}", RuntimeWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,8 +532,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``loss`` object, β is that of its single β-divergence term (2 if it has none or
         several).
       n_iter_: number of iterations ``fit`` ran.
-      status_: how the fit ended: ``"converged"``, ``"max_iter"`` or ``"nonfinite"``
-        (:class:`jaxnmf.Status`).
+      status_: how the fit ended: ``"converged"``, ``"max_iter"``, ``"nonfinite"`` or
+        ``"diverged"`` (:class:`jaxnmf.Status`).
       n_features_in_: number of features seen by ``fit``.
       feature_names_in_: feature names of a DataFrame ``X`` with string column names
         (scikit-learn installed only), ``(n_features_in_,)``.
@@ -822,10 +818,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         else:  # more components than min(m, n): jaxnmf.fit refuses, the driver does not
             V, mask_c, loss_c, solver_c, dtype = _api.prepare(X, None, loss, solver, mask)
             method, W0, H0 = _validate.init_spec(init, m, n, k, dtype)
+            # X / max X, as jaxnmf.fit fits it (jaxnmf._scale)
+            scaling = _scale.data_scale(V, mask_c, loss_c)
+            V = scaling.data(V)
+            if method == "given":
+                W0, H0 = scaling.factors_in(W0, H0)
             state = _run_compiled(
                 V,
                 mask_c,
-                loss_c,
+                scaling.loss(loss_c),
                 _validate.seed_key(seed),
                 W0,
                 H0,
@@ -835,7 +836,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 rank=k,
                 max_iter=max_iter,
             )
-            res = _api.to_result(state, solver_c, loss_c)
+            res = _api.to_result(state, solver_c, loss_c, scaling)
             _warn_nonfinite(res.status, "fit")
 
         if res.status == _api.Status.MAX_ITER and tol > 0:
@@ -886,10 +887,14 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         # taken over observed entries. Positive, so multiplicative updates can move it.
         mean = _observed_mean(V, mask_c)
         W0 = np.full((m, k), np.sqrt(mean / k), dtype)
+        # Solved on X / max X with W0, H / √max X, as jaxnmf.fit does (jaxnmf._scale): tiny or
+        # huge X transforms like X of order 1.
+        scaling = _scale.data_scale(V, mask_c, loss_c)
+        W0, H = scaling.factors_in(W0, H)
         state = _run_compiled(
-            V,
+            scaling.data(V),
             mask_c,
-            loss_c,
+            scaling.loss(loss_c),
             None,
             W0,
             H,
@@ -900,6 +905,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             max_iter=max_iter,
         )
         W, it, code = jax.device_get((state.W, state.it, state.status))
+        W = scaling.factors_out(W, H)[0]
         status = _api.Status.from_code(code)
         _warn_nonfinite(status, "transform")
         return np.array(W), int(it), status

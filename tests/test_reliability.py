@@ -287,3 +287,20 @@ def test_memory_estimate_of_a_large_dense_fit():
     assert est == 4 * (6 * 100_000 * 20_000 + 8 * 120_000 * 10)
     with pytest.raises(_memory.MemoryEstimateError, match=r"needs an estimated 44\.7 GiB"):
         _memory.check(est, "this fit", available=24 * 2**30)
+
+
+def test_estimator_transform_fits_any_scale_like_scale_one():
+    """jn.NMF's transform (H fixed) and its fits with more components than min(m, n) solve on
+    X / max X too: at 1e-200 they give the W of scale 1, times √c."""
+    X = positive_data(M_, N_, seed=16)
+    c = 1e-200
+    kw = dict(solver="mu", beta_loss="kullback-leibler", init="random", random_state=0)
+    base = jn.NMF(K_, max_iter=50, **kw).fit(X)
+    tiny = jn.NMF(K_, max_iter=50, **kw).fit(X * c)
+    np.testing.assert_allclose(tiny.components_ / np.sqrt(c), base.components_, rtol=1e-8)
+    np.testing.assert_allclose(tiny.transform(X * c) / np.sqrt(c), base.transform(X), rtol=1e-8)
+    wide = dict(kw, max_iter=20)
+    big_k = jn.NMF(N_ + 2, **wide).fit(X * c)
+    np.testing.assert_allclose(
+        big_k.components_ / np.sqrt(c), jn.NMF(N_ + 2, **wide).fit(X).components_, rtol=1e-8
+    )
