@@ -53,7 +53,9 @@ from .solvers import (
     is_quadratic,
     quadratic_coefficients,
 )
+from .solvers._base import objective_from_grams_ok
 from .solvers._hals import _hals_rows_sparse
+from .solvers._mu import mu_ratio
 
 __all__ = ["NMF"]
 
@@ -163,12 +165,6 @@ class _Gram(NamedTuple):
     sq_norm: jax.Array  # Σ V²
 
 
-def _mu_ratio(neg, pos, gamma):
-    # pos == 0 only where the gradient carries no information: leave the entry unchanged.
-    r = jnp.where(pos > 0, neg / jnp.where(pos > 0, pos, 1), 1)
-    return r if gamma == 1.0 else r**gamma
-
-
 @dataclasses.dataclass(frozen=True)
 class FixedH:
     """A solver that updates only ``W`` (``H`` fixed) with ``inner``'s own update of ``W``.
@@ -226,16 +222,21 @@ class FixedH:
             a, pen = quadratic_coefficients(loss)
             l1, l2 = pen["l1", "W"], pen["l2", "W"]
             if kind is MU:
-                W = W * _mu_ratio(a * extra.VHt, a * (W @ extra.HHt) + l1 + l2 * W, 1.0)
+                W = W * mu_ratio(a * extra.VHt, a * (W @ extra.HHt) + l1 + l2 * W, 1.0)
                 W = jnp.where(active[None, :], W, 0)
             else:
                 W = _hals_rows(W.T, extra.VHt.T, extra.HHt, a, l1, l2, active).T
+            # From the Gram products where the stopping rule can trust it, as in fit
+            # (solvers._base.gram_objective): float64, or float32 at tol = 0 or >= 1e-4.
+            # Otherwise the driver evaluates the objective directly.
+            if W.dtype != jnp.float64 and not problem.objective_from_grams:
+                return W, H, extra, None
             fit = 0.5 * extra.sq_norm - jnp.vdot(W, extra.VHt) + 0.5 * jnp.vdot(W @ extra.HHt, W)
             value = a * jnp.maximum(fit, 0) + l1 * jnp.sum(W) + 0.5 * l2 * jnp.vdot(W, W)
             return W, H, extra, value
         if kind is MU:
             pos, neg = loss.split_grad(V, W, H, mask, "W")
-            W = W * _mu_ratio(neg, pos, _losses.mu_exponent(loss))
+            W = W * mu_ratio(neg, pos, _losses.mu_exponent(loss))
             return jnp.where(active[None, :], W, 0), H, extra, None
         if kind is HALS and isinstance(V, SparseMatrix):  # mask="stored": stored entries only
             a, pen = quadratic_coefficients(loss)
@@ -273,14 +274,20 @@ class FixedH:
         return out[0], H, out[2], None
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "method", "rank", "max_iter"))
-def _run_compiled(V, mask, loss, key, W0, H0, tol, *, solver, method, rank, max_iter):
+@functools.partial(
+    jax.jit, static_argnames=("solver", "method", "rank", "max_iter", "objective_from_grams")
+)
+def _run_compiled(
+    V, mask, loss, key, W0, H0, tol, *, solver, method, rank, max_iter, objective_from_grams
+):
     """One driver run (:func:`jaxnmf.api.fit_member`) from given factors or an initializer's.
 
     Used for :meth:`NMF.transform` (``solver`` a :class:`FixedH`) and for fits with more
     components than ``min(n_samples, n_features)``, which :func:`jaxnmf.fit` refuses.
-    Static: solver, init method, rank, max_iter; new data of the same shape, new weights or a
-    new ``tol`` reuse the compiled program.
+    Static: solver, init method, rank, max_iter, and whether a float32 objective may come
+    from Gram products (:func:`~jaxnmf.solvers._base.objective_from_grams_ok` of ``tol``, as
+    in :func:`jaxnmf.fit`); new data of the same shape, new weights or a new ``tol`` on the
+    same side of that rule reuse the compiled program.
     """
     zero = jnp.zeros((), V.dtype)
     return _api.fit_member(
@@ -298,6 +305,7 @@ def _run_compiled(V, mask, loss, key, W0, H0, tol, *, solver, method, rank, max_
         k_max=rank,
         max_iter=max_iter,
         track_kkt=False,
+        objective_from_grams=objective_from_grams,
     )
 
 
@@ -835,6 +843,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 method=method,
                 rank=k,
                 max_iter=max_iter,
+                objective_from_grams=objective_from_grams_ok(tol),
             )
             res = _api.to_result(state, solver_c, loss_c, scaling)
             _warn_nonfinite(res.status, "fit")
@@ -903,6 +912,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             method="given",
             rank=k,
             max_iter=max_iter,
+            objective_from_grams=objective_from_grams_ok(tol),
         )
         W, it, code = jax.device_get((state.W, state.it, state.status))
         W = scaling.factors_out(W, H)[0]

@@ -744,3 +744,48 @@ def test_random_state_is_drawn_only_when_used(data):
     np.testing.assert_array_equal(a.components_, b.components_)
     with pytest.raises(ValueError, match="random_state"):
         jn.NMF(K_, random_state="seed").fit(data)
+
+
+# --- transform's W update is the solver's own (no drifted copy) ----------------------------
+
+
+def test_transform_w_update_equals_mu_w_update_bitwise():
+    """At β = 0.5 the transform's W update used ``r ** γ`` where MU uses ``positive_power``:
+    77 of 300 entries differed. Now both are ``solvers._mu.mu_ratio``."""
+    import jax.numpy as jnp
+
+    from jaxnmf._testing import random_factors
+    from jaxnmf.solvers import MU, Problem
+
+    V = positive_data(30, 20, seed=21)
+    W, H = random_factors(30, 20, 10, seed=21)
+    problem = Problem(V, None, jn.losses.beta(0.5).astype(np.float64), jnp.ones(10, bool))
+    mu, fixed = MU(), est_mod.FixedH(MU())
+    W_mu = jax.jit(lambda W, H: mu.step(problem, W, H, mu.init(problem, W, H))[0])(W, H)
+    W_fx = jax.jit(lambda W, H: fixed.step(problem, W, H, fixed.init(problem, W, H))[0])(W, H)
+    np.testing.assert_array_equal(np.asarray(W_fx), np.asarray(W_mu))
+
+
+def test_float32_transform_stops_where_the_direct_objective_stops():
+    """float32 MU transform at tol = 1e-6 took its objective from Gram products without fit's
+    float32 guard and stopped at 118 iterations on digits where ‖X - WH‖² evaluated directly
+    stops at 152. Oracle: the same W-updates and stopping rule in NumPy float32."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data.astype(np.float32)
+    model = _quiet(jn.NMF(10, solver="mu", init="random", random_state=0, max_iter=50).fit, X)
+    model.set_params(tol=1e-6, max_iter=400)
+    _, n_iter, _ = model._solve_W(X, None)
+    H = model.components_
+    W = np.full((X.shape[0], 10), np.sqrt(X.mean() / 10), np.float32)
+    HHt, XHt = H @ H.T, X @ H.T
+    f_prev, n_numpy = np.float32(np.sum((X - W @ H) ** 2)), 400
+    for it in range(1, 401):
+        W = W * (XHt / (W @ HHt))
+        f = np.float32(np.sum((X - W @ H) ** 2))
+        if abs(f_prev - f) <= 1e-6 * abs(f_prev):
+            n_numpy = it
+            break
+        f_prev = f
+    assert abs(n_iter - n_numpy) <= 3, (n_iter, n_numpy)
