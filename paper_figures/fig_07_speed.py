@@ -350,6 +350,31 @@ def _load_text(sweep: dict | None, solvers: dict | None) -> str:
     return ", ".join(parts)
 
 
+def _blas_text(mach: dict) -> str | None:
+    """scikit-learn's side of the machine: numpy's BLAS kernel and threads, numpy's GEMM rate,
+    and whether the benchmark removed the OpenBLAS variables that slow it (fair_env)."""
+    blas = [b for b in mach.get("blas") or [] if b.get("user_api") == "blas"]
+    if not blas:
+        return None
+    first = blas[0]
+    text = (
+        f"{first.get('internal_api')} {first.get('version')}, {first.get('architecture')} "
+        f"kernels, {first.get('num_threads')} threads"
+    )
+    gemm = (mach.get("gemm_gflops") or {}).get("numpy") or {}
+    if gemm:
+        rates = ", ".join(f"{d} {_num(v):.0f}" for d, v in gemm.items() if _ok(_num(v)))
+        text += f"; numpy GEMM {rates} GFLOP/s"
+    fair = mach.get("fair_env") or {}
+    if "fair" in fair and not fair["fair"]:
+        text += "; NOT fair: numpy was loaded before the OpenBLAS variables could be removed"
+    elif fair.get("removed"):
+        text += f"; {'/'.join(fair['removed'])} removed before numpy loaded"
+    elif "fair" in fair:
+        text += "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE not set"
+    return text
+
+
 def _footnote(meta: dict, sweep: dict | None, solvers: dict | None) -> str:
     """One line under the figure: the machine, its measured throughput and its load."""
     dev = meta.get("device", {})
@@ -371,6 +396,9 @@ def _footnote(meta: dict, sweep: dict | None, solvers: dict | None) -> str:
     ]
     if loads:
         bits.append(f"1-min load average {min(loads):.1f}–{max(loads):.1f}")
+    blas = [b for b in mach.get("blas") or [] if b.get("user_api") == "blas"]
+    if blas:
+        bits.append(f"scikit-learn on OpenBLAS {blas[0].get('architecture')} kernels")
     return "Timed on " + ", ".join(bits) + ": single runs on a shared machine, indicative."
 
 
@@ -396,6 +424,9 @@ def _caption(meta: dict, sweep: dict | None, solvers: dict | None, max_iter) -> 
         f"{dev.get('device_kind') or mach.get('device')}; measured matmul throughput "
         f"(GFLOP/s, a jitted square GEMM): {', '.join(gflops) or 'not recorded'}."
     )
+    blas = _blas_text(mach)
+    if blas:
+        lines.append(f"scikit-learn's BLAS (threadpoolctl, in the benchmark process): {blas}.")
     load = _load_text(sweep, solvers)
     if load:
         lines.append(
