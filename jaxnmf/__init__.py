@@ -12,6 +12,7 @@ from . import losses as losses
 from . import metrics as metrics
 from . import plotting as plotting
 from . import solvers as solvers
+from ._compile import enable_compilation_cache as enable_compilation_cache
 from .api import FitResult as FitResult
 from .api import Status as Status
 from .api import fit as fit
@@ -45,6 +46,7 @@ __all__ = [
     "__version__",
     "compare",
     "datasets",
+    "enable_compilation_cache",
     "fit",
     "init",
     "losses",

@@ -11,10 +11,38 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 import jax
 
-__all__ = ["clear", "compiled"]
+__all__ = ["clear", "compiled", "enable_compilation_cache"]
+
+
+def enable_compilation_cache(path="~/.cache/jaxnmf/xla") -> Path:
+    """Keep every compiled program on disk, so that a new process compiles nothing it has
+    compiled before (JAX's persistent compilation cache).
+
+    Call it once, before the first fit: ``jaxnmf.enable_compilation_cache()``. A rank survey of
+    digits (ranks 2..20 × 10 seeds, MU) spent 3.4 s compiling in a fresh process without it and
+    0.9 s (tracing and lowering only) with a warm cache; a first ``jn.NMF(10).fit(digits)``
+    took 1.26 s against 0.30 s (2-core CPU, 2026-12-01). JAX's default threshold caches only
+    programs that took a second or more to compile; jaxnmf compiles many smaller ones, so
+    every program is cached here. Entries are keyed by the program, the jax/jaxlib versions,
+    the device and the compiler flags, so one folder serves several machines and versions.
+
+    Args:
+      path: the cache folder (created if missing).
+
+    Returns:
+      The folder, as an absolute path.
+    """
+    folder = Path(path).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
 
 # Least recently used executables are dropped beyond this many: each XLA:CPU executable holds
 # about 9 memory mappings of JIT code, and a process has at most vm.max_map_count (65530 by
