@@ -31,13 +31,12 @@ def enable_compilation_cache(path="~/.cache/jaxnmf/xla") -> Path:
     the device and the compiler flags, so one folder serves several machines and versions.
 
     Args:
-      path: the cache folder (created if missing).
+      path: the cache folder (JAX creates it when it stores the first program).
 
     Returns:
       The folder, as an absolute path.
     """
     folder = Path(path).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

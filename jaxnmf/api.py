@@ -135,6 +135,7 @@ def fit_member(
     max_iter,
     track_kkt,
     objective_from_grams=False,
+    eval_every=1,
 ):
     """One run at padded width ``k_max`` with ``rank`` active components (not jitted).
 
@@ -145,12 +146,21 @@ def fit_member(
         W0, H0 = _init.initialize(V, key, k_max, rank, method, mask)
     active = _init.component_mask(k_max, rank)
     problem = Problem(V, mask, loss, active, _sparse.sq_norm(V), objective_from_grams)
-    return run(problem, W0, H0, solver, tol, pg_tol, max_iter=max_iter, track_kkt=track_kkt)
+    static = dict(max_iter=max_iter, track_kkt=track_kkt, eval_every=eval_every)
+    return run(problem, W0, H0, solver, tol, pg_tol, **static)
 
 
 @functools.partial(
     jax.jit,
-    static_argnames=("solver", "method", "rank", "max_iter", "track_kkt", "objective_from_grams"),
+    static_argnames=(
+        "solver",
+        "method",
+        "rank",
+        "max_iter",
+        "track_kkt",
+        "objective_from_grams",
+        "eval_every",
+    ),
 )
 def _fit_compiled(
     V,
@@ -168,8 +178,10 @@ def _fit_compiled(
     max_iter,
     track_kkt,
     objective_from_grams=False,
+    eval_every=1,
 ):
-    """The compiled body of :func:`fit`. Static: solver, init method, rank, max_iter, tracking.
+    """The compiled body of :func:`fit`. Static: solver, init method, rank, max_iter, tracking,
+    objective cadence.
 
     Everything else is traced, so new data of the same shape, a new seed, new penalty weights
     or a new tolerance reuse the compiled program.
@@ -190,6 +202,7 @@ def _fit_compiled(
         max_iter=max_iter,
         track_kkt=track_kkt,
         objective_from_grams=objective_from_grams,
+        eval_every=eval_every,
     )
 
 
@@ -326,6 +339,7 @@ def fit(
     track_kkt: bool = False,
     on_failure: str = "warn",
     devices=None,
+    eval_every: int = 1,
 ) -> FitResult:
     """Fit ``V ≈ W H`` with ``W, H ≥ 0``.
 
@@ -362,6 +376,10 @@ def fit(
         of devices: V and W are then split by rows across them and H is replicated (see
         :mod:`jaxnmf._sharding`); the result equals the single-device one up to the order of
         floating-point reductions.
+      eval_every: evaluate the objective (and apply the stopping rule, which then compares
+        objectives ``eval_every`` iterations apart) only every ``eval_every`` iterations and
+        at ``max_iter``; ``losses`` is NaN in between. Worth it where the objective costs as
+        much as an update (KL/β multiplicative updates). Static: changing it recompiles.
 
     Returns:
       A :class:`FitResult`.
@@ -395,6 +413,7 @@ def fit(
     max_iter = _validate.positive_int(max_iter, "max_iter")
     tol = _validate.non_negative_float(tol, "tol")
     pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
+    eval_every = _validate.positive_int(eval_every, "eval_every")
     if on_failure not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
     key = _validate.seed_key(seed)
@@ -422,6 +441,7 @@ def fit(
         max_iter=max_iter,
         track_kkt=track_kkt,
         objective_from_grams=objective_from_grams_ok(tol),
+        eval_every=eval_every,
     )
     if devices is not None:
         state = state._replace(W=state.W[:m])  # drop the padding rows

@@ -123,12 +123,15 @@ def _start(V, mask, loss, W0, H0, *, solver, max_iter, objective_from_grams):
     return _driver.start(problem, W0, H0, solver, max_iter=max_iter, track_kkt=False)
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams"))
-def _advance(V, mask, loss, state, tol, stop_at, *, solver, max_iter, objective_from_grams):
+@functools.partial(
+    jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams", "eval_every")
+)
+def _advance(
+    V, mask, loss, state, tol, stop_at, *, solver, max_iter, objective_from_grams, eval_every
+):
     problem = _problem(V, mask, loss, state.W.shape[1], objective_from_grams)
-    return _driver.advance(
-        problem, state, solver, tol, 0.0, stop_at, max_iter=max_iter, track_kkt=False
-    )
+    static = dict(max_iter=max_iter, track_kkt=False, eval_every=eval_every)
+    return _driver.advance(problem, state, solver, tol, 0.0, stop_at, **static)
 
 
 @jax.jit
@@ -174,6 +177,7 @@ def compare(
     tol: float = 1e-4,
     mask=None,
     chunk: int = 10,
+    eval_every: int = 1,
 ) -> CompareResult:
     """Run several solvers from the same initial factors, with the same stopping rule.
 
@@ -181,7 +185,7 @@ def compare(
       V: data ``(m, n)``, dense or sparse (as in :func:`jaxnmf.fit`); rank: number of
         components.
       solvers: names, solver objects, or a ``{label: solver}`` dict.
-      loss, max_iter, tol, mask: as in :func:`jaxnmf.fit`, shared by every solver.
+      loss, max_iter, tol, mask, eval_every: as in :func:`jaxnmf.fit`, shared by every solver.
       seeds: one run per solver and seed; seed ``s`` gives the initial factors that
         ``jaxnmf.fit(V, rank, init=init, seed=s)`` starts from.
       init: a method name (a pair ``(W0, H0)`` is used for every seed).
@@ -214,6 +218,7 @@ def compare(
         W_given, H_given = scaling.factors_in(W_given, H_given)
     max_iter = _validate.positive_int(max_iter, "max_iter")
     chunk = _validate.positive_int(chunk, "chunk")
+    eval_every = _validate.positive_int(eval_every, "eval_every")
     tol = np.asarray(_validate.non_negative_float(tol, "tol"), dtype)
     seeds = list(seeds)
     if not seeds:
@@ -242,7 +247,9 @@ def compare(
         start_c, seconds_start = _compile.compiled(_start, (V, mask, loss, *starts[0]), static)
         state0 = start_c(V, mask, loss, *starts[0])
         advance_args = (V, mask, loss, state0, tol, np.int32(0))
-        advance_c, seconds_advance = _compile.compiled(_advance, advance_args, static)
+        advance_c, seconds_advance = _compile.compiled(
+            _advance, advance_args, dict(static, eval_every=eval_every)
+        )
         compile_seconds = seconds_start + seconds_advance
 
         losses = np.full((len(seeds), max_iter), np.nan)

@@ -80,6 +80,7 @@ def _member(
     track_kkt,
     heldout,
     objective_from_grams,
+    eval_every=1,
 ):
     """One member of the sweep: optional held-out split, then :func:`fit_member`.
 
@@ -111,6 +112,7 @@ def _member(
         max_iter=max_iter,
         track_kkt=track_kkt,
         objective_from_grams=objective_from_grams,
+        eval_every=eval_every,
     )
     if heldout > 0 and sparse:
         hidden = mask.values * (1 - keep)
@@ -134,6 +136,7 @@ def _member(
         "heldout",
         "vmap_size",
         "objective_from_grams",
+        "eval_every",
     ),
 )
 def _sweep_compiled(
@@ -153,6 +156,7 @@ def _sweep_compiled(
     heldout,
     vmap_size,
     objective_from_grams,
+    eval_every=1,
 ):
     """:func:`_member` over (losses, keys, ranks); V and mask are shared.
 
@@ -172,6 +176,7 @@ def _sweep_compiled(
         track_kkt=track_kkt,
         heldout=heldout,
         objective_from_grams=objective_from_grams,
+        eval_every=eval_every,
     )
     batched = jax.vmap(member, in_axes=(None, None, 0, 0, 0, None, None))
     n_members = ranks.shape[0]
@@ -333,6 +338,7 @@ def sweep(
     progress: Callable[[int, int], None] | None = None,
     on_failure: str = "ignore",
     devices=None,
+    eval_every: int = 1,
 ) -> SweepResult:
     """Fit every (loss, rank, seed) member in one compiled, vmapped program.
 
@@ -343,7 +349,8 @@ def sweep(
       loss: one loss (name, β, or :class:`~jaxnmf.losses.Loss`), or a sequence of Loss
         objects with the same terms and different weights: a penalty grid, run in the same
         call (then results carry a leading ``n_losses`` axis).
-      solver, init, max_iter, tol, mask, pg_tol: as in :func:`jaxnmf.fit` (``init`` by name).
+      solver, init, max_iter, tol, mask, pg_tol, eval_every: as in :func:`jaxnmf.fit`
+        (``init`` by name).
       heldout: fraction of the observed entries hidden from fitting (a different random split
         per seed) and scored afterwards: speckled cross-validation (0 disables). Sparse V
         needs ``mask="stored"`` for it: a fraction of the stored entries is hidden.
@@ -398,6 +405,7 @@ def sweep(
     tol = _validate.non_negative_float(tol, "tol")
     pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
     heldout = _validate.non_negative_float(heldout, "heldout")
+    eval_every = _validate.positive_int(eval_every, "eval_every")
     if heldout >= 1:
         raise ValueError(f"heldout must be a fraction in [0, 1), got {heldout}")
     sparse = isinstance(V, _sparse.SparseMatrix)
@@ -414,7 +422,11 @@ def sweep(
     track_kkt = pg_tol > 0
 
     devices = _sharding.resolve(devices)
-    if _fused.eligible(V, mask, loss_list[0], solver, heldout, track_kkt, devices):
+    # The batched-GEMM path evaluates its (Gram-form, cheap) objective every iteration.
+    fused = eval_every == 1 and _fused.eligible(
+        V, mask, loss_list[0], solver, heldout, track_kkt, devices
+    )
+    if fused:
         return _sweep_fused(
             V,
             ranks,
@@ -470,6 +482,7 @@ def sweep(
         heldout=heldout,
         vmap_size=vmap_size,
         objective_from_grams=objective_from_grams_ok(tol),
+        eval_every=eval_every,
     )
     tol_a, pg_tol_a = np.asarray(tol, dtype), np.asarray(pg_tol, dtype)
     key_data = jnp.stack([jax.random.key_data(k) for k in keys])
