@@ -428,19 +428,6 @@ def _speed_meta() -> dict:
     }
 
 
-def test_speed_config_variants_exist():
-    from experiments import speed
-
-    assert EXPERIMENTS[-1] == "speed"  # last: its timings are not disturbed by the others
-    smoke, full = speed.get_config("smoke"), speed.get_config("full")
-    for config in (smoke, full):
-        assert set(config) >= {"name", "variant", "root_seed", "sweep", "time_to_target"}
-    assert smoke["sweep"]["seeds"] < full["sweep"]["seeds"]
-    assert smoke["sweep"]["max_iter"] < full["sweep"]["max_iter"]
-    assert smoke["time_to_target"]["quick"] and not full["time_to_target"]["quick"]
-    assert full["time_to_target"]["solvers"] is None  # the benchmark's own full list
-
-
 def test_fig_07_draws_from_saved_results_only(tmp_path):
     pytest.importorskip("matplotlib")
     from paper_figures import fig_07_speed

@@ -187,17 +187,31 @@ def test_suggest_takes_the_peak_not_the_largest_drop():
 # --- the batched-GEMM path (jaxnmf._fused): Frobenius family, dense V, no mask -------------
 
 
-def test_fused_path_is_taken_only_where_it_applies():
-    from jaxnmf import _fused
-    from jaxnmf.solvers import HALS, MU, PG
+@pytest.mark.parametrize(
+    ("kwargs", "fused"),
+    [
+        ({"solver": "mu"}, True),
+        ({"solver": "hals", "loss": jn.losses.frobenius() + 0.1 * jn.losses.l1("H")}, True),
+        ({"solver": "mu", "loss": "kl"}, False),
+        ({"solver": "mu", "mask": np.ones_like(V_)}, False),
+        ({"solver": "mu", "heldout": 0.1}, False),
+        ({"solver": "pg"}, False),
+        ({"solver": "mu", "eval_every": 2}, False),
+    ],
+)
+def test_fused_path_is_taken_only_where_it_applies(monkeypatch, kwargs, fused):
+    """What sweep runs, not only the predicate: a spy on the batched-GEMM executor."""
+    import importlib
 
-    frob, kl = jn.losses.frobenius(), jn.losses.kl()
-    assert _fused.eligible(V_, None, frob, MU(), 0.0, False, None)
-    assert _fused.eligible(V_, None, frob + 0.1 * jn.losses.l1("H"), HALS(), 0.0, False, None)
-    assert not _fused.eligible(V_, None, kl, MU(), 0.0, False, None)
-    assert not _fused.eligible(V_, np.ones_like(V_), frob, MU(), 0.0, False, None)
-    assert not _fused.eligible(V_, None, frob, MU(), 0.1, False, None)  # held-out needs a mask
-    assert not _fused.eligible(V_, None, frob, PG(), 0.0, False, None)
+    sweep_module = importlib.import_module("jaxnmf.sweep")  # jaxnmf.sweep is also the function
+    calls = []
+    real = sweep_module._sweep_fused
+    monkeypatch.setattr(
+        sweep_module, "_sweep_fused", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    sw = jn.sweep(V_, [2, 3], [0], max_iter=3, **kwargs)
+    assert bool(calls) == fused
+    assert sw.W.shape == (2, 1, *V_.shape[:1], 3)
 
 
 def test_fused_penalty_grid_and_buckets_match_single_fits():

@@ -516,4 +516,7 @@ def test_penalty_only_loss_is_rejected(compiled_calls):
 
 def test_init_names_are_case_insensitive():
     res = jn.fit(_data(), 2, init="NNDSVDa", max_iter=3)
-    assert res.W.shape[1] == 2
+    ref = jn.fit(_data(), 2, init="nndsvda", max_iter=3)
+    other = jn.fit(_data(), 2, init="random", max_iter=3)
+    np.testing.assert_array_equal(res.W, ref.W)
+    assert not np.array_equal(res.W, other.W)  # the name chose the method
