@@ -94,6 +94,23 @@ class Scaling:
         r = np.sqrt(self.M)
         return _times(W, r), _times(H, r)
 
+    def run_state(self, state):
+        """A final :class:`~jaxnmf._driver.RunState` on the host (one member, or stacked
+        members) in V's units: factors and histories keep their dtype, the objectives and
+        KKT residuals become float64 (they may exceed the compute dtype's range)."""
+        dtype = np.asarray(state.history).dtype
+        W, H = self.factors_out(state.W, state.H)
+        return state._replace(
+            W=W,
+            H=H,
+            history=in_dtype(self.objective(state.history), dtype),
+            kkt_history=in_dtype(self.kkt(state.kkt_history), dtype),
+            loss=self.objective(state.loss),
+            loss0=self.objective(state.loss0),
+            kkt=self.kkt(state.kkt),
+            kkt0=self.kkt(state.kkt0),
+        )
+
     def objective(self, f):
         """``M^β f'`` (float64; ``inf`` where the user-unit objective exceeds float64)."""
         return self._times64(f, self._power(self.beta))

@@ -269,6 +269,15 @@ def init_spec(init, m: int, n: int, rank_: int, dtype):
     raise TypeError(f"init must be a method name or a pair (W0, H0), got {type(init)}")
 
 
+def distinct(values, name: str) -> None:
+    """Integer ranks or seeds given twice (keys passed as seeds are not compared): a member
+    of a sweep or a run of compare is named by them, so a repeat would be ambiguous."""
+    ints = [int(v) for v in values if isinstance(v, numbers.Integral)]
+    repeated = sorted({v for v in ints if ints.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name} must be distinct; repeated: {repeated}")
+
+
 def seed_key(seed):
     """A ``jax.random`` key from an int seed (or a key passed through)."""
     if isinstance(seed, jax.Array) and jax.dtypes.issubdtype(seed.dtype, jax.dtypes.prng_key):

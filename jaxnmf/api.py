@@ -17,7 +17,7 @@ from ._driver import Code, run
 from ._sparse import SparseMatrix
 from .losses import Loss, as_loss
 from .solvers import Problem, as_solver
-from .solvers._base import objective_from_grams_ok
+from .solvers._base import is_quadratic, objective_from_grams_ok
 
 __all__ = ["FitResult", "Status", "fit"]
 
@@ -398,18 +398,6 @@ def fit(
     m, n = V.shape
     rank = _validate.rank(rank, m, n)
     method, W0, H0 = _validate.init_spec(init, m, n, rank, dtype)
-    if not isinstance(V, SparseMatrix):
-        beta_two = all(getattr(t, "beta", None) == 2.0 for t, _ in loss.data_terms)
-        estimate = _memory.dense_fit_bytes(
-            m, n, rank, dtype, masked=mask is not None, beta_two=beta_two
-        )
-        n_dev = 1 if devices is None else len(_sharding.resolve(devices))
-        _memory.check(estimate // n_dev, f"fit of a {m} × {n} {dtype.name} V at rank {rank}")
-    # Fit V / max V (any representable scale fits like scale 1; see jaxnmf._scale).
-    scaling = _scale.data_scale(V, mask, loss)
-    V, fit_loss = scaling.data(V), scaling.loss(loss)
-    if method == "given":
-        W0, H0 = scaling.factors_in(W0, H0)
     max_iter = _validate.positive_int(max_iter, "max_iter")
     tol = _validate.non_negative_float(tol, "tol")
     pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
@@ -421,6 +409,17 @@ def fit(
     devices = _sharding.resolve(devices)
     if devices is not None and isinstance(V, SparseMatrix):
         raise ValueError("devices= splits a dense V by rows; sparse V runs on one device")
+    if not isinstance(V, SparseMatrix):
+        estimate = _memory.dense_fit_bytes(
+            m, n, rank, dtype, masked=mask is not None, beta_two=is_quadratic(loss)
+        )
+        n_dev = 1 if devices is None else len(devices)
+        _memory.check(estimate // n_dev, f"fit of a {m} × {n} {dtype.name} V at rank {rank}")
+    # Fit V / max V (any representable scale fits like scale 1; see jaxnmf._scale).
+    scaling = _scale.data_scale(V, mask, loss)
+    V, fit_loss = scaling.data(V), scaling.loss(loss)
+    if method == "given":
+        W0, H0 = scaling.factors_in(W0, H0)
     if devices is not None:
         V, mask, W0, H0, method = _split_by_rows(
             V, mask, fit_loss, key, W0, H0, method, rank, devices
@@ -453,25 +452,21 @@ def fit(
 def to_result(state, solver, loss, scaling=None) -> FitResult:
     """A :class:`FitResult` from a final :class:`~jaxnmf._driver.RunState` of one run, in the
     user's units (``scaling``: how V was scaled for the fit; ``loss``: the user's loss)."""
-    scaling = _scale.Scaling() if scaling is None else scaling
     state = jax.device_get(state)
+    if scaling is not None:
+        state = scaling.run_state(state)
     n_iter = int(state.it)
-    dtype = np.asarray(state.history).dtype
-    W, H = scaling.factors_out(state.W, state.H)
-    kkt_history = None
-    if state.kkt_history.size:
-        kkt_history = _scale.in_dtype(scaling.kkt(state.kkt_history[:n_iter]), dtype)
     return FitResult(
-        W=np.asarray(W),
-        H=np.asarray(H),
-        losses=_scale.in_dtype(scaling.objective(state.history[:n_iter]), dtype),
+        W=np.asarray(state.W),
+        H=np.asarray(state.H),
+        losses=np.asarray(state.history[:n_iter]),
         n_iter=n_iter,
         status=Status.from_code(state.status),
-        loss=float(scaling.objective(state.loss)),
-        initial_loss=float(scaling.objective(state.loss0)),
-        kkt_residual=float(scaling.kkt(state.kkt)),
-        initial_kkt_residual=float(scaling.kkt(state.kkt0)),
-        kkt_history=kkt_history,
+        loss=float(state.loss),
+        initial_loss=float(state.loss0),
+        kkt_residual=float(state.kkt),
+        initial_kkt_residual=float(state.kkt0),
+        kkt_history=np.asarray(state.kkt_history[:n_iter]) if state.kkt_history.size else None,
         solver=solver,
         loss_fn=loss,
     )

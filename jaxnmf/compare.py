@@ -224,9 +224,7 @@ def compare(
     if not seeds:
         raise ValueError("seeds is empty")
     keys = [_validate.seed_key(seed) for seed in seeds]
-    repeated = sorted({s for s in seeds if isinstance(s, int) and seeds.count(s) > 1})
-    if repeated:
-        raise ValueError(f"seeds must be distinct; repeated: {repeated}")
+    _validate.distinct(seeds, "seeds")
 
     starts = []
     for key in keys:
@@ -237,6 +235,7 @@ def compare(
 
     traces = {}
     initial_loss = np.zeros(len(seeds))
+    sq_norm = _sparse.sq_norm(V)  # the rounding scale of the divergence check (verdict)
     n_chunks = -(-max_iter // chunk) + 1
     for label, solver in labels.items():
         static = dict(
@@ -274,13 +273,7 @@ def compare(
                 cp_kkt[i, j] = float(_kkt(V, mask, loss, state.W, state.H))
                 j += 1
             code = _driver.verdict(
-                state.status,
-                state.loss,
-                state.loss0,
-                cp_kkt[i, j - 1],
-                state.W,
-                state.H,
-                _sparse.sq_norm(V),
+                state.status, state.loss, state.loss0, cp_kkt[i, j - 1], state.W, state.H, sq_norm
             )
             state = jax.device_get(state)
             k = int(state.it)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 import time
 from collections.abc import Callable, Sequence
 
@@ -302,12 +301,6 @@ class SweepResult:
         return keep if self.mask is None else self.mask * keep
 
 
-def _no_repeats(values, name: str) -> None:
-    repeated = sorted({int(v) for v in values if values.count(v) > 1})
-    if repeated:
-        raise ValueError(f"{name} must be distinct; repeated: {repeated}")
-
-
 def _stack_losses(losses: Sequence[Loss], dtype):
     terms = losses[0].terms
     for loss in losses[1:]:
@@ -396,8 +389,8 @@ def sweep(
     keys = [_validate.seed_key(s) for s in seeds]
     # A member is named by its (rank, seed): a repeated one would make result() ambiguous and
     # count twice in rank selection's consensus.
-    _no_repeats(ranks, "ranks")
-    _no_repeats([s for s in seeds if isinstance(s, numbers.Integral)], "seeds")
+    _validate.distinct(ranks, "ranks")
+    _validate.distinct(seeds, "seeds")
     if not isinstance(init, str):
         raise TypeError("sweep needs an init method name (a pair (W0, H0) has one rank)")
     method, _, _ = _validate.init_spec(init, m, n, 1, dtype)
@@ -464,7 +457,7 @@ def sweep(
     vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
     batch_size = -(-batch_size // vmap_size) * vmap_size  # whole groups per call
     member_mesh = None
-    V_host, mask_host = V, mask
+    mask_host = mask
     if devices is not None:
         member_mesh = _sharding.mesh(devices, "members")
         # one group per device and call: the member axis is split, not scanned
@@ -514,6 +507,7 @@ def sweep(
         if progress is not None:
             progress(min(start + batch_size, total), total)
     state, stats = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+    state = scaling.run_state(state)
     wall = time.perf_counter() - t0
 
     shape = (len(loss_list), len(ranks), len(seeds))
@@ -541,45 +535,17 @@ def sweep(
         kkt_residual=grid_shape(state.kkt),
         initial_kkt_residual=grid_shape(state.kkt0),
         kkt_history=grid_shape(state.kkt_history) if track_kkt else None,
-        heldout_rmse=grid_shape(rmse),
+        heldout_rmse=grid_shape(scaling.rmse(rmse)),
         heldout=heldout,
-        V=V_host,
+        V=V_user,
         mask=mask_host,
         solver=solver,
         single_loss=single_loss,
         wall_time=wall,
         compile_time=compile_time,
     )
-    result = _in_user_units(result, scaling, V_user, mask_host)
     _report_failures(result, on_failure, total)
     return result
-
-
-def _in_user_units(result: SweepResult, scaling, V, mask) -> SweepResult:
-    """``result`` (members fitted on ``scaling.data(V)``) in the units of the user's ``V``."""
-    dtype = result.history.dtype
-    W, H = scaling.factors_out(result.W, result.H)
-    kkt_history = result.kkt_history
-    if kkt_history is not None:
-        kkt_history = _scale.in_dtype(scaling.kkt(kkt_history), dtype)
-    return dataclasses.replace(
-        result,
-        W=W,
-        H=H,
-        history=_scale.in_dtype(scaling.objective(result.history), dtype),
-        final_loss=scaling.objective(result.final_loss),
-        initial_loss=scaling.objective(result.initial_loss),
-        kkt_residual=scaling.kkt(result.kkt_residual),
-        initial_kkt_residual=(
-            None
-            if result.initial_kkt_residual is None
-            else scaling.kkt(result.initial_kkt_residual)
-        ),
-        kkt_history=kkt_history,
-        heldout_rmse=scaling.rmse(result.heldout_rmse),
-        V=V,
-        mask=mask,
-    )
 
 
 def _sweep_fused(
@@ -656,7 +622,7 @@ def _sweep_fused(
         states = jax.device_get(compiled(*args))
         for group, state in zip(members, states, strict=True):
             for j, i in enumerate(group):
-                results[i] = jax.tree.map(lambda x: x[j], state)  # noqa: B023
+                results[i] = scaling.run_state(jax.tree.map(lambda x: x[j], state))  # noqa: B023
         done += len(chunk)
         if progress is not None:
             progress(done, total)
@@ -688,14 +654,13 @@ def _sweep_fused(
         kkt_residual=stack("kkt"),
         heldout_rmse=np.full(stack("loss").shape, np.nan),
         heldout=0.0,
-        V=V,
+        V=V_user,
         mask=None,
         solver=solver,
         single_loss=single_loss,
         wall_time=wall,
         compile_time=compile_time,
     )
-    result = _in_user_units(result, scaling, V_user, None)
     _report_failures(result, on_failure, total)
     return result
 
