@@ -22,11 +22,12 @@ GPU: dominated by compilation; a few seconds.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import _common
+from . import _run
 
 NAME = "parts_digits_faces"
 
@@ -91,122 +92,85 @@ def _max_cosine(B: np.ndarray, V: np.ndarray) -> np.ndarray:
     return cos.max(axis=1)
 
 
-def _fit_one(tag: str, V: np.ndarray, image_shape, k: int, config: dict, seed: int):
+@dataclass(frozen=True)
+class Fit:
+    """One data set: the NMF fit, PCA on the same data, and what tells parts from wholes."""
+
+    W: np.ndarray  # (n_images, k)
+    H: np.ndarray  # (k, n_pixels): the basis images
+    losses: np.ndarray  # objective per iteration
+    rel_error: float  # ‖V - WH‖ / ‖V‖
+    rel_error_history: np.ndarray
+    kkt_residual: float
+    n_iter: int
+    status: str
+    image_shape: np.ndarray  # (2,)
+    shape: np.ndarray  # (2,) of V
+    hoyer_nmf: np.ndarray  # (k,) Hoyer sparseness of each basis image
+    hoyer_pca: np.ndarray
+    basis_max_cosine: np.ndarray  # (k,) highest cosine of a basis image to one data image
+    pca_components: np.ndarray
+    pca_mean: np.ndarray
+    pca_explained_variance_ratio: np.ndarray
+    svd_rel_error: float  # the best rank-k error (Eckart–Young): NMF cannot do better
+    fit_seconds: float = _run.meta_field()  # including compilation
+
+
+def _fit_one(tag: str, V: np.ndarray, image_shape, k: int, config: dict, seed: int) -> Fit:
     import jaxnmf as jn
 
-    kwargs = dict(
-        loss=config["loss"],
-        solver=config["solver"],
-        init=config["init"],
-        max_iter=config["max_iter"],
-        tol=config["tol"],
-        seed=seed,
-    )
+    keys = ("loss", "solver", "init", "max_iter", "tol")
     t0 = time.perf_counter()
-    res = jn.fit(V, k, **kwargs)
+    res = jn.fit(V, k, seed=seed, **{key: config[key] for key in keys})
     fit_s = time.perf_counter() - t0
-    rel_err = float(jn.metrics.relative_error(V, res.W, res.H))
     pca = _pca(V, k)
-    hoyer_nmf = _hoyer_rows(res.H)
-    hoyer_pca = _hoyer_rows(pca["components"])
-    max_cos = _max_cosine(res.H, V)
+    fit = Fit(
+        W=res.W,
+        H=res.H,
+        losses=res.losses,
+        rel_error=float(jn.metrics.relative_error(V, res.W, res.H)),
+        rel_error_history=np.sqrt(res.losses / np.sum(V.astype(np.float64) ** 2)),
+        kkt_residual=float(res.kkt_residual),
+        n_iter=int(res.n_iter),
+        status=str(res.status),
+        image_shape=np.asarray(image_shape, np.int64),
+        shape=np.asarray(V.shape, np.int64),
+        hoyer_nmf=_hoyer_rows(res.H),
+        hoyer_pca=_hoyer_rows(pca["components"]),
+        basis_max_cosine=_max_cosine(res.H, V),
+        pca_components=pca["components"],
+        pca_mean=pca["mean"],
+        pca_explained_variance_ratio=pca["explained_variance_ratio"],
+        svd_rel_error=float(pca["svd_rel_error"]),
+        fit_seconds=fit_s,
+    )
     print(
-        f"  {tag}: V {V.shape}, k={k}: {res.status} ({res.n_iter} it, {fit_s:.2f} s); "
-        f"rel. error NMF {rel_err:.4f} vs best rank-{k} (SVD) {pca['svd_rel_error']:.4f}; "
-        f"Hoyer sparseness of basis images NMF {hoyer_nmf.mean():.2f} vs PCA "
-        f"{hoyer_pca.mean():.2f}; median max. cosine of a basis image to one data image "
-        f"{np.median(max_cos):.2f}",
+        f"  {tag}: V {V.shape}, k={k}: {fit.status} ({fit.n_iter} it, {fit_s:.2f} s); "
+        f"rel. error NMF {fit.rel_error:.4f} vs best rank-{k} (SVD) {fit.svd_rel_error:.4f}; "
+        f"Hoyer sparseness NMF {fit.hoyer_nmf.mean():.2f} vs PCA {fit.hoyer_pca.mean():.2f}; "
+        f"median max. cosine to one image {np.median(fit.basis_max_cosine):.2f}",
         flush=True,
     )
-    arrays = {
-        f"{tag}_W": res.W,
-        f"{tag}_H": res.H,
-        f"{tag}_losses": res.losses,
-        f"{tag}_rel_error": np.float64(rel_err),
-        f"{tag}_rel_error_history": np.sqrt(
-            res.losses.astype(np.float64) / np.sum(V.astype(np.float64) ** 2)
-        ),
-        f"{tag}_kkt_residual": np.float64(res.kkt_residual),
-        f"{tag}_n_iter": np.int64(res.n_iter),
-        f"{tag}_status": np.str_(str(res.status)),
-        f"{tag}_image_shape": np.asarray(image_shape, np.int64),
-        f"{tag}_shape": np.asarray(V.shape, np.int64),
-        f"{tag}_hoyer_nmf": hoyer_nmf,
-        f"{tag}_hoyer_pca": hoyer_pca,
-        f"{tag}_basis_max_cosine": max_cos,
-        f"{tag}_pca_components": pca["components"],
-        f"{tag}_pca_mean": pca["mean"],
-        f"{tag}_pca_explained_variance_ratio": pca["explained_variance_ratio"],
-        f"{tag}_svd_rel_error": pca["svd_rel_error"],
-    }
-    summary = {
-        "shape": list(V.shape),
-        "rank": k,
-        "seed": seed,
-        "status": str(res.status),
-        "n_iter": res.n_iter,
-        "fit_seconds_including_compile": fit_s,
-        "rel_error": rel_err,
-        "svd_rel_error": float(pca["svd_rel_error"]),
-        "pca_explained_variance": float(pca["explained_variance_ratio"].sum()),
-        "hoyer_nmf_mean": float(hoyer_nmf.mean()),
-        "hoyer_pca_mean": float(hoyer_pca.mean()),
-        "basis_max_cosine_median": float(np.median(max_cos)),
-        "kkt_residual": res.kkt_residual,
-    }
-    return arrays, summary
+    return fit
+
+
+def parts(config: dict, run: _run.Run):
+    """Digits (seed path 0), then faces (seed path 1; skipped without scikit-image)."""
+    from jaxnmf import datasets
+
+    def digits(seed):
+        V = datasets.load_digits(np.float32)[0]
+        return _fit_one("digits", V, (8, 8), int(config["digits"]["rank"]), config, seed)
+
+    def faces(seed):
+        V, shape = datasets.load_faces(int(config["faces"]["n_images"]))
+        return _fit_one("faces", V, shape, int(config["faces"]["rank"]), config, seed)
+
+    # nndsvda is deterministic: the seeds are drawn (and recorded) but do not change a fit.
+    yield _run.Part("digits", Fit, lambda seed=run.seed(0): digits(seed))
+    yield _run.Part("faces", Fit, lambda seed=run.seed(1): faces(seed))
 
 
 def main(config: dict, out_dir: Path) -> dict:
     """Fit NMF and PCA on digits and faces; write ``arrays.npz`` and ``meta.json``."""
-    t0 = time.perf_counter()
-    root = int(config["root_seed"])
-    arrays, summaries, skipped = {}, {}, {}
-    seeds = {"digits": _common.derive_seed(root, 0), "faces": _common.derive_seed(root, 1)}
-
-    # Each data set is a part: written to parts/<tag>.npz when done, reused on a restart.
-    parts = _common.Parts(out_dir, config)
-
-    def digits():
-        V, shape, _ = _common.load_digits()
-        return _fit_one("digits", V, shape, int(config["digits"]["rank"]), config, seeds["digits"])
-
-    a, s = parts.run("digits", digits)
-    arrays.update(a)
-    summaries["digits"] = s
-
-    fc = config["faces"]
-    if not fc.get("enabled", True):
-        skipped["faces"] = "disabled in the config (faces.enabled=false)"
-    else:
-        V, shape, reason = _common.load_faces(int(fc["n_images"]))
-        if reason is not None:
-            skipped["faces"] = reason
-        else:
-            a, s = parts.run(
-                "faces",
-                lambda: _fit_one("faces", V, shape, int(fc["rank"]), config, seeds["faces"]),
-            )
-            arrays.update(a)
-            summaries["faces"] = s
-    for part, reason in skipped.items():
-        print(f"  skipped {part}: {reason}", flush=True)
-
-    arrays["parts"] = np.asarray(sorted(summaries), dtype=np.str_)
-    meta = {
-        "experiment": NAME,
-        "config": config,
-        "seeds": {
-            "root_seed": root,
-            "derivation": "SeedSequence(root_seed, spawn_key=(i,)); digits i=0, faces i=1 "
-            "(nndsvda is deterministic, so the seed does not change the result)",
-            "fit_seed": seeds,
-        },
-        "skipped": skipped,
-        "results": summaries,
-        "parts": parts.record,
-        "wall_seconds": time.perf_counter() - t0,
-        **_common.environment(),
-    }
-    _common.write_results(out_dir, arrays, meta)
-    return meta
+    return _run.run(config, out_dir, parts)
