@@ -6,8 +6,8 @@ record (``record = yield Part(...)``); it may ``return`` one more record, the ru
 (e.g. chunks joined). Its ``main(config, out_dir)`` is ``return _run.run(config, out_dir,
 parts)``. This module owns everything else:
 
-* **records**: a part computes a frozen dataclass of arrays and scalars. Fields made with
-  :func:`meta_field` (timings, machine descriptions: anything that differs between two runs
+* **records**: a part computes a frozen dataclass of arrays and scalars. Fields declared
+  ``field(metadata=META)`` (timings, machine descriptions: anything that differs between two runs
   of the same config) are written to JSON; every other field goes to the hashed array files.
   :func:`to_arrays` / :func:`from_arrays` convert, by the field types.
 * **parts**: each part is checkpointed (``parts/<part>.npz`` + ``.json``, via
@@ -50,6 +50,7 @@ import numpy as np
 from . import _common
 
 __all__ = [
+    "META",
     "MissingResultError",
     "Part",
     "Run",
@@ -58,7 +59,6 @@ __all__ = [
     "environment",
     "from_arrays",
     "load",
-    "meta_field",
     "run",
     "to_arrays",
 ]
@@ -69,11 +69,10 @@ __all__ = [
 
 _META = "jaxnmf_meta"
 
-
-def meta_field(**kwargs) -> Any:
-    """A record field kept in JSON (``meta.json``, ``parts/<part>.json``), not in the hashed
-    array files: timings and machine records, which differ between two runs of one config."""
-    return dataclasses.field(metadata={_META: True}, **kwargs)
+#: ``field(metadata=META)`` marks a record field kept in JSON (``meta.json``,
+#: ``parts/<part>.json``), not in the hashed array files: timings and machine records, which
+#: differ between two runs of one config.
+META = {_META: True}
 
 
 def _is_meta(f: dataclasses.Field) -> bool:
@@ -81,7 +80,7 @@ def _is_meta(f: dataclasses.Field) -> bool:
 
 
 def to_arrays(record) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``(arrays, meta)`` of a record: its array fields and its :func:`meta_field` fields."""
+    """``(arrays, meta)`` of a record: its array fields and its ``META`` fields."""
     arrays, meta = {}, {}
     for f in dataclasses.fields(record):
         value = getattr(record, f.name)
@@ -98,6 +97,36 @@ class MissingResultError(_common.ResultFileError, KeyError):
 
     def __str__(self) -> str:  # KeyError's own would print the message in quotes
         return str(self.args[0])
+
+
+class ResultDict(dict):
+    """A dict read from the result file ``source``: a missing key raises
+    :class:`MissingResultError` naming the file, the key (dotted, from the file's top) and the
+    figure that needed it, e.g. ``results/x/smoke/arrays.npz has no array 'parts' (needed by
+    fig_03_rank_selection)``. ``get`` and ``in`` work as on any dict."""
+
+    def __init__(self, data: dict, source: Path, kind: str, needed_by: str | None, path: str):
+        super().__init__(data)
+        self._where = (source, kind, needed_by, path)
+
+    def __missing__(self, key):
+        source, kind, needed_by, path = self._where
+        name = f"{path}.{key}" if path else str(key)
+        by = f" (needed by {needed_by})" if needed_by else ""
+        raise MissingResultError(f"{source} has no {kind} {name!r}{by}")
+
+
+def _named(value, source: Path, needed_by: str | None, path: str = ""):
+    """``value`` (parsed JSON) with every dict in it a :class:`ResultDict` of ``source``."""
+    if isinstance(value, dict):
+        items = {
+            k: _named(v, source, needed_by, f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
+        return ResultDict(items, source, "key", needed_by, path)
+    if isinstance(value, list):
+        return [_named(v, source, needed_by, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def _coerce(value, hint):
@@ -270,7 +299,7 @@ class Run:
                 "streams": streams}  # fmt: skip
 
 
-PartsFn = Callable[[dict, Run], Generator[Part, Any, Any]]
+PartsFn = Callable[[dict, Run], Generator[Part, Any, Any] | Any]
 
 
 def _disabled(config: dict, name: str) -> str | None:
@@ -298,7 +327,8 @@ def run(config: dict, out_dir, parts: PartsFn, *, clean_env: bool = False) -> di
     ctx = Run(config)
     records, kept, skipped, meta_records = {}, {}, {}, {}
     gen, sent, result = parts(config, ctx), None, None
-    while True:
+    # A plain function (no parts to checkpoint) returns the result record itself.
+    while isinstance(gen, Generator):
         try:
             part = gen.send(sent)
         except StopIteration as stop:
@@ -324,6 +354,8 @@ def run(config: dict, out_dir, parts: PartsFn, *, clean_env: bool = False) -> di
         meta_records[part.name] = meta
         if part.keep:
             kept[part.name] = arrays
+    else:
+        result = gen
     arrays = {f"{p}_{k}": v for p, a in kept.items() for k, v in a.items()}
     if result is not None:
         result_arrays, meta_records["result"] = to_arrays(result)
@@ -401,4 +433,4 @@ def load(run_dir) -> RunRecords:
     npz, js = run_dir / "arrays.npz", run_dir / "meta.json"
     arrays, meta = _common.load_npz(npz), _common.load_json(js)
     _common.verify_sha256(npz, meta.get("arrays_sha256"), js)
-    return RunRecords(run_dir, arrays, meta)
+    return RunRecords(run_dir, arrays, _named(meta, js, None))

@@ -22,7 +22,7 @@ GPU: dominated by compilation; a few seconds.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +113,7 @@ class Fit:
     pca_mean: np.ndarray
     pca_explained_variance_ratio: np.ndarray
     svd_rel_error: float  # the best rank-k error (Eckart–Young): NMF cannot do better
-    fit_seconds: float = _run.meta_field()  # including compilation
+    fit_seconds: float = field(metadata=_run.META)  # including compilation
 
 
 def _fit_one(tag: str, V: np.ndarray, image_shape, k: int, config: dict, seed: int) -> Fit:
@@ -167,8 +167,9 @@ def parts(config: dict, run: _run.Run):
         return _fit_one("faces", V, shape, int(config["faces"]["rank"]), config, seed)
 
     # nndsvda is deterministic: the seeds are drawn (and recorded) but do not change a fit.
-    yield _run.Part("digits", Fit, lambda seed=run.seed(0): digits(seed))
-    yield _run.Part("faces", Fit, lambda seed=run.seed(1): faces(seed))
+    seeds = run.seed(0), run.seed(1)
+    yield _run.Part("digits", Fit, lambda: digits(seeds[0]))
+    yield _run.Part("faces", Fit, lambda: faces(seeds[1]))
 
 
 def main(config: dict, out_dir: Path) -> dict:

@@ -21,7 +21,11 @@ matplotlib.use("Agg")  # before pyplot: no display needed, deterministic output
 
 import matplotlib.pyplot as plt
 
-from experiments._common import ResultFileError, load_json, load_npz, verify_sha256
+from experiments import _run
+from experiments._common import load_json, load_npz, verify_sha256
+# Re-exported: figures and paper_figures.__main__ catch these.
+from experiments._common import ResultFileError  # noqa: F401
+from experiments._run import MissingResultError, ResultDict, _named  # noqa: F401
 
 WIDTH_IN = 8.0
 DPI = 150
@@ -77,44 +81,6 @@ def find_results(results_root, name: str, variant: str = "auto") -> Path | None:
     return None
 
 
-class MissingResultError(ResultFileError, KeyError):
-    """A result lacks an array or key that a figure needs; the message names the file, the
-    key and the figure. A ``KeyError`` too, so ``except KeyError`` still catches it."""
-
-    def __str__(self) -> str:  # KeyError's own would print the message in quotes
-        return str(self.args[0])
-
-
-class ResultDict(dict):
-    """A dict read from the result file ``source``: a missing key raises
-    :class:`MissingResultError` naming the file, the key (dotted, from the file's top) and the
-    figure that needed it, e.g. ``results/x/smoke/arrays.npz has no array 'parts' (needed by
-    fig_03_rank_selection)``. ``get`` and ``in`` work as on any dict."""
-
-    def __init__(self, data: dict, source: Path, kind: str, needed_by: str | None, path: str):
-        super().__init__(data)
-        self._where = (source, kind, needed_by, path)
-
-    def __missing__(self, key):
-        source, kind, needed_by, path = self._where
-        name = f"{path}.{key}" if path else str(key)
-        by = f" (needed by {needed_by})" if needed_by else ""
-        raise MissingResultError(f"{source} has no {kind} {name!r}{by}")
-
-
-def _named(value, source: Path, needed_by: str | None, path: str = ""):
-    """``value`` (parsed JSON) with every dict in it a :class:`ResultDict` of ``source``."""
-    if isinstance(value, dict):
-        items = {
-            k: _named(v, source, needed_by, f"{path}.{k}" if path else str(k))
-            for k, v in value.items()
-        }
-        return ResultDict(items, source, "key", needed_by, path)
-    if isinstance(value, list):
-        return [_named(v, source, needed_by, f"{path}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
 def load(run_dir: Path, needed_by: str | None = None) -> tuple[ResultDict, ResultDict]:
     """``(arrays, meta)`` of a run folder, verified; arrays load without pickle.
 
@@ -131,6 +97,13 @@ def load(run_dir: Path, needed_by: str | None = None) -> tuple[ResultDict, Resul
     arrays, meta = load_npz(npz), load_json(js)
     verify_sha256(npz, meta.get("arrays_sha256"), js)
     return ResultDict(arrays, npz, "array", needed_by, ""), _named(meta, js, needed_by)
+
+
+def load_run(results_root, name: str, variant: str = "auto") -> _run.RunRecords | None:
+    """The records of experiment ``name``'s run (:func:`find_results`), verified; ``None``
+    when there is none. Figures read their records through it (one loader per experiment)."""
+    run_dir = find_results(results_root, name, variant)
+    return None if run_dir is None else _run.load(run_dir)
 
 
 def skip_reason(results_root, name: str, variant: str = "auto") -> str | None:
