@@ -22,9 +22,14 @@ matplotlib.use("Agg")  # before pyplot: no display needed, deterministic output
 import matplotlib.pyplot as plt
 
 from experiments import _run
-from experiments._common import load_json, load_npz, verify_sha256
+
 # Re-exported: figures and paper_figures.__main__ catch these.
-from experiments._common import ResultFileError  # noqa: F401
+from experiments._common import (
+    ResultFileError,  # noqa: F401
+    load_json,
+    load_npz,
+    verify_sha256,
+)
 from experiments._run import MissingResultError, ResultDict, _named  # noqa: F401
 
 WIDTH_IN = 8.0
