@@ -142,12 +142,12 @@ def _coerce(value, hint):
     return value  # dict, list, ...: JSON as written
 
 
-def from_arrays(cls, arrays: dict, meta: dict, *, prefix: str = "", where=("", "")):
+def from_arrays(cls, arrays: dict, meta: dict, *, prefix: str = "", where=("", ""), by=""):
     """The record ``cls`` from stored ``arrays`` (names ``prefix + field``) and ``meta``.
 
     Raises:
       MissingResultError: a field is not there, naming the file (``where``: the array file,
-        the JSON file) and the field.
+        the JSON file) and the field (and ``by``, who needed it).
     """
     hints = typing.get_type_hints(cls)
     values = {}
@@ -155,13 +155,14 @@ def from_arrays(cls, arrays: dict, meta: dict, *, prefix: str = "", where=("", "
         if _is_meta(f):
             if f.name not in meta:
                 raise MissingResultError(
-                    f"{where[1]} has no field {f.name!r} of {cls.__name__} ({prefix or 'result'})"
+                    f"{where[1]} has no field {f.name!r} of {cls.__name__} "
+                    f"({prefix or 'result'}){by}"
                 )
             values[f.name] = _coerce(meta[f.name], hints[f.name])
         else:
             key = prefix + f.name
             if key not in arrays:
-                raise MissingResultError(f"{where[0]} has no field {key!r} of {cls.__name__}")
+                raise MissingResultError(f"{where[0]} has no field {key!r} of {cls.__name__}{by}")
             values[f.name] = _coerce(arrays[key], hints[f.name])
     return cls(**values)
 
@@ -399,6 +400,11 @@ class RunRecords:
     dir: Path
     arrays: dict
     meta: dict
+    needed_by: str | None = None  # named in errors: the figure that reads the run
+
+    @property
+    def _by(self) -> str:
+        return f" (needed by {self.needed_by})" if self.needed_by else ""
 
     @property
     def parts(self) -> list[str]:
@@ -407,23 +413,23 @@ class RunRecords:
 
     def _array(self, key):
         if key not in self.arrays:
-            raise MissingResultError(f"{self.dir / 'arrays.npz'} has no array {key!r}")
+            raise MissingResultError(f"{self.dir / 'arrays.npz'} has no array {key!r}{self._by}")
         return self.arrays[key]
 
     def part(self, name: str, cls):
         """The record of part ``name`` as ``cls``."""
         meta = self.meta.get("records", {}).get(name, {})
         where = (self.dir / "arrays.npz", self.dir / "meta.json")
-        return from_arrays(cls, self.arrays, meta, prefix=f"{name}_", where=where)
+        return from_arrays(cls, self.arrays, meta, prefix=f"{name}_", where=where, by=self._by)
 
     def result(self, cls):
         """The run's result record as ``cls``."""
         meta = self.meta.get("records", {}).get("result", {})
         where = (self.dir / "arrays.npz", self.dir / "meta.json")
-        return from_arrays(cls, self.arrays, meta, where=where)
+        return from_arrays(cls, self.arrays, meta, where=where, by=self._by)
 
 
-def load(run_dir) -> RunRecords:
+def load(run_dir, needed_by: str | None = None) -> RunRecords:
     """A run folder's records; ``arrays.npz`` must have the sha256 ``meta.json`` recorded.
 
     Raises:
@@ -433,4 +439,4 @@ def load(run_dir) -> RunRecords:
     npz, js = run_dir / "arrays.npz", run_dir / "meta.json"
     arrays, meta = _common.load_npz(npz), _common.load_json(js)
     _common.verify_sha256(npz, meta.get("arrays_sha256"), js)
-    return RunRecords(run_dir, arrays, _named(meta, js, None))
+    return RunRecords(run_dir, arrays, _named(meta, js, needed_by), needed_by)

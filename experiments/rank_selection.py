@@ -31,11 +31,12 @@ matrix). GPU: under a minute.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import _common
+from . import _run
 
 NAME = "rank_selection"
 PARTS = ("docstrings", "planted")
@@ -117,133 +118,110 @@ def _cluster_agreement(labels: np.ndarray, truth: np.ndarray) -> float:
     return float(adjusted_rand_score(truth, labels))
 
 
+@dataclass(frozen=True)
+class Survey:
+    """One data set's rank survey: the rank table (one entry per rank), the sweep's members
+    (rank × seed), the ranks each criterion suggests."""
+
+    rank: np.ndarray
+    cophenetic: np.ndarray
+    dispersion: np.ndarray
+    heldout_rmse_mean: np.ndarray
+    heldout_rmse_std: np.ndarray
+    rel_error_mean: np.ndarray
+    rel_error_std: np.ndarray
+    n_converged: np.ndarray
+    seeds: np.ndarray
+    heldout_rmse: np.ndarray  # (n_ranks, n_seeds)
+    final_loss: np.ndarray  # (n_ranks, n_seeds)
+    n_iter: np.ndarray
+    status: np.ndarray
+    shape: np.ndarray  # (2,) of V
+    suggested_criteria: np.ndarray  # ("cophenetic", "dispersion", "heldout_rmse")
+    suggested_ranks: np.ndarray
+    ari: np.ndarray  # (n_ranks, n_seeds) agreement with the planted groups; (0,) without
+    truth: np.ndarray  # the planted group of each sample; (0,) without
+    sweep_seconds: float = field(metadata=_run.META)  # including compilation
+    compile_seconds: float = field(metadata=_run.META)
+
+
+def _labels(sw, i: int, s: int, r: int, samples: str) -> np.ndarray:
+    """The cluster of each sample in member (rank i, seed s): its largest coefficient."""
+    return (
+        np.argmax(sw.H[i, s][:r], axis=0)
+        if samples == "columns"
+        else np.argmax(sw.W[i, s][:, :r], axis=1)
+    )
+
+
 def _survey(tag: str, V: np.ndarray, cfg: dict, seeds: list[int], heldout: float, truth=None):
-    """One sweep with held-out entries, then the rank table; arrays and a summary."""
+    """One sweep with held-out entries, then the rank table."""
     import jaxnmf as jn
 
     ranks = [int(r) for r in cfg["ranks"]]
+    keys = ("loss", "solver", "init", "max_iter", "tol")
     t0 = time.perf_counter()
-    sw = jn.sweep(
-        V,
-        ranks=ranks,
-        seeds=seeds,
-        loss=cfg["loss"],
-        solver=cfg["solver"],
-        init=cfg["init"],
-        max_iter=int(cfg["max_iter"]),
-        tol=float(cfg["tol"]),
-        heldout=heldout,
-    )
+    sw = jn.sweep(V, ranks=ranks, seeds=seeds, heldout=heldout, **{k: cfg[k] for k in keys})
     sweep_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
     table = jn.rank_selection(sw, samples=cfg["samples"])
-    table_s = time.perf_counter() - t1
     suggested = {c: table.suggest(c) for c in ("cophenetic", "dispersion", "heldout_rmse")}
-
-    arrays = {f"{tag}_{k}": np.asarray(v) for k, v in table.columns.items()}
-    arrays.update(
-        {
-            f"{tag}_seeds": np.asarray(seeds, np.int64),
-            f"{tag}_heldout_rmse": sw.heldout_rmse,  # (n_ranks, n_seeds)
-            f"{tag}_final_loss": sw.final_loss,
-            f"{tag}_n_iter": sw.n_iter,
-            f"{tag}_status": sw.status().astype(np.str_),
-            f"{tag}_shape": np.asarray(V.shape, np.int64),
-            f"{tag}_suggested_criteria": np.asarray(list(suggested), np.str_),
-            f"{tag}_suggested_ranks": np.asarray(list(suggested.values()), np.int64),
-        }
-    )
-    summary = {
-        "shape": list(V.shape),
-        "ranks": ranks,
-        "seeds": seeds,
-        "suggested": suggested,
-        "status_counts": {
-            s: int(n) for s, n in zip(*np.unique(sw.status(), return_counts=True), strict=True)
-        },
-        "sweep_seconds_including_compile": sweep_s,
-        "compile_seconds": sw.compile_time,
-        "rank_table_seconds": table_s,
-    }
+    ari = np.zeros((0,))
     if truth is not None:
-        # Agreement of each seed's clustering (argmax of the sample's coefficients) with the
-        # planted groups, per rank: mean over seeds.
-        ari = np.zeros((len(ranks), len(seeds)))
-        for i, r in enumerate(ranks):
-            for s in range(len(seeds)):
-                if cfg["samples"] == "columns":
-                    lab = np.argmax(sw.H[i, s][:r], axis=0)
-                else:
-                    lab = np.argmax(sw.W[i, s][:, :r], axis=1)
-                ari[i, s] = _cluster_agreement(lab, truth)
-        arrays[f"{tag}_ari"] = ari
-        arrays[f"{tag}_truth"] = np.asarray(truth, np.int64)
-        summary["ari_mean_by_rank"] = dict(zip(ranks, ari.mean(axis=1).tolist(), strict=True))
+        ari = np.array(
+            [[_cluster_agreement(_labels(sw, i, s, r, cfg["samples"]), truth)
+              for s in range(len(seeds))] for i, r in enumerate(ranks)]
+        )  # fmt: skip
+    columns = {k: np.asarray(table.columns[k]) for k in (
+        "rank", "cophenetic", "dispersion", "heldout_rmse_mean", "heldout_rmse_std",
+        "rel_error_mean", "rel_error_std", "n_converged")}  # fmt: skip
+    survey = Survey(
+        **columns,
+        seeds=np.asarray(seeds, np.int64),
+        heldout_rmse=sw.heldout_rmse,
+        final_loss=sw.final_loss,
+        n_iter=sw.n_iter,
+        status=sw.status().astype(np.str_),
+        shape=np.asarray(V.shape, np.int64),
+        suggested_criteria=np.asarray(list(suggested), np.str_),
+        suggested_ranks=np.asarray(list(suggested.values()), np.int64),
+        ari=ari,
+        truth=np.asarray([] if truth is None else truth, np.int64),
+        sweep_seconds=sweep_s,
+        compile_seconds=float(sw.compile_time),
+    )
     print(
         f"  {tag}: V {V.shape}, ranks {ranks[0]}..{ranks[-1]} × {len(seeds)} seeds in "
         f"{sweep_s:.1f} s (compile {sw.compile_time:.1f} s); suggested "
-        + ", ".join(f"{c} {r}" for c, r in suggested.items())
-        + f"; status {summary['status_counts']}",
+        + ", ".join(f"{c} {r}" for c, r in suggested.items()),
         flush=True,
     )
     print("    " + repr(table).replace("\n", "\n    "), flush=True)
-    return arrays, summary
+    return survey
+
+
+def parts(config: dict, run: _run.Run):
+    """The docstrings survey (seed path 0), then the planted one (seed path 1)."""
+    from jaxnmf import datasets
+
+    heldout = float(config["heldout"])
+    doc, planted = config["docstrings"], config["planted"]
+    # Seed s of part i: it sets the initial factors and the held-out split of that member.
+    doc_seeds = [run.seed(0, s) for s in range(int(doc["n_seeds"]))]
+    planted_seeds = [run.seed(1, s) for s in range(int(planted["n_seeds"]))]
+    planted_rng = run.rng(1, 999)
+
+    def docstrings():
+        X = datasets.load_scipy_tfidf(int(doc["max_features"]), int(doc["min_df"]))[0]
+        return _survey("docstrings", X, doc, doc_seeds, heldout)
+
+    def planted_part():
+        V, groups, _, _ = planted_expression(planted, planted_rng)
+        return _survey("planted", V, planted, planted_seeds, heldout, truth=groups)
+
+    yield _run.Part("docstrings", Survey, docstrings)
+    yield _run.Part("planted", Survey, planted_part)
 
 
 def main(config: dict, out_dir: Path) -> dict:
     """Run the rank survey of each data set; write ``arrays.npz`` and ``meta.json``."""
-    t0 = time.perf_counter()
-    root = int(config["root_seed"])
-    heldout = float(config["heldout"])
-    parts = _common.Parts(out_dir, config)
-    arrays, summaries, skipped, seeds = {}, {}, {}, {}
-
-    for index, tag in enumerate(PARTS):
-        cfg = config[tag]
-        seeds[tag] = [_common.derive_seed(root, index, s) for s in range(int(cfg["n_seeds"]))]
-        if not cfg.get("enabled", True):
-            skipped[tag] = f"disabled in the config ({tag}.enabled=false)"
-            continue
-        if tag == "docstrings":
-            X, _, _, _, reason = _common.load_scipy_docstrings_tfidf(
-                int(cfg["max_features"]), int(cfg["min_df"])
-            )
-            if reason is not None:
-                skipped[tag] = reason
-                continue
-
-            def compute(X=X, cfg=cfg, tag=tag):
-                return _survey(tag, X, cfg, seeds[tag], heldout)
-
-        else:
-
-            def compute(cfg=cfg, tag=tag, index=index):
-                V, groups, _, _ = planted_expression(cfg, _common.numpy_rng(root, index, 999))
-                return _survey(tag, V, cfg, seeds[tag], heldout, truth=groups)
-
-        a, s = parts.run(tag, compute)
-        arrays.update(a)
-        summaries[tag] = s
-    for part, reason in skipped.items():
-        print(f"  skipped {part}: {reason}", flush=True)
-
-    arrays["parts"] = np.asarray(sorted(summaries), dtype=np.str_)
-    meta = {
-        "experiment": NAME,
-        "config": config,
-        "seeds": {
-            "root_seed": root,
-            "derivation": "sweep seed s of part i (docstrings 0, planted 1): "
-            "SeedSequence(root_seed, spawn_key=(i, s)).generate_state(1)[0] >> 1; it sets "
-            "the initial factors and the held-out split; the planted matrix is drawn from "
-            "numpy.random.default_rng(SeedSequence(root_seed, spawn_key=(1, 999)))",
-            "sweep_seeds": seeds,
-        },
-        "skipped": skipped,
-        "results": summaries,
-        "parts": parts.record,
-        "wall_seconds": time.perf_counter() - t0,
-        **_common.environment(),
-    }
-    _common.write_results(out_dir, arrays, meta)
-    return meta
+    return _run.run(config, out_dir, parts)

@@ -104,11 +104,13 @@ def load(run_dir: Path, needed_by: str | None = None) -> tuple[ResultDict, Resul
     return ResultDict(arrays, npz, "array", needed_by, ""), _named(meta, js, needed_by)
 
 
-def load_run(results_root, name: str, variant: str = "auto") -> _run.RunRecords | None:
+def load_run(
+    results_root, name: str, variant: str = "auto", needed_by: str | None = None
+) -> _run.RunRecords | None:
     """The records of experiment ``name``'s run (:func:`find_results`), verified; ``None``
     when there is none. Figures read their records through it (one loader per experiment)."""
     run_dir = find_results(results_root, name, variant)
-    return None if run_dir is None else _run.load(run_dir)
+    return None if run_dir is None else _run.load(run_dir, needed_by)
 
 
 def skip_reason(results_root, name: str, variant: str = "auto") -> str | None:

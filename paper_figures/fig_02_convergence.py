@@ -134,7 +134,7 @@ def caption(rec: Convergence, meta: dict) -> str:
 
 def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     """Draw Figure 2 from saved results; ``None`` when the results are missing."""
-    run = _style.load_run(results_root, EXPERIMENT, variant)
+    run = _style.load_run(results_root, EXPERIMENT, variant, STEM)
     if run is None:
         return None
     rec, cfg = run.result(Convergence), run.meta["config"]

@@ -359,6 +359,16 @@ def test_figures_name_the_file_and_the_key_a_result_lacks(tmp_path, capsys):
     assert figures_main(["--results", str(results), "--out", str(figures)]) == 1
     assert f"[fig_03_rank_selection] error: {lacks}" in capsys.readouterr().err
 
+    # A run that has the part but lacks one of its record's fields: the file and the field.
+    _common.write_results(
+        run_dir, {"parts": np.array(["docstrings"]), "docstrings_shape": np.array([3, 4])}, meta
+    )
+    with pytest.raises(KeyError) as err:
+        fig_03_rank_selection.draw(results, figures)
+    assert str(err.value) == (
+        f"{npz} has no field 'docstrings_rank' of Survey (needed by fig_03_rank_selection)"
+    )
+
     np.savez(npz, parts=np.array(["planted"]))  # replaced since the run wrote it
     with pytest.raises(_common.ResultFileError, match=rf"{npz}: changed since it was written"):
         fig_03_rank_selection.draw(results, figures)
