@@ -299,7 +299,7 @@ def _jsonable(x):
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return x.tolist()
+        return _jsonable(x.tolist())  # NaN inside becomes null, as a float's would
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, float) and not np.isfinite(x):

@@ -61,6 +61,7 @@ __all__ = [
     "load",
     "run",
     "to_arrays",
+    "to_json",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -165,6 +166,11 @@ def from_arrays(cls, arrays: dict, meta: dict, *, prefix: str = "", where=("", "
                 raise MissingResultError(f"{where[0]} has no field {key!r} of {cls.__name__}{by}")
             values[f.name] = _coerce(arrays[key], hints[f.name])
     return cls(**values)
+
+
+def to_json(record) -> dict:
+    """Every field of a record as JSON-able values (a benchmark's command-line output)."""
+    return _common._jsonable(dataclasses.asdict(record))
 
 
 def concat(records: list, axis: int = 0):
@@ -296,8 +302,12 @@ class Run:
 
     def record(self) -> dict:
         streams = list(dict.fromkeys(self.streams))
-        return {"root_seed": self.root_seed, "derivation": SEED_DERIVATION, "seeds": self.seeds,
-                "streams": streams}  # fmt: skip
+        return {
+            "root_seed": self.root_seed,
+            "derivation": SEED_DERIVATION,
+            "seeds": self.seeds,
+            "streams": streams,
+        }
 
 
 PartsFn = Callable[[dict, Run], Generator[Part, Any, Any] | Any]

@@ -1,7 +1,7 @@
-"""Figure 7: speed against scikit-learn, from the benchmarks saved by the ``speed`` experiment.
+"""Figure 7: speed against scikit-learn, from the benchmark records of the ``speed`` experiment.
 
-Loads ``results/speed/<variant>/meta.json`` (never fits, never times anything). (a) The rank
-survey: per dtype, scikit-learn's ``cd`` fitting the (rank, seed) grid in a loop against one
+Loads ``results/speed/<variant>/`` (never fits, never times anything). (a) The rank survey:
+per dtype, scikit-learn's ``cd`` fitting the (rank, seed) grid in a loop against one
 ``jaxnmf.sweep`` per solver, its compilation and its run stacked, with the ideal time (the
 grid's floating-point work over the measured matmul throughput) and the ratio to scikit-learn.
 (b) The time to reach an objective within 1e-3 relative of the best any solver reached, per
@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.benchmarks.solvers_vs_sklearn import SolverBenchmark
+from experiments.benchmarks.sweep_vs_sklearn import SweepBenchmark
+
 from . import _style
 
 EXPERIMENT = "speed"
@@ -25,20 +28,18 @@ JAXNMF_COLOR = "#0072B2"  # blue
 JAXNMF_LIGHT = "#A6CBE3"  # the compile part of a jaxnmf bar
 BEST_COLOR = "#004B75"  # the fastest jaxnmf solver to the target
 MISS_COLOR = "0.55"
+BAR = {"edgecolor": "black", "linewidth": 0.6}
 
 
-def _num(x) -> float:
-    """A timing from JSON as a float: ``None`` (a NaN written out) and junk become NaN."""
-    if isinstance(x, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(x, math.nan)
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
+def load(run) -> tuple[SweepBenchmark | None, SolverBenchmark | None]:
+    """The loader of this experiment's records: each benchmark's, ``None`` when not run."""
+    sweep = run.part("sweep", SweepBenchmark) if "sweep" in run.parts else None
+    ttt = run.part("time_to_target", SolverBenchmark) if "time_to_target" in run.parts else None
+    return sweep, ttt
 
 
 def _ok(x) -> bool:
-    return math.isfinite(_num(x)) and _num(x) > 0
+    return x is not None and math.isfinite(x) and x > 0
 
 
 def ratio_text(ours: float, theirs: float) -> str:
@@ -51,134 +52,81 @@ def ratio_text(ours: float, theirs: float) -> str:
     return (f"{x:.2f}×" if x < 1.1 else f"{x:.1f}×") + (" faster" if r >= 1 else " slower")
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+def _s(x) -> str:
+    return f"{x:.3g}" if _ok(x) else "—"  # three significant digits: "0.013", "9.48", "12.1"
 
 
-def _fmt_s(x) -> str:
-    x = _num(x)
-    if not math.isfinite(x):
-        return "—"
-    return f"{x:.3g}"  # three significant digits: "0.013", "9.48", "12.1"
+def _label(key: str) -> str:
+    lib, _, solver = key.partition("_")
+    return f"{'scikit-learn' if lib == 'sklearn' else lib} {solver}"
 
 
-def _sweep_rows(sweep: dict) -> tuple[list[str], dict, list[dict]]:
-    """``(dtypes, {dtype: [tol=0 rows]}, tol rows)`` of the sweep benchmark, in file order."""
-    rows = [r for r in sweep.get("runs", []) if isinstance(r, dict)]
-    main = [r for r in rows if not _num(r.get("tol", 0.0))]
-    tol = [r for r in rows if _num(r.get("tol", 0.0))]
-    dtypes = list(dict.fromkeys(str(r.get("dtype")) for r in main))
-    return dtypes, {d: [r for r in main if str(r.get("dtype")) == d] for d in dtypes}, tol
+def _tol0(sw: SweepBenchmark) -> dict[str, list[int]]:
+    """Row indices of the tol = 0 runs, per dtype in file order."""
+    rows: dict[str, list[int]] = {}
+    for i, (d, t) in enumerate(zip(sw.dtype, sw.tol, strict=True)):
+        if t == 0:
+            rows.setdefault(str(d), []).append(i)
+    return rows
 
 
-def _panel_sweep(ax, sweep: dict) -> None:
-    dtypes, by_dtype, _ = _sweep_rows(sweep)
-    grid = sweep.get("grid", {})
-    ranks, seeds = grid.get("ranks") or [], grid.get("seeds") or []
-    m, n = grid.get("m"), grid.get("n")
-    span = f"ranks {ranks[0]}..{ranks[-1]}" if ranks else "ranks ?"
+def _panel_sweep(ax, sw: SweepBenchmark) -> None:
+    """(a) per dtype: scikit-learn's loop, then each jaxnmf sweep (run + compilation)."""
     ax.set_title(
-        f"(a) Rank survey, digits {m}×{n}: {span} × {_count(len(seeds), 'seed')} × "
-        f"{grid.get('max_iter')} it., tol = 0",
+        f"(a) Rank survey, digits {sw.m}×{sw.n}: ranks {sw.ranks[0]}..{sw.ranks[-1]} × "
+        f"{len(sw.seeds)} seed(s) × {sw.max_iter} it., tol = 0",
         loc="left",
     )
-    if not dtypes:
-        ax.text(0.5, 0.5, "no sweep results", transform=ax.transAxes, ha="center")
-        return
-    x, ticks, labels, tops = 0.0, [], [], []
-    seen = set()
+    x, ticks, labels, notes, seen = 0.0, [], [], [], set()
 
     def once(label):  # a legend entry the first time only
-        if label in seen:
-            return None
-        seen.add(label)
-        return label
+        return None if label in seen or seen.add(label) else label
 
-    annotations = []  # (x, top, text): drawn once the y range is known
-    for dtype in dtypes:
-        rows = by_dtype[dtype]
-        x0 = x
-        sk = _num(rows[0].get("sklearn_cd_s"))
+    for dtype, rows in _tol0(sw).items():
+        x0, sk = x, sw.sklearn_s[rows[0]]
         if _ok(sk):
-            ax.bar(
-                x,
-                sk,
-                width=0.7,
-                color=SKLEARN_COLOR,
-                edgecolor="black",
-                linewidth=0.6,
-                label=once("scikit-learn cd, one fit per (rank, seed)"),
-            )
-            annotations.append((x, sk, f"{_fmt_s(sk)} s"))
+            ax.bar(x, sk, 0.7, color=SKLEARN_COLOR, label=once("scikit-learn cd loop"), **BAR)
+            notes.append((x, sk, f"{_s(sk)} s"))
             ticks.append(x)
             labels.append("scikit-learn\ncd loop")
-            tops.append(sk)
             x += 1
-        for r in rows:
-            total = _num(r.get("jaxnmf_total_s"))
-            comp = _num(r.get("jaxnmf_compile_s"))
-            run = _num(r.get("jaxnmf_run_s"))
-            if not math.isfinite(run) and math.isfinite(total) and math.isfinite(comp):
-                run = total - comp
-            if not math.isfinite(comp):
-                comp = total - run if math.isfinite(total) and math.isfinite(run) else 0.0
-            if not math.isfinite(run):
-                run = total if math.isfinite(total) else 0.0
-            ax.bar(
-                x,
-                run,
-                width=0.7,
-                color=JAXNMF_COLOR,
-                edgecolor="black",
-                linewidth=0.6,
-                label=once("jaxnmf sweep: run"),
-            )
+        for i in rows:
+            run, comp = sw.run_s[i], sw.compile_s[i]
+            ax.bar(x, run, 0.7, color=JAXNMF_COLOR, label=once("jaxnmf sweep: run"), **BAR)
             ax.bar(
                 x,
                 comp,
+                0.7,
                 bottom=run,
-                width=0.7,
                 color=JAXNMF_LIGHT,
                 hatch="///",
-                edgecolor="black",
-                linewidth=0.6,
                 label=once("jaxnmf sweep: compilation"),
+                **BAR,
             )
-            top = run + comp
-            text = f"{_fmt_s(top)} s"
-            rt = ratio_text(top, sk)
-            if rt:
-                text += f"\n{rt}"
-                rr = ratio_text(run, sk)
-                if rr:
-                    text += f"\nrun: {rr}"
-            annotations.append((x, top, text))
+            text = "\n".join(
+                t
+                for t in (
+                    f"{_s(run + comp)} s",
+                    ratio_text(run + comp, sk),
+                    "run: " + ratio_text(run, sk) if _ok(sk) else "",
+                )
+                if t
+            )
+            notes.append((x, run + comp, text))
             ticks.append(x)
-            labels.append(f"jaxnmf\n{r.get('solver')}")
-            tops.append(top)
+            labels.append(f"jaxnmf\n{sw.solver[i]}")
             x += 1
-        ideal = _num(rows[0].get("ideal_s"))
-        if _ok(ideal):
-            ax.annotate(
-                "ideal",
-                xy=(x - 0.55, ideal),
-                xytext=(2, 1),
-                textcoords="offset points",
-                ha="left",
-                va="bottom",
-                fontsize=7.5,
-            )
-            ax.hlines(
-                ideal,
-                x0 - 0.45,
-                x - 0.55,
-                colors="black",
-                linestyles="--",
-                linewidth=1.4,
-                zorder=4,
-                label=once("ideal: GFLOP of the grid / measured matmul GFLOP/s"),
-            )
-        gf = _num(rows[0].get("gflops_machine"))
+        ideal = sw.ideal_s[rows[0]]
+        ax.hlines(
+            ideal,
+            x0 - 0.45,
+            x - 0.55,
+            colors="black",
+            linestyles="--",
+            linewidth=1.4,
+            zorder=4,
+            label=once("ideal: GFLOP of the grid / measured matmul GFLOP/s"),
+        )
         where = dict(
             xy=((x0 + x - 1) / 2, 0),
             xycoords=("data", "axes fraction"),
@@ -187,13 +135,11 @@ def _panel_sweep(ax, sweep: dict) -> None:
             va="top",
         )
         ax.annotate(dtype, xytext=(0, -36), fontsize=9.5, fontweight="bold", **where)
-        if _ok(gf):
-            note = f"matmul {gf:.0f} GFLOP/s, ideal {_fmt_s(ideal)} s"
-            ax.annotate(note, xytext=(0, -49), fontsize=8, **where)
+        note = f"matmul {sw.gflops_machine[rows[0]]:.0f} GFLOP/s, ideal {_s(ideal)} s"
+        ax.annotate(note, xytext=(0, -49), fontsize=8, **where)
         x += 0.6  # gap between dtypes
-    ymax = max(tops) if tops else 1.0
-    ax.set_ylim(0, 1.75 * ymax)
-    for xx, top, text in annotations:
+    ax.set_ylim(0, 1.75 * max(top for _, top, _ in notes))
+    for xx, top, text in notes:
         ax.annotate(
             text,
             xy=(xx, top),
@@ -207,66 +153,34 @@ def _panel_sweep(ax, sweep: dict) -> None:
     ax.set_xticks(ticks, labels)
     ax.tick_params(axis="x", length=0)
     ax.grid(axis="x", visible=False)
-    ax.set_xlim(-0.6, x - 0.6 - 0.05)  # room for the last "ideal" label
+    ax.set_xlim(-0.6, x - 0.65)
     ax.set_ylabel("wall time (s)")
     ax.legend(loc="upper left", ncols=2, fontsize=8, frameon=True, framealpha=0.9)
 
 
-def _label(key: str) -> str:
-    lib, _, solver = key.partition("_")
-    return f"{'scikit-learn' if lib == 'sklearn' else lib} {solver}"
+def _best(tt: SolverBenchmark, p: int) -> tuple[int | None, float]:
+    """The fastest jaxnmf solver to the target on problem ``p`` (column) and its seconds."""
+    cols = [j for j, lbl in enumerate(tt.ttt_labels) if lbl.startswith("jaxnmf")]
+    found = [(tt.ttt_seconds[p, j], j) for j in cols if _ok(tt.ttt_seconds[p, j])]
+    return (min(found)[1], min(found)[0]) if found else (None, math.nan)
 
 
-def _ttt_summary(problem: dict) -> tuple[str | None, float, float]:
-    """``(best jaxnmf label, its seconds, scikit-learn cd seconds)`` of one problem."""
-    rows = problem.get("solvers", {})
-    ours = {k: _num(v.get("seconds")) for k, v in rows.items() if k.startswith("jaxnmf")}
-    ours = {k: v for k, v in ours.items() if _ok(v)}
-    best = min(ours, key=ours.get) if ours else None
-    cd = _num(rows.get("sklearn_cd", {}).get("seconds"))
-    return best, (ours[best] if best else math.nan), cd
-
-
-def _ttt_limits(problems: list[dict]) -> tuple[float, float]:
-    """One log-seconds range for every data set, around every time drawn and its label."""
-    finite = [
-        _num(row.get(key))
-        for p in problems
-        for row in p.get("solvers", {}).values()
-        for key in ("seconds", "compile_s")
-        if _ok(row.get(key))
-    ]
-    if not finite:
-        return 1e-3, 10.0
-    lo = 10 ** math.floor(math.log10(min(finite)) - 0.3)
-    hi = max(finite) * 10**1.35  # room for the label right of the longest bar
-    return lo, hi
-
-
-def _panel_ttt(ax, problem: dict, order: list[str], limits, max_iter: dict | None, first: bool):
-    rows = problem.get("solvers", {})
-    best, best_s, cd = _ttt_summary(problem)
-    secs = [_num(rows.get(k, {}).get("seconds")) for k in order]
-    comps = [_num(rows.get(k, {}).get("compile_s")) for k in order]
+def _panel_ttt(ax, tt: SolverBenchmark, p: int, limits, first: bool) -> None:
+    """(b) one problem: seconds to the target per solver, compile time under each jaxnmf bar."""
     lo, hi = limits
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
-    y = np.arange(len(order))
-    best_obj = _num(problem.get("best_objective"))
-    main_h, comp_h = 0.46, 0.18  # a row: the time to the target, under it the compile time
-    for i, key in enumerate(order):
-        if key not in rows:
-            continue
-        row, s = rows[key], secs[i]
-        sk = key.startswith("sklearn")
-        y_main = i - 0.14 if not sk else i
+    best, best_s = _best(tt, p)
+    for i, key in enumerate(str(lbl) for lbl in tt.ttt_labels):
+        s, sk = tt.ttt_seconds[p, i], key.startswith("sklearn")
+        y = i if sk else i - 0.14
         if _ok(s):
-            color = SKLEARN_COLOR if sk else (BEST_COLOR if key == best else JAXNMF_COLOR)
-            ax.barh(y_main, s - lo, left=lo, height=main_h, color=color, edgecolor="black", lw=0.6)
-            its = row.get("iterations")
+            color = SKLEARN_COLOR if sk else (BEST_COLOR if i == best else JAXNMF_COLOR)
+            ax.barh(y, s - lo, left=lo, height=0.46, color=color, **BAR)
+            its = tt.ttt_iterations[p, i]
             ax.annotate(
-                f"{_fmt_s(s)} s" + (f" ({its} it.)" if its else ""),
-                xy=(s, y_main),
+                f"{_s(s)} s ({its:.0f} it.)",
+                xy=(s, y),
                 xytext=(3, 0),
                 textcoords="offset points",
                 va="center",
@@ -274,367 +188,204 @@ def _panel_ttt(ax, problem: dict, order: list[str], limits, max_iter: dict | Non
             )
         else:
             ax.barh(
-                y_main,
+                y,
                 hi - lo,
                 left=lo,
-                height=main_h,
+                height=0.46,
                 facecolor="none",
                 edgecolor=MISS_COLOR,
                 hatch="///",
                 lw=0.6,
             )
-            final = _num(row.get("final"))
-            if _ok(final) and _ok(best_obj):
-                why = f"not reached: ended {100 * (final / best_obj - 1):.2g} % above best"
-            elif max_iter and max_iter.get("sklearn" if sk else "jaxnmf"):
-                why = f"not reached in {max_iter['sklearn' if sk else 'jaxnmf']} it."
-            else:
-                why = "not reached"
+            cap = tt.max_iter_sklearn if sk else tt.max_iter_jaxnmf
             ax.text(
                 math.sqrt(lo * hi),
-                y_main,
-                why,
+                y,
+                f"not reached in {cap} it.",
                 ha="center",
                 va="center",
                 fontsize=7,
-                bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.9),
+                bbox=dict(fc="white", ec="none", alpha=0.9),
             )
-        if _ok(comps[i]):
-            y_comp = y_main + (main_h + comp_h) / 2 + 0.06
+        comp = tt.ttt_compile_s[p, i]
+        if _ok(comp):
             ax.barh(
-                y_comp,
-                comps[i] - lo,
+                y + 0.38,
+                comp - lo,
                 left=lo,
-                height=comp_h,
+                height=0.18,
                 color=JAXNMF_LIGHT,
                 hatch="///",
                 edgecolor="black",
                 lw=0.5,
             )
             ax.annotate(
-                f"compile {_fmt_s(comps[i])} s",
-                xy=(comps[i], y_comp),
+                f"compile {_s(comp)} s",
+                xy=(comp, y + 0.38),
                 xytext=(3, 0),
                 textcoords="offset points",
                 va="center",
                 fontsize=6.2,
                 color="0.25",
             )
-    ax.set_yticks(y, [_label(k) for k in order] if first else [""] * len(order))
-    ax.set_ylim(len(order) - 0.4, -0.6)
+    n = len(tt.ttt_labels)
+    ax.set_yticks(range(n), [_label(str(k)) for k in tt.ttt_labels] if first else [""] * n)
+    ax.set_ylim(n - 0.4, -0.6)
     ax.tick_params(axis="y", length=0)
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("seconds to the target (log scale)")
-    shape = problem.get("shape") or ["?", "?"]
-    title = f"{problem.get('data')} {shape[0]}×{shape[1]}, k = {problem.get('k')}"
-    if best is not None and _ok(cd):
-        title += f"\nbest jaxnmf: {ratio_text(best_s, cd)} than cd"
-    elif best is not None:
-        title += "\nscikit-learn cd did not reach the target"
+    cd = tt.ttt_seconds[p, list(tt.ttt_labels).index("sklearn_cd")]
+    title = f"{tt.ttt_data[p]} {tt.ttt_shape[p][0]}×{tt.ttt_shape[p][1]}, k = {tt.ttt_k[p]}"
+    if best is not None:
+        title += f"\nbest jaxnmf: {ratio_text(best_s, cd) or 'cd did not reach'} than cd"
     ax.set_title(title, loc="left", fontsize=10)
 
 
-def _ttt_order(problems: list[dict]) -> list[str]:
-    keys = list(dict.fromkeys(k for p in problems for k in p.get("solvers", {})))
-    return [k for k in keys if not k.startswith("sklearn")] + [
-        k for k in keys if k.startswith("sklearn")
-    ]
+def _limits(tt: SolverBenchmark) -> tuple[float, float]:
+    """One log-seconds range for every data set, around every time drawn and its label."""
+    times = np.concatenate([tt.ttt_seconds.ravel(), tt.ttt_compile_s.ravel()])
+    finite = [t for t in times if _ok(t)] or [1e-3, 1.0]
+    return 10 ** math.floor(math.log10(min(finite)) - 0.3), max(finite) * 10**1.35
 
 
-def _load_text(sweep: dict | None, solvers: dict | None) -> str:
-    parts = []
-    for name, payload in (("sweep", sweep), ("time to target", solvers)):
-        la = (payload or {}).get("load_average_1min")
-        if isinstance(la, list) and la and all(_ok(v) for v in la):
-            parts.append(f"{name} " + "/".join(f"{_num(v):.1f}" for v in la))
-    return ", ".join(parts)
-
-
-def _blas_text(mach: dict) -> str | None:
-    """scikit-learn's side of the machine: numpy's BLAS kernel and threads, numpy's GEMM rate,
-    and whether the benchmark removed the OpenBLAS variables that slow it (fair_env)."""
-    blas = [b for b in mach.get("blas") or [] if b.get("user_api") == "blas"]
-    if not blas:
-        return None
-    first = blas[0]
-    text = (
-        f"{first.get('internal_api')} {first.get('version')}, {first.get('architecture')} "
-        f"kernels, {first.get('num_threads')} threads"
-    )
-    gemm = (mach.get("gemm_gflops") or {}).get("numpy") or {}
-    if gemm:
-        rates = ", ".join(f"{d} {_num(v):.0f}" for d, v in gemm.items() if _ok(_num(v)))
-        text += f"; numpy GEMM {rates} GFLOP/s"
-    fair = mach.get("fair_env") or {}
-    if "fair" in fair and not fair["fair"]:
-        text += "; NOT fair: numpy was loaded before the OpenBLAS variables could be removed"
-    elif fair.get("removed"):
-        text += f"; {'/'.join(fair['removed'])} removed before numpy loaded"
-    elif "fair" in fair:
-        text += "; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE not set"
-    return text
-
-
-def _footnote(meta: dict, sweep: dict | None, solvers: dict | None) -> str:
-    """One line under the figure: the machine, its measured throughput and its load."""
-    dev = meta.get("device", {})
-    mach = (sweep or solvers or {}).get("machine", {})
-    bits = [f"{dev.get('cpu_count') or mach.get('cpu_count')} CPU cores"]
-    if dev.get("platform") and dev.get("platform") != "cpu":
-        bits[0] = f"{dev.get('device_kind')} ({dev.get('platform')}), " + bits[0]
-    gf = [_num(r.get("gflops_machine")) for r in (sweep or {}).get("runs", [])]
-    gf += [_num((solvers or {}).get("matmul_gflops_float32"))]
-    gf = [g for g in gf if _ok(g)]
-    if gf:
-        lo, hi = round(min(gf)), round(max(gf))
-        bits[0] += f" (matmul {lo} GFLOP/s)" if lo == hi else f" (matmul {lo}–{hi} GFLOP/s)"
-    loads = [
-        _num(v)
-        for p in (sweep, solvers)
-        for v in ((p or {}).get("load_average_1min") or [])
-        if _ok(v)
-    ]
-    if loads:
-        bits.append(f"1-min load average {min(loads):.1f}–{max(loads):.1f}")
-    blas = [b for b in mach.get("blas") or [] if b.get("user_api") == "blas"]
+def _machine(meta: dict, rec) -> str:
+    """The machine, its BLAS kernels (scikit-learn's side) and what was removed for fairness."""
+    blas = [b for b in rec.machine.get("blas") or [] if b.get("user_api") == "blas"]
+    kern = "BLAS not recorded"
     if blas:
-        bits.append(f"scikit-learn on OpenBLAS {blas[0].get('architecture')} kernels")
-    return "Timed on " + ", ".join(bits) + ": single runs on a shared machine, indicative."
+        b = blas[0]
+        kern = f"{b['internal_api']} {b['version']}, {b['architecture']} kernels, "
+        kern += f"{b['num_threads']} threads"
+    fair = rec.machine.get("fair_env", {})
+    removed = "/".join(fair.get("removed") or [])
+    removed = f"{removed} removed before numpy loaded" if removed else "no OpenBLAS override set"
+    gemm = rec.machine.get("gemm_gflops", {}).get("numpy", {})
+    rates = ", ".join(f"{d} {v:.0f}" for d, v in gemm.items())
+    return (
+        f"Machine: {rec.machine.get('platform')}, {meta['device']['cpu_count']} CPU cores; "
+        f"scikit-learn's BLAS (threadpoolctl, in the benchmark process): {kern}; numpy GEMM "
+        f"GFLOP/s {rates}; {'fair' if fair.get('fair') else 'NOT fair'} ({removed}); "
+        f"1-minute load {rec.load_average[0]:.1f} → "
+        f"{rec.load_average[1]:.1f}."
+    )
 
 
-def _caption(meta: dict, sweep: dict | None, solvers: dict | None, max_iter) -> str:
-    dev = meta.get("device", {})
-    cfg = meta.get("config", {})
+def _caption_sweep(sw: SweepBenchmark) -> list[str]:
     lines = [
-        "Figure 7. Speed of jaxnmf against scikit-learn (NMF, Frobenius loss), both timed in "
-        "the same process on the same machine; wall-clock seconds on a shared machine, so "
-        "indicative only.",
+        f"(a) Rank survey on digits {sw.m}×{sw.n}: ranks {sw.ranks[0]}..{sw.ranks[-1]} × "
+        f"{len(sw.seeds)} seed(s), {sw.max_iter} iterations each, init 'random' "
+        f"({sw.gflop:.1f} GFLOP of updates). scikit-learn: NMF(solver='cd') member by member in "
+        "a Python loop; jaxnmf: one jaxnmf.sweep call, its compilation stacked on its run.",
+        f"{'dtype':<8} {'solver':<6} {'tol':>6} {'sklearn s':>9} {'jaxnmf s':>9} "
+        f"{'compile s':>9} {'run s':>7} {'ideal s':>8}  vs scikit-learn (total; run)",
     ]
-    gflops = []
-    if sweep:
-        for d, rows in _sweep_rows(sweep)[1].items():
-            if rows and _ok(rows[0].get("gflops_machine")):
-                gflops.append(f"{d} {_num(rows[0]['gflops_machine']):.0f}")
-    if solvers and _ok(solvers.get("matmul_gflops_float32")):
-        gflops.append(f"float32 {_num(solvers['matmul_gflops_float32']):.0f} (time-to-target run)")
-    mach = (sweep or solvers or {}).get("machine", {})
-    lines.append(
-        f"Machine: {mach.get('platform') or mach.get('processor')}, "
-        f"{dev.get('cpu_count') or mach.get('cpu_count')} CPU cores, jax device "
-        f"{dev.get('device_kind') or mach.get('device')}; measured matmul throughput "
-        f"(GFLOP/s, a jitted square GEMM): {', '.join(gflops) or 'not recorded'}."
-    )
-    blas = _blas_text(mach)
-    if blas:
-        lines.append(f"scikit-learn's BLAS (threadpoolctl, in the benchmark process): {blas}.")
-    load = _load_text(sweep, solvers)
-    if load:
+    for i in range(len(sw.dtype)):
+        total, sk, run = sw.total_s[i], sw.sklearn_s[i], sw.run_s[i]
+        iters = f" (mean it. {sw.sklearn_mean_iter[i]:.0f} vs {sw.jaxnmf_mean_iter[i]:.0f})"
         lines.append(
-            f"1-minute load average before/after each benchmark: {load} (other processes on "
-            "the machine slow both libraries; scikit-learn's multi-threaded calls most)."
+            f"{sw.dtype[i]:<8} {sw.solver[i]:<6} {sw.tol[i]:>6g} {_s(sk):>9} {_s(total):>9} "
+            f"{_s(sw.compile_s[i]):>9} {_s(run):>7} {_s(sw.ideal_s[i]):>8}  "
+            f"{ratio_text(total, sk) or '—'}; {ratio_text(run, sk) or '—'}"
+            + (iters if sw.tol[i] > 0 else "")
         )
-    if sweep:
-        dtypes, by_dtype, tol_rows = _sweep_rows(sweep)
-        g = sweep.get("grid", {})
-        ranks = g.get("ranks") or [0]
-        lines += [
-            "",
-            f"(a) Rank survey on digits {g.get('m')}×{g.get('n')}: ranks {ranks[0]}..{ranks[-1]}"
-            f" × {_count(len(g.get('seeds') or []), 'seed')}, {g.get('max_iter')} iterations each, "
-            f"tol = 0, init 'random' ({_num(g.get('gflop')):.1f} GFLOP of updates). "
-            "scikit-learn: NMF(solver='cd') fitted member by member in a Python loop; jaxnmf: "
-            "one jaxnmf.sweep call (all members in one compiled program); its first call "
-            "compiles, shown stacked on the run. Ideal = the grid's floating-point work / the "
-            "measured matmul throughput.",
-            f"{'dtype':<8} {'solver':<6} {'sklearn cd s':>12} {'jaxnmf s':>9} {'compile s':>9} "
-            f"{'run s':>7} {'ideal s':>8} {'total/ideal':>11}  vs scikit-learn (total; run)",
-        ]
-        for d in dtypes:
-            for r in by_dtype[d]:
-                total, sk = _num(r.get("jaxnmf_total_s")), _num(r.get("sklearn_cd_s"))
-                ideal, run = _num(r.get("ideal_s")), _num(r.get("jaxnmf_run_s"))
-                over = f"{total / ideal:.1f}" if _ok(ideal) and _ok(total) else "—"
-                lines.append(
-                    f"{d:<8} {r.get('solver')!s:<6} {_fmt_s(sk):>12} {_fmt_s(total):>9} "
-                    f"{_fmt_s(r.get('jaxnmf_compile_s')):>9} {_fmt_s(run):>7} "
-                    f"{_fmt_s(ideal):>8} {over:>11}  "
-                    f"{ratio_text(total, sk) or '—'}; {ratio_text(run, sk) or '—'}"
-                )
-        for r in tol_rows:
-            lines.append(
-                f"At tol = {_num(r.get('tol')):g} (each member stops on its own), {r.get('dtype')}:"
-                f" scikit-learn cd {_fmt_s(r.get('sklearn_cd_s'))} s (mean "
-                f"{_num(r.get('sklearn_mean_iter')):.0f} it.), jaxnmf {r.get('solver')} "
-                f"{_fmt_s(r.get('jaxnmf_total_s'))} s (mean {_num(r.get('jaxnmf_mean_iter')):.0f}"
-                f" it.; a second sweep call, any compilation included): "
-                f"{ratio_text(_num(r.get('jaxnmf_total_s')), _num(r.get('sklearn_cd_s'))) or '—'}."
-            )
-    if solvers:
-        problems = solvers.get("time_to_target", [])
-        subset = solvers.get("solvers_subset")
-        lines += [
-            "",
-            "(b) Time to reach the target objective = (1 + 1e-3) × the best objective any "
-            "solver reached, from the same initial factors (tol = 0). jaxnmf: the iterations "
-            "needed are read off one jaxnmf.compare trace"
-            + (f" (max {max_iter.get('jaxnmf')} it.)" if max_iter else "")
-            + ", then a jaxnmf.fit of that length is timed after it was compiled (median); the"
-            " thin hatched bars are the compile times (first call), paid once per shape. "
-            "scikit-learn: the smallest iteration count reaching the target (doubling, then "
-            "bisection"
-            + (f", max {max_iter.get('sklearn')} it." if max_iter else "")
-            + "), one fit of that length timed (median of 3)."
-            + (f" Solvers run (smoke subset): {', '.join(subset)}." if subset else ""),
-        ]
-        for p in problems:
-            best, best_s, cd = _ttt_summary(p)
-            shape = p.get("shape") or ["?", "?"]
-            lines.append(
-                f"{p.get('data')} {shape[0]}×{shape[1]}, k = {p.get('k')}: target "
-                f"{_num(p.get('target')):.6g} (best {_num(p.get('best_objective')):.6g})"
-            )
-            lines.append(
-                f"  {'solver':<28} {'seconds':>8} {'iterations':>10} {'compile s':>9} "
-                f"{'final objective':>15}"
-            )
-            for key, row in p.get("solvers", {}).items():
-                its = row.get("iterations")
-                final = f"{_num(row['final']):.6g}" if _ok(row.get("final")) else "—"
-                lines.append(
-                    f"  {_label(key):<28} {_fmt_s(row.get('seconds')):>8} "
-                    f"{str(its) if its else 'not reached':>10} "
-                    f"{_fmt_s(row.get('compile_s')):>9} {final:>15}"
-                )
-            if best:
-                lines.append(
-                    f"  best jaxnmf ({best.partition('_')[2]}) / scikit-learn cd: "
-                    f"{best_s / cd:.2f} ({ratio_text(best_s, cd)})"
-                    if _ok(cd)
-                    else f"  best jaxnmf: {best.partition('_')[2]}; scikit-learn cd did not reach"
-                )
-        per = solvers.get("per_iteration") or {}
-        for loss, block in per.items():
-            shape = block.get("shape") or ["?", "?"]
-            parts = [
-                f"{_label(k)} {1e3 * _num(v.get('s_per_iter')):.2f} ms"
-                for k, v in block.items()
-                if isinstance(v, dict) and _ok(v.get("s_per_iter"))
-            ]
-            if parts:
-                lines.append(
-                    f"Per iteration, {loss}, {shape[0]}×{shape[1]}, k = {block.get('k')} (ideal "
-                    f"{1e3 * _num(block.get('ideal_s')):.2f} ms): " + ", ".join(parts) + "."
-                )
-    skipped = meta.get("skipped") or {}
-    if skipped:
-        lines.append("Not run: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ".")
-    lines += [
-        "",
-        f"Benchmarks: experiments/benchmarks/sweep_vs_sklearn.py and solvers_vs_sklearn.py, run "
-        f"by `python -m experiments run speed --variant {cfg.get('variant')}`.",
-        _style.provenance(meta),
+    return lines
+
+
+def _caption_ttt(tt: SolverBenchmark) -> list[str]:
+    lines = [
+        "(b) Time to reach (1 + 1e-3) × the best objective any solver reached, same initial "
+        f"factors, tol = 0: jaxnmf (max {tt.max_iter_jaxnmf} it.) reads the iterations off one "
+        "jaxnmf.compare trace, then times a compiled jaxnmf.fit of that length; scikit-learn "
+        f"(max {tt.max_iter_sklearn} it.) searches the count (doubling, then bisection) and "
+        f"times one fit of it. jaxnmf solvers: {', '.join(tt.solvers)}.",
     ]
-    return "\n".join(lines)
+    for p in range(len(tt.ttt_data)):
+        lines.append(
+            f"{tt.ttt_data[p]} {tt.ttt_shape[p][0]}×{tt.ttt_shape[p][1]}, k = {tt.ttt_k[p]}: "
+            f"target {tt.ttt_target[p]:.6g}"
+        )
+        for i, key in enumerate(tt.ttt_labels):
+            s, its = tt.ttt_seconds[p, i], tt.ttt_iterations[p, i]
+            reached = f"{_s(s)} s, {its:.0f} it." if _ok(s) else "not reached"
+            lines.append(
+                f"  {_label(str(key)):<28} {reached:>22}  compile {_s(tt.ttt_compile_s[p, i])}"
+            )
+        best, best_s = _best(tt, p)
+        cd = tt.ttt_seconds[p, list(tt.ttt_labels).index("sklearn_cd")]
+        if best is not None:
+            versus = ratio_text(best_s, cd) or "scikit-learn cd did not reach the target"
+            lines.append(f"  best jaxnmf ({_label(str(tt.ttt_labels[best]))}) vs cd: {versus}")
+    for loss, label, s, ideal in zip(
+        tt.per_iter_loss, tt.per_iter_label, tt.per_iter_s, tt.per_iter_ideal_s, strict=True
+    ):
+        lines.append(
+            f"Per iteration, {loss}, {_label(str(label))}: {1e3 * s:.2f} ms "
+            f"(ideal {1e3 * ideal:.2f} ms)."
+        )
+    return lines
+
+
+def caption(sw, tt, meta: dict) -> str:
+    """The caption: the machine, then every number behind both panels."""
+    gemm = [f"{d} {sw.gflops_machine[r[0]]:.0f}" for d, r in _tol0(sw).items()] if sw else []
+    gemm += [f"float32 {tt.matmul_gflops_float32:.0f} (time-to-target run)"] if tt else []
+    lines = [
+        "Figure 7. Speed of jaxnmf against scikit-learn (NMF, Frobenius loss), both timed in the "
+        "same process on the same machine; wall-clock seconds on a shared machine, indicative.",
+        _machine(meta, sw or tt),
+        f"Measured matmul throughput (a jitted square GEMM, GFLOP/s): {', '.join(gemm)}.",
+        "",
+    ]
+    lines += [*_caption_sweep(sw), ""] if sw else []
+    lines += [*_caption_ttt(tt), ""] if tt else []
+    lines += [f"Not run: {k}: {v}." for k, v in meta["skipped"].items()]
+    return "\n".join([*lines, _style.provenance(meta)])
 
 
 def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     """Draw Figure 7 from saved results; ``None`` when the results are missing."""
-    run_dir = _style.find_results(results_root, EXPERIMENT, variant)
-    if run_dir is None:
-        return None
-    _, meta = _style.load(run_dir)
-    sweep, solvers = meta.get("sweep"), meta.get("time_to_target")
-    if not sweep and not solvers:
+    run = _style.load_run(results_root, EXPERIMENT, variant, STEM)
+    sw, tt = (None, None) if run is None else load(run)
+    if sw is None and tt is None:
         return None  # both parts skipped: __main__ reports meta["skipped"]
     _style.apply()
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    cfg = meta.get("config", {})
-    ttt_cfg = cfg.get("time_to_target", {})
-    max_iter = (solvers or {}).get("max_iter")  # {"jaxnmf": .., "sklearn": ..} when recorded
-    if not isinstance(max_iter, dict):
-        max_iter = None
-        if "quick" in ttt_cfg:  # solvers_vs_sklearn.main: 300 or 1000, scikit-learn 4 × that
-            it = 300 if ttt_cfg["quick"] else 1000
-            max_iter = {"jaxnmf": it, "sklearn": 4 * it}
-    problems = (solvers or {}).get("time_to_target", [])
-
-    order = _ttt_order(problems)
-    # Heights in inches: panel (a), the gap (its x labels, the header and titles of (b)),
-    # panel (b) growing with its number of rows, the legend below.
-    top_in, a_in, gap_in, bottom_in = 0.35, 2.9, 1.75, 1.1
-    b_in = 0.38 * max(len(order), 4) + 0.4
-    height = top_in + a_in + gap_in + b_in + bottom_in
-    fig = plt.figure(figsize=(_style.WIDTH_IN, height))
+    n_rows = len(tt.ttt_labels) if tt else 4
+    b_in = 0.38 * max(n_rows, 4) + 0.4
+    fig = plt.figure(figsize=(_style.WIDTH_IN, 0.35 + 2.9 + 1.75 + b_in + 1.1))
     gs = fig.add_gridspec(
-        2,
-        2,
-        height_ratios=(a_in, b_in),
-        hspace=gap_in / ((a_in + b_in) / 2),
-        wspace=0.16,
-        top=1 - top_in / height,
-        bottom=bottom_in / height,
+        2, 2, height_ratios=(2.9, b_in), hspace=1.75 / ((2.9 + b_in) / 2), wspace=0.16
     )
     ax = fig.add_subplot(gs[0, :])
-    if sweep:
-        _panel_sweep(ax, sweep)
+    if sw:
+        _panel_sweep(ax, sw)
     else:
         ax.set_axis_off()
-        ax.text(0.5, 0.5, "(a) sweep benchmark not run", transform=ax.transAxes, ha="center")
-
-    limits = _ttt_limits(problems)
-    axes = [fig.add_subplot(gs[1, j]) for j in range(2)]
-    for j, a in enumerate(axes):
-        if j < len(problems):
-            _panel_ttt(a, problems[j], order, limits, max_iter, first=j == 0)
+    for p in range(2):
+        ax = fig.add_subplot(gs[1, p])
+        if tt and p < len(tt.ttt_data):
+            _panel_ttt(ax, tt, p, _limits(tt), p == 0)
         else:
-            a.set_axis_off()
-    if problems:
-        axes[0].annotate(
-            "(b) Time to reach (1 + 1e-3) × the best objective, same initial factors",
-            xy=(0, 1),
-            xycoords="axes fraction",
-            xytext=(0, 36),
-            textcoords="offset points",
-            fontsize=11,
-            va="bottom",
-        )
-        from matplotlib.patches import Patch
-
-        handles = [
-            Patch(facecolor=JAXNMF_COLOR, edgecolor="black", label="jaxnmf (compiled beforehand)"),
-            Patch(facecolor=BEST_COLOR, edgecolor="black", label="fastest jaxnmf solver"),
-            Patch(facecolor=SKLEARN_COLOR, edgecolor="black", label="scikit-learn"),
-            Patch(facecolor="none", edgecolor=MISS_COLOR, hatch="///", label="target not reached"),
-            Patch(
-                facecolor=JAXNMF_LIGHT,
-                edgecolor="black",
-                hatch="///",
-                label="jaxnmf compilation (first call)",
-            ),
-        ]
+            ax.set_axis_off()
+    handles = [
+        Patch(facecolor=JAXNMF_COLOR, edgecolor="black", label="jaxnmf (compiled beforehand)"),
+        Patch(facecolor=BEST_COLOR, edgecolor="black", label="fastest jaxnmf solver"),
+        Patch(facecolor=SKLEARN_COLOR, edgecolor="black", label="scikit-learn"),
+        Patch(facecolor="none", edgecolor=MISS_COLOR, hatch="///", label="target not reached"),
+        Patch(facecolor=JAXNMF_LIGHT, edgecolor="black", hatch="///", label="jaxnmf compilation"),
+    ]
+    if tt:
         fig.legend(
             handles=handles,
             loc="lower center",
-            bbox_to_anchor=(0.5, 0.0),
+            bbox_to_anchor=(0.5, -0.06),
             ncols=3,
             fontsize=8,
             frameon=False,
         )
-    elif solvers is None:
-        axes[0].text(0.5, 0.5, "(b) time-to-target benchmark not run", ha="center")
-
-    fig.text(
-        0.5,
-        0.0,
-        _footnote(meta, sweep, solvers),
-        ha="center",
-        va="top",
-        fontsize=7.5,
-        color="0.3",
-    )
-    caption = _caption(meta, sweep, solvers, max_iter)
-    return _style.save(fig, out_dir, STEM, caption)
+    return _style.save(fig, out_dir, STEM, caption(sw, tt, run.meta))
 
 
 if __name__ == "__main__":

@@ -379,74 +379,81 @@ def test_figures_name_the_file_and_the_key_a_result_lacks(tmp_path, capsys):
 # --------------------------------------------------------------------------------------------
 
 
-def _speed_meta() -> dict:
-    from experiments import speed
+def _speed_records():
+    """A small hand-written record of each benchmark: no benchmark runs."""
+    from experiments.benchmarks.solvers_vs_sklearn import SolverBenchmark
+    from experiments.benchmarks.sweep_vs_sklearn import SweepBenchmark
 
-    config = speed.get_config("smoke")
-    sweep_row = {
-        "dtype": "float32",
-        "solver": "hals",
-        "gflops_machine": 100.0,
-        "ideal_s": 0.1,
-        "sklearn_cd_s": 4.0,
-        "jaxnmf_total_s": 2.0,
-        "jaxnmf_compile_s": 1.5,
-        "jaxnmf_run_s": 0.5,
-        "some_new_key": 1,  # keys added later are ignored
-    }
-    problem = {
-        "data": "digits",
-        "shape": [1797, 64],
-        "k": 10,
-        "best_objective": 1000.0,
-        "target": 1001.0,
-        "solvers": {
-            "jaxnmf_hals": {"compile_s": 0.4, "final": 1000.0, "iterations": 80, "seconds": 0.02},
-            # a NaN time is written as null by the experiment (JSON has no NaN)
-            "jaxnmf_mu": {"compile_s": 0.3, "final": 1050.0, "iterations": None, "seconds": None},
-            "sklearn_cd": {"iterations": 80, "seconds": 0.05},
-            "sklearn_mu": {"iterations": None, "seconds": None},
-        },
-    }
-    return {
-        "experiment": "speed",
-        "config": config,
-        "sweep": {
-            "machine": {"platform": "test-os", "cpu_count": 2, "device": "cpu"},
-            "grid": {"m": 1797, "n": 64, "ranks": [2, 3], "seeds": [0], "max_iter": 5},
-            "runs": [
-                sweep_row,
-                {**sweep_row, "solver": "mu", "jaxnmf_total_s": 8.0, "jaxnmf_run_s": 6.5},
-                {
-                    "dtype": "float32",
-                    "solver": "hals",
-                    "tol": 1e-4,
-                    "sklearn_cd_s": 3.0,
-                    "jaxnmf_total_s": 0.6,
-                    "sklearn_mean_iter": 5.0,
-                    "jaxnmf_mean_iter": 4.0,
-                },
-            ],
-        },
-        "time_to_target": {
-            "machine": {"platform": "test-os", "cpu_count": 2},
-            "matmul_gflops_float32": 123.0,
-            "per_iteration": {},
-            "time_to_target": [problem, {**problem, "data": "random", "shape": [60, 40]}],
-        },
-        "device": {"device_kind": "cpu", "platform": "cpu", "cpu_count": 2},
-    }
+    nan = float("nan")
+    mach = {"platform": "test-os", "blas": [], "fair_env": {"fair": True, "removed": []}}
+    sweep = SweepBenchmark(
+        m=1797,
+        n=64,
+        ranks=np.array([2, 3]),
+        seeds=np.array([0]),
+        max_iter=5,
+        gflop=0.1,
+        dtype=np.array(["float32"] * 3),
+        solver=np.array(["hals", "mu", "hals"]),
+        tol=np.array([0.0, 0.0, 1e-4]),
+        sklearn_s=np.array([4.0, 4.0, 3.0]),
+        total_s=np.array([2.0, 8.0, 0.6]),
+        compile_s=np.array([1.5, 1.5, nan]),
+        run_s=np.array([0.5, 6.5, nan]),
+        ideal_s=np.array([0.1, 0.1, 0.1]),
+        gflops_machine=np.array([100.0] * 3),
+        sklearn_mean_iter=np.array([nan, nan, 5.0]),
+        jaxnmf_mean_iter=np.array([nan, nan, 4.0]),
+        load_average=[1.0, 1.5],
+        machine=mach,
+    )
+    labels = np.array(["jaxnmf_hals", "jaxnmf_mu", "sklearn_cd", "sklearn_mu"])
+    # digits: hals reaches the target in 0.02 s, scikit-learn's cd in 0.05 s; mu never does
+    row = [[0.02, nan, 0.05, nan], [80, nan, 80, nan], [0.4, 0.3, nan, nan]]
+    ttt = SolverBenchmark(
+        shape=np.array([60, 40]),
+        k=10,
+        max_iter_jaxnmf=300,
+        max_iter_sklearn=1200,
+        solvers=np.array(["hals", "mu"]),
+        per_iter_loss=np.array([], np.str_),
+        per_iter_label=np.array([], np.str_),
+        ttt_data=np.array(["digits", "random"]),
+        ttt_shape=np.array([[1797, 64], [60, 40]]),
+        ttt_k=np.array([10, 10]),
+        ttt_labels=labels,
+        matmul_gflops_float32=123.0,
+        per_iter_s=np.zeros(0),
+        per_iter_compile_s=np.zeros(0),
+        per_iter_ideal_s=np.zeros(0),
+        ttt_best_objective=np.array([1000.0, 1000.0]),
+        ttt_target=np.array([1001.0, 1001.0]),
+        ttt_seconds=np.array([row[0]] * 2),
+        ttt_iterations=np.array([row[1]] * 2),
+        ttt_compile_s=np.array([row[2]] * 2),
+        ttt_final=np.full((2, 4), 1000.0),
+        load_average=[1.0, 1.5],
+        machine=mach,
+    )
+    return sweep, ttt
 
 
 def test_fig_07_draws_from_saved_results_only(tmp_path):
     pytest.importorskip("matplotlib")
+    from experiments import _run, speed
     from paper_figures import fig_07_speed
 
     out = tmp_path / "figures"
     assert fig_07_speed.draw(tmp_path / "results", out) is None  # missing: skipped, as others
     run_dir = tmp_path / "results" / "speed" / "smoke"
-    meta = _speed_meta()
-    _common.write_results(run_dir, {"parts": np.array(["sweep", "time_to_target"])}, meta)
+    sweep, ttt = _speed_records()
+
+    def parts(config, run):
+        yield _run.Part("sweep", type(sweep), lambda: sweep)
+        yield _run.Part("time_to_target", type(ttt), lambda: ttt)
+
+    _run.run(speed.get_config("smoke"), run_dir, parts)  # in process: the records as given
+    assert fig_07_speed.load(_run.load(run_dir))[1].ttt_seconds[0, 0] == 0.02  # round trip
 
     paths = fig_07_speed.draw(tmp_path / "results", out)
     assert [p.name for p in paths] == ["fig_07_speed.png", "fig_07_speed.pdf", "fig_07_speed.txt"]

@@ -88,6 +88,11 @@ def load_average() -> list[float] | None:
         return None
 
 
+def load_1min() -> float:
+    """The 1-minute load average now (NaN where the platform has none)."""
+    return (load_average() or [float("nan")])[0]
+
+
 def blas_info() -> list[dict] | str:
     """threadpoolctl's record of each BLAS and OpenMP library loaded in this process.
 

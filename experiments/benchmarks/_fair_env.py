@@ -13,8 +13,10 @@ variables from the process environment, and OpenBLAS, loaded afterwards, picks i
 for the CPU it finds. Removing them from a process that has already loaded numpy changes
 nothing (OpenBLAS has read them), so then this module leaves the environment alone and
 records that the BLAS was not cleaned. That is the case of ``python -m experiments run
-speed``, whose command line loads numpy before the speed experiment: it runs each benchmark
-in a child process started by :func:`run_module`, whose environment lacks both variables.
+speed``, whose command line loads numpy before the speed experiment: the run helper
+(``experiments._run.run(..., clean_env=True)``) runs that experiment in one child process
+started by :func:`run_module`, whose environment lacks both variables, and which calls the
+benchmark functions directly.
 Tests and CI keep the machine's settings; only the benchmark processes change.
 
 ``python -m experiments.benchmarks._fair_env`` prints, as JSON, what a benchmark process

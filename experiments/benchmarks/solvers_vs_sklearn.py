@@ -10,8 +10,9 @@ Questions (issue: same harness and benchmarks):
   3. KL: jaxnmf mu against scikit-learn's mu (beta_loss="kullback-leibler"), time per iteration;
      the same for Itakura–Saito and β = 1.5.
 
-Feeds: the README's benchmark table and figure 7. Runtime on a 2-core CPU: ~3 minutes
-(``--quick``: ~1 minute). Writes ``results/benchmarks/solvers_vs_sklearn.json``. Medians of
+Feeds: the README's benchmark table and figure 7 (through the speed experiment, which calls
+:func:`run`). Runtime on a 2-core CPU: ~3 minutes (``--quick``: ~1 minute). The command line
+writes ``results/benchmarks/solvers_vs_sklearn.json``. Medians of
 ``--repeats`` runs; compilation is excluded from per-iteration times and reported apart.
 Runs in its own process, without the machine's OpenBLAS kernel overrides (``_fair_env``);
 ``machine`` in the JSON records the BLAS, numpy's and jax's GEMM throughput and the load.
@@ -31,16 +32,21 @@ from experiments.benchmarks import _fair_env  # noqa: F401
 import argparse
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from experiments import _run
 from experiments.benchmarks._bench import (
+    load_1min,
     machine,
     matmul_gflops,
     median_time,
     print_machine,
     write_json,
 )
+
+_T = {"metadata": _run.META}  # a timing (or machine) field: JSON, outside the hashed arrays
 
 # The jaxnmf solvers of the time-to-target benchmark (``--solvers`` runs some of them).
 SOLVERS = ("mu", "hals", "accelerated_hals", "accelerated_mu", "nesterov", "anls", "pg")
@@ -209,15 +215,126 @@ def time_to_target(name, X, k, solvers, max_iter, rng, sk_max_iter):
     return out
 
 
+@dataclass(frozen=True)
+class SolverBenchmark:
+    """Per-iteration times (one row per loss and library/solver) and the time to a target
+    objective (problems × solvers). Labels and shapes are arrays; times, objectives,
+    iteration counts (NaN: target not reached) and the machine are JSON fields."""
+
+    shape: np.ndarray  # (2,) of the random matrix
+    k: int
+    max_iter_jaxnmf: int
+    max_iter_sklearn: int
+    solvers: np.ndarray  # the jaxnmf solvers of the time to target
+    per_iter_loss: np.ndarray  # (n_rows,)
+    per_iter_label: np.ndarray  # (n_rows,) e.g. "jaxnmf_mu", "sklearn_cd"
+    ttt_data: np.ndarray  # (n_problems,)
+    ttt_shape: np.ndarray  # (n_problems, 2)
+    ttt_k: np.ndarray
+    ttt_labels: np.ndarray  # (n_labels,) jaxnmf solvers, then sklearn_cd, sklearn_mu
+    matmul_gflops_float32: float = field(**_T)
+    per_iter_s: np.ndarray = field(**_T)
+    per_iter_compile_s: np.ndarray = field(**_T)  # NaN for scikit-learn
+    per_iter_ideal_s: np.ndarray = field(**_T)
+    ttt_best_objective: np.ndarray = field(**_T)  # (n_problems,)
+    ttt_target: np.ndarray = field(**_T)
+    ttt_seconds: np.ndarray = field(**_T)  # (n_problems, n_labels)
+    ttt_iterations: np.ndarray = field(**_T)
+    ttt_compile_s: np.ndarray = field(**_T)
+    ttt_final: np.ndarray = field(**_T)
+    load_average: list = field(**_T)  # 1-minute load at the start and the end
+    machine: dict = field(**_T)
+
+
+def run(
+    quick: bool = False,
+    repeats: int = 3,
+    solvers=SOLVERS,
+    only_time_to_target: bool = False,
+    sklearn_max_iter: int | None = None,
+) -> SolverBenchmark:
+    """Per-iteration times (unless ``only_time_to_target``) and the time to target on the
+    random matrix and on digits. ``sklearn_max_iter``: scikit-learn's cap in the search for
+    the iterations that reach the target (default 4 × jaxnmf's 300 with ``quick``, else 1000)."""
+    import jax.numpy as jnp
+    from sklearn.datasets import load_digits
+
+    solvers = list(solvers)
+    unknown = sorted(set(solvers) - set(SOLVERS))
+    if unknown:
+        raise ValueError(f"solvers: unknown {unknown}; known: {', '.join(SOLVERS)}")
+    rng = np.random.default_rng(0)
+    m, n, k = (600, 400, 10) if quick else (2000, 1000, 20)
+    X = rng.random((m, n)).astype(np.float32)
+    mach, load0 = machine(), load_1min()
+    gflops = matmul_gflops(jnp.float32)
+    max_iter = 300 if quick else 1000
+    sk_max_iter = sklearn_max_iter or 4 * max_iter
+    print(f"matmul throughput (float32): {gflops:.1f} GFLOP/s")
+    print_machine(mach)
+    rows = []  # (loss, label, row)
+    for loss in () if only_time_to_target else LOSSES:
+        ideal = ITER_FLOPS[loss](m, n, k) / (gflops * 1e9)
+        # Itakura–Saito is undefined at V = 0: the same matrix, floored (both libraries)
+        data = np.maximum(X, np.float32(1e-6)) if loss == "is" else X
+        n_iter = 20 if quick else 50
+        found = per_iteration(data, k, loss, repeats, n_iter, np.random.default_rng(1))
+        for label, row in found.items():
+            rows.append((loss, label, {**row, "ideal_s": ideal}))
+            print(
+                f"  [{loss}] {label:24s} {1e3 * row['s_per_iter']:7.2f} ms/it "
+                f"= {row['s_per_iter'] / ideal:4.2f}× ideal"
+            )
+    digits = load_digits().data.astype(np.float32)
+    problems = [
+        time_to_target(name, data, kk, solvers, max_iter, np.random.default_rng(2), sk_max_iter)
+        for name, data, kk in (("random", X, k), ("digits", digits, 10))
+    ]
+    labels = [f"jaxnmf_{s}" for s in solvers] + ["sklearn_cd", "sklearn_mu"]
+
+    def grid(key):
+        return np.asarray([[p["solvers"][lbl].get(key) for lbl in labels] for p in problems], float)
+
+    for p in problems:
+        print(f"\n[time to target] {p['data']} {p['shape']}, k={p['k']}:")
+        for label, row in p["solvers"].items():
+            print(f"  {label:24s} {row['seconds']:8.3f} s  ({row['iterations']} iterations)")
+    return SolverBenchmark(
+        shape=np.asarray([m, n]),
+        k=k,
+        max_iter_jaxnmf=max_iter,
+        max_iter_sklearn=sk_max_iter,
+        solvers=np.asarray(solvers, np.str_),
+        per_iter_loss=np.asarray([r[0] for r in rows], np.str_),
+        per_iter_label=np.asarray([r[1] for r in rows], np.str_),
+        ttt_data=np.asarray([p["data"] for p in problems], np.str_),
+        ttt_shape=np.asarray([p["shape"] for p in problems]),
+        ttt_k=np.asarray([p["k"] for p in problems]),
+        ttt_labels=np.asarray(labels, np.str_),
+        matmul_gflops_float32=gflops,
+        per_iter_s=np.asarray([r[2]["s_per_iter"] for r in rows], float),
+        per_iter_compile_s=np.asarray([r[2].get("compile_s", np.nan) for r in rows], float),
+        per_iter_ideal_s=np.asarray([r[2]["ideal_s"] for r in rows], float),
+        ttt_best_objective=np.asarray([p["best_objective"] for p in problems]),
+        ttt_target=np.asarray([p["target"] for p in problems]),
+        ttt_seconds=grid("seconds"),
+        ttt_iterations=grid("iterations"),
+        ttt_compile_s=grid("compile_s"),
+        ttt_final=grid("final"),
+        load_average=[load0, load_1min()],
+        machine=mach,
+    )
+
+
 def main(argv=None):
+    """The command line: :func:`run`, then the JSON file."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--solvers",
-        default=None,
-        help="comma-separated jaxnmf solvers for the time to target "
-        f"(default: {','.join(SOLVERS)})",
+        default=",".join(SOLVERS),
+        help="comma-separated jaxnmf solvers for the time to target",
     )
     parser.add_argument(
         "--only-time-to-target",
@@ -228,80 +345,22 @@ def main(argv=None):
         "--sklearn-max-iter",
         type=int,
         default=None,
-        help="scikit-learn's iteration cap when searching for the count that reaches the "
-        "target (default: 4 × jaxnmf's 300 with --quick, else 1000)",
+        help="scikit-learn's iteration cap in the search for the count that "
+        "reaches the target (default: 4 × jaxnmf's 300 with --quick, else 1000)",
     )
-    parser.add_argument(
-        "--out", default="results/benchmarks", help="folder of the result JSON file"
-    )
+    parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
     args = parser.parse_args(argv)
-    solvers = args.solvers.split(",") if args.solvers else list(SOLVERS)
-    unknown = sorted(set(solvers) - set(SOLVERS))
-    if unknown:
-        parser.error(f"--solvers: unknown {unknown}; known: {', '.join(SOLVERS)}")
-    import jax.numpy as jnp
-    from sklearn.datasets import load_digits
-
-    rng = np.random.default_rng(0)
-    m, n, k = (600, 400, 10) if args.quick else (2000, 1000, 20)
-    X = rng.random((m, n)).astype(np.float32)
-    gflops = matmul_gflops(jnp.float32)
-    max_iter = 300 if args.quick else 1000
-    sk_max_iter = args.sklearn_max_iter or 4 * max_iter
-    out = {
-        "machine": machine(),
-        "matmul_gflops_float32": gflops,
-        "per_iteration": {},
-        "time_to_target": [],
-        "max_iter": {"jaxnmf": max_iter, "sklearn": sk_max_iter},
-    }
-    if args.solvers:
-        out["solvers_subset"] = solvers
-    print(f"matmul throughput (float32): {gflops:.1f} GFLOP/s")
-    print_machine(out["machine"])
-
-    n_iter = 20 if args.quick else 50
-    for loss in () if args.only_time_to_target else LOSSES:
-        ideal = ITER_FLOPS[loss](m, n, k) / (gflops * 1e9)
-        # Itakura–Saito is undefined at V = 0: the same matrix, floored (both libraries)
-        data = np.maximum(X, np.float32(1e-6)) if loss == "is" else X
-        rows = per_iteration(data, k, loss, args.repeats, n_iter, np.random.default_rng(1))
-        out["per_iteration"][loss] = {"shape": [m, n], "k": k, "ideal_s": ideal, **rows}
-        print(
-            f"\n[{loss}] {m}×{n}, k={k}: ideal {1e3 * ideal:.2f} ms/iteration "
-            f"({ITER_FLOPS[loss](m, n, k) / 1e6:.0f} MFLOP)"
+    try:
+        rec = run(
+            args.quick,
+            args.repeats,
+            args.solvers.split(","),
+            args.only_time_to_target,
+            args.sklearn_max_iter,
         )
-        for name, row in rows.items():
-            print(
-                f"  {name:14s} {1e3 * row['s_per_iter']:7.2f} ms/it = "
-                f"{row['s_per_iter'] / ideal:4.2f}× ideal"
-            )
-        if loss != "frobenius":
-            for label in ("mu", "mu_eval_every_10"):
-                ratio = rows[f"jaxnmf_{label}"]["s_per_iter"] / rows["sklearn_mu"]["s_per_iter"]
-                print(f"  jaxnmf {label} / scikit-learn mu: {ratio:.2f}")
-
-    digits = load_digits().data.astype(np.float32)
-    for name, data, kk in (("random", X, k), ("digits", digits, 10)):
-        res = time_to_target(
-            name, data, kk, solvers, max_iter, np.random.default_rng(2), sk_max_iter=sk_max_iter
-        )
-        out["time_to_target"].append(res)
-        print(f"\n[time to target] {name} {data.shape}, k={kk}: target = best × (1 + 1e-3)")
-        for label, row in res["solvers"].items():
-            print(f"  {label:24s} {row['seconds']:8.3f} s  ({row['iterations']} iterations)")
-        ours = min(
-            (
-                r["seconds"]
-                for lbl, r in res["solvers"].items()
-                if lbl.startswith("jaxnmf") and np.isfinite(r["seconds"])
-            ),
-            default=np.nan,
-        )
-        cd = res["solvers"]["sklearn_cd"]["seconds"]
-        print(f"  best jaxnmf / scikit-learn cd: {ours / cd:.2f}")
-    path = write_json("solvers_vs_sklearn", out, args.out)
-    print(f"\nwrote {path}")
+    except ValueError as e:
+        parser.error(str(e))
+    print(f"\nwrote {write_json('solvers_vs_sklearn', _run.to_json(rec), args.out)}")
 
 
 if __name__ == "__main__":

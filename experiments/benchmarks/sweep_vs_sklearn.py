@@ -5,10 +5,11 @@ iterations, Frobenius) take with one compiled sweep, against scikit-learn fittin
 grid member by member, and how close is it to the machine's ideal time (the grid's
 floating-point work divided by the measured matmul throughput)?
 
-Feeds: the README's benchmark table and figure 7. Runtime on a 2-core CPU: about 2 minutes
-(``--seeds 2`` for a quick look). Writes ``results/benchmarks/sweep_vs_sklearn.json``.
-Runs in its own process, without the machine's OpenBLAS kernel overrides (``_fair_env``);
-``machine`` in the JSON records the BLAS, numpy's and jax's GEMM throughput and the load.
+Feeds: the README's benchmark table and figure 7 (through the speed experiment, which calls
+:func:`run`). Runtime on a 2-core CPU: about 2 minutes (``--seeds 2`` for a quick look). The
+command line writes ``results/benchmarks/sweep_vs_sklearn.json``. Runs in its own process,
+without the machine's OpenBLAS kernel overrides (``_fair_env``); ``machine`` records the
+BLAS, numpy's and jax's GEMM throughput and the load.
 
     python -m experiments.benchmarks.sweep_vs_sklearn [--seeds 10] [--max-iter 200]
     python -m experiments.benchmarks.sweep_vs_sklearn --survey-large   # memory check
@@ -23,16 +24,52 @@ from experiments.benchmarks import _fair_env  # noqa: F401
 import argparse
 import time
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from experiments import _run
 from experiments.benchmarks._bench import (
+    load_1min,
     machine,
     matmul_gflops,
     peak_rss_gib,
     print_machine,
     write_json,
 )
+
+_T = {"metadata": _run.META}  # a timing (or machine) field: JSON, outside the hashed arrays
+
+
+@dataclass(frozen=True)
+class SweepBenchmark:
+    """The rank survey timed: one row per (dtype, solver[, tol]) run.
+
+    The grid and the row labels are arrays; every time, and the machine, are JSON fields
+    (they differ from run to run). ``sklearn_s`` is scikit-learn's ``cd`` loop over the same
+    grid (the same value for every solver of a dtype); a row with ``tol > 0`` lets every
+    member stop on its own (scikit-learn's default rule, jaxnmf ``hals``).
+    """
+
+    m: int
+    n: int
+    ranks: np.ndarray
+    seeds: np.ndarray
+    max_iter: int
+    gflop: float  # the grid's floating-point work of the updates
+    dtype: np.ndarray  # (n_rows,)
+    solver: np.ndarray
+    tol: np.ndarray
+    sklearn_s: np.ndarray = field(**_T)
+    total_s: np.ndarray = field(**_T)  # jaxnmf, compilation included
+    compile_s: np.ndarray = field(**_T)
+    run_s: np.ndarray = field(**_T)
+    ideal_s: np.ndarray = field(**_T)  # gflop / the measured matmul GFLOP/s
+    gflops_machine: np.ndarray = field(**_T)
+    sklearn_mean_iter: np.ndarray = field(**_T)  # tol > 0 rows; NaN elsewhere
+    jaxnmf_mean_iter: np.ndarray = field(**_T)
+    load_average: list = field(**_T)  # 1-minute load at the start and the end
+    machine: dict = field(**_T)
 
 
 def grid_flops(m: int, n: int, ranks, n_seeds: int, n_iter: int) -> float:
@@ -62,11 +99,131 @@ def run_jaxnmf(X, ranks, seeds, max_iter, tol, solver):
 
     t0 = time.perf_counter()
     sw = jn.sweep(X, ranks, seeds, solver=solver, max_iter=max_iter, tol=tol, init="random")
-    wall = time.perf_counter() - t0
-    return wall, sw
+    return time.perf_counter() - t0, sw
+
+
+def run(
+    seeds: int = 10,
+    max_iter: int = 200,
+    dtypes=("float32", "float64"),
+    solvers=("hals", "mu"),
+    skip_sklearn: bool = False,
+) -> SweepBenchmark:
+    """Time the digits rank survey (ranks 2..20 × ``seeds``) both ways, per dtype and solver,
+    and once more at tol = 1e-4 with HALS. jax's x64 is on during the run (float64 rows)."""
+    import jax
+    import jax.numpy as jnp
+    from sklearn.datasets import load_digits
+
+    X64 = load_digits().data.astype(np.float64)
+    (m, n), ranks, seed_list = X64.shape, list(range(2, 21)), list(range(seeds))
+    flops = grid_flops(m, n, ranks, len(seed_list), max_iter)
+    mach, load0, rows = machine(), load_1min(), []
+    print(
+        f"grid: digits {m}×{n}, ranks 2..20 × {seeds} seeds, {max_iter} it.: "
+        f"{flops / 1e9:.0f} GFLOP"
+    )
+    print_machine(mach)
+    x64 = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        for dtype in dtypes:
+            X = X64.astype(dtype)
+            gflops = matmul_gflops(jnp.dtype(dtype))
+            ideal = flops / (gflops * 1e9)
+            sk = np.nan if skip_sklearn else run_sklearn(X, ranks, seed_list, max_iter, 0.0)[0]
+            base = dict(dtype=dtype, ideal_s=ideal, gflops_machine=gflops, sklearn_s=sk, tol=0.0)
+            for solver in solvers:
+                wall, sw = run_jaxnmf(X, ranks, seed_list, max_iter, 0.0, solver)
+                rows.append(
+                    {
+                        **base,
+                        "solver": solver,
+                        "total_s": wall,
+                        "compile_s": sw.compile_time,
+                        "run_s": wall - sw.compile_time,
+                    }
+                )
+                print(
+                    f"  [{dtype}] jaxnmf {solver}: {wall:.2f} s ({sw.compile_time:.2f} s "
+                    f"compile); scikit-learn cd loop {sk:.2f} s; ideal {ideal:.2f} s"
+                )
+            if not skip_sklearn:  # each member stops on its own at scikit-learn's default tol
+                sk_tol, sk_iters = run_sklearn(X, ranks, seed_list, max_iter, tol=1e-4)
+                wall, sw = run_jaxnmf(X, ranks, seed_list, max_iter, 1e-4, "hals")
+                rows.append(
+                    {
+                        **base,
+                        "solver": "hals",
+                        "tol": 1e-4,
+                        "sklearn_s": sk_tol,
+                        "total_s": wall,
+                        "sklearn_mean_iter": float(np.mean(sk_iters)),
+                        "jaxnmf_mean_iter": float(np.mean(sw.n_iter)),
+                    }
+                )
+                print(
+                    f"  [{dtype}] tol=1e-4: scikit-learn {sk_tol:.2f} s, jaxnmf hals {wall:.2f} s"
+                )
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+
+    def col(key, dt=float):
+        return np.asarray([r.get(key, np.nan) for r in rows], dt)
+
+    return SweepBenchmark(
+        m=m,
+        n=n,
+        ranks=np.asarray(ranks),
+        seeds=np.asarray(seed_list),
+        max_iter=max_iter,
+        gflop=flops / 1e9,
+        dtype=col("dtype", np.str_),
+        solver=col("solver", np.str_),
+        tol=col("tol"),
+        sklearn_s=col("sklearn_s"),
+        total_s=col("total_s"),
+        compile_s=col("compile_s"),
+        run_s=col("run_s"),
+        ideal_s=col("ideal_s"),
+        gflops_machine=col("gflops_machine"),
+        sklearn_mean_iter=col("sklearn_mean_iter"),
+        jaxnmf_mean_iter=col("jaxnmf_mean_iter"),
+        load_average=[load0, load_1min()],
+        machine=mach,
+    )
+
+
+def survey_large() -> dict:
+    """The memory check: 5000×1000 float32, ranks 2..30 × 20 seeds, 20 MU iterations."""
+    import jax.numpy as jnp
+
+    import jaxnmf as jn
+
+    rng = np.random.default_rng(0)
+    V = (rng.random((5000, 30)) @ rng.random((30, 1000))).astype(np.float32)
+    ranks, seeds, n_iter = range(2, 31), range(20), 20
+    flops = grid_flops(5000, 1000, ranks, len(seeds), n_iter)
+    ideal = flops / (matmul_gflops(jnp.float32) * 1e9)
+    t0 = time.perf_counter()
+    sw = jn.sweep(V, ranks, seeds, solver="mu", max_iter=n_iter, tol=0.0)
+    seconds = time.perf_counter() - t0
+    print(
+        f"survey 5000×1000 float32, ranks 2..30 × 20 seeds, {n_iter} MU iterations "
+        f"({flops / 1e9:.0f} GFLOP, ideal {ideal:.1f} s): {seconds:.1f} s "
+        f"({sw.compile_time:.1f} s compile), peak RSS {peak_rss_gib():.2f} GiB"
+    )
+    return {
+        "gflop": flops / 1e9,
+        "ideal_s": ideal,
+        "seconds": seconds,
+        "compile_s": sw.compile_time,
+        "peak_rss_gib": peak_rss_gib(),
+    }
 
 
 def main(argv=None):
+    """The command line: :func:`run`, then the JSON file."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--max-iter", type=int, default=200)
@@ -78,130 +235,19 @@ def main(argv=None):
         action="store_true",
         help="also run the 5000×1000, ranks 2..30 × 20 seeds memory check",
     )
-    parser.add_argument(
-        "--out", default="results/benchmarks", help="folder of the result JSON file"
-    )
+    parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
     args = parser.parse_args(argv)
-
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    from sklearn.datasets import load_digits
-
-    X64 = load_digits().data.astype(np.float64)
-    m, n = X64.shape
-    ranks = list(range(2, 21))
-    seeds = list(range(args.seeds))
-    flops = grid_flops(m, n, ranks, len(seeds), args.max_iter)
-    out = {
-        "machine": machine(),
-        "grid": {
-            "m": m,
-            "n": n,
-            "ranks": ranks,
-            "seeds": seeds,
-            "max_iter": args.max_iter,
-            "gflop": flops / 1e9,
-        },
-        "runs": [],
-    }
-    print(
-        f"grid: digits {m}×{n}, ranks 2..20 × {len(seeds)} seeds, {args.max_iter} iterations:"
-        f" {flops / 1e9:.0f} GFLOP"
+    rec = run(
+        args.seeds,
+        args.max_iter,
+        args.dtypes.split(","),
+        args.solvers.split(","),
+        args.skip_sklearn,
     )
-    print_machine(out["machine"])
-    for dtype in args.dtypes.split(","):
-        X = X64.astype(dtype)
-        import jax.numpy as jnp
-
-        gflops = matmul_gflops(jnp.dtype(dtype))
-        ideal = flops / (gflops * 1e9)
-        print(f"\n[{dtype}] matmul {gflops:.1f} GFLOP/s -> ideal {ideal:.2f} s")
-        sk_time = float("nan")
-        if not args.skip_sklearn:
-            sk_time, _ = run_sklearn(X, ranks, seeds, args.max_iter, tol=0.0)
-            print(f"  scikit-learn cd loop: {sk_time:.2f} s ({sk_time / ideal:.1f}× ideal)")
-        for solver in args.solvers.split(","):
-            wall, sw = run_jaxnmf(X, ranks, seeds, args.max_iter, 0.0, solver)
-            run_time = wall - sw.compile_time
-            row = {
-                "dtype": dtype,
-                "solver": solver,
-                "gflops_machine": gflops,
-                "ideal_s": ideal,
-                "sklearn_cd_s": sk_time,
-                "jaxnmf_total_s": wall,
-                "jaxnmf_compile_s": sw.compile_time,
-                "jaxnmf_run_s": run_time,
-                "speedup_vs_sklearn": sk_time / wall,
-                "total_over_ideal": wall / ideal,
-                "fraction_of_matmul_peak": ideal / run_time,
-            }
-            out["runs"].append(row)
-            if np.isnan(sk_time):  # --skip-sklearn
-                versus = "scikit-learn not run"
-            elif sk_time >= wall:
-                versus = f"{sk_time / wall:.2g}× faster than scikit-learn"
-            else:
-                versus = f"{wall / sk_time:.2g}× slower than scikit-learn"
-            print(
-                f"  jaxnmf {solver}: {wall:.2f} s total ({sw.compile_time:.2f} s compile, "
-                f"{run_time:.2f} s run) = {wall / ideal:.2f}× ideal; {versus}; "
-                f"{100 * ideal / run_time:.0f}% of matmul peak while running"
-            )
-        # Per-member stopping at scikit-learn's default tolerance.
-        if not args.skip_sklearn:
-            sk_tol, sk_iters = run_sklearn(X, ranks, seeds, args.max_iter, tol=1e-4)
-            wall, sw = run_jaxnmf(X, ranks, seeds, args.max_iter, 1e-4, "hals")
-            out["runs"].append(
-                {
-                    "dtype": dtype,
-                    "solver": "hals",
-                    "tol": 1e-4,
-                    "sklearn_cd_s": sk_tol,
-                    "jaxnmf_total_s": wall,
-                    "sklearn_mean_iter": float(np.mean(sk_iters)),
-                    "jaxnmf_mean_iter": float(np.mean(sw.n_iter)),
-                }
-            )
-            print(
-                f"  tol=1e-4 (each member stops on its own): scikit-learn {sk_tol:.2f} s "
-                f"(mean {np.mean(sk_iters):.0f} it), jaxnmf hals {wall:.2f} s "
-                f"(mean {np.mean(sw.n_iter):.0f} it, max {np.max(sw.n_iter)})"
-            )
-
+    payload = _run.to_json(rec)
     if args.survey_large:
-        import jax.numpy as jnp
-
-        import jaxnmf as jn
-
-        rng = np.random.default_rng(0)
-        V = (rng.random((5000, 30)) @ rng.random((30, 1000))).astype(np.float32)
-        large_ranks, large_seeds, large_iter = range(2, 31), range(20), 20
-        large_flops = grid_flops(5000, 1000, large_ranks, len(large_seeds), large_iter)
-        large_ideal = large_flops / (matmul_gflops(jnp.float32) * 1e9)
-        t0 = time.perf_counter()
-        sw = jn.sweep(V, large_ranks, large_seeds, solver="mu", max_iter=large_iter, tol=0.0)
-        seconds = time.perf_counter() - t0
-        out["survey_large"] = {
-            "shape": [5000, 1000],
-            "ranks": [2, 30],
-            "seeds": len(large_seeds),
-            "max_iter": large_iter,
-            "gflop": large_flops / 1e9,
-            "ideal_s": large_ideal,
-            "seconds": seconds,
-            "compile_s": sw.compile_time,
-            "members": int(sw.W.shape[0] * sw.W.shape[1]),
-            "peak_rss_gib": peak_rss_gib(),
-        }
-        print(
-            f"\nsurvey 5000×1000 float32, ranks 2..30 × 20 seeds, {large_iter} MU iterations "
-            f"({large_flops / 1e9:.0f} GFLOP, ideal {large_ideal:.1f} s): {seconds:.1f} s "
-            f"({sw.compile_time:.1f} s compile), peak RSS {peak_rss_gib():.2f} GiB"
-        )
-    path = write_json("sweep_vs_sklearn", out, args.out)
-    print(f"\nwrote {path}")
+        payload["survey_large"] = survey_large()
+    print(f"\nwrote {write_json('sweep_vs_sklearn', payload, args.out)}")
 
 
 if __name__ == "__main__":
