@@ -98,14 +98,28 @@ def compute(config: dict, run: _run.Run) -> Convergence:
     k, names = int(config["rank"]), list(config["solvers"])
     seeds = [run.seed(i, 1) for i in range(int(config["n_seeds"]))]
     cmp = jn.compare(
-        V, k, solvers={n: _solver(n, config) for n in names}, loss=config["loss"],
-        seeds=seeds, init="random", max_iter=int(config["max_iter"]), tol=float(config["tol"]),
-    )  # fmt: skip
+        V,
+        k,
+        solvers={n: _solver(n, config) for n in names},
+        loss=config["loss"],
+        seeds=seeds,
+        init="random",
+        max_iter=int(config["max_iter"]),
+        tol=float(config["tol"]),
+    )
     ref = [
-        jn.fit(V, k, solver=_solver(config["reference_solver"], config), loss=config["loss"],
-               init="random", seed=s, max_iter=int(config["reference_max_iter"]), tol=0.0).loss
+        jn.fit(
+            V,
+            k,
+            solver=_solver(config["reference_solver"], config),
+            loss=config["loss"],
+            init="random",
+            seed=s,
+            max_iter=int(config["reference_max_iter"]),
+            tol=0.0,
+        ).loss
         for s in seeds
-    ]  # fmt: skip
+    ]
     traces = [cmp[n] for n in names]
     pairs = [(t, t.checkpoint_iter >= 0) for t in traces]
     result = Convergence(

@@ -168,12 +168,27 @@ def _survey(tag: str, V: np.ndarray, cfg: dict, seeds: list[int], heldout: float
     ari = np.zeros((0,))
     if truth is not None:
         ari = np.array(
-            [[_cluster_agreement(_labels(sw, i, s, r, cfg["samples"]), truth)
-              for s in range(len(seeds))] for i, r in enumerate(ranks)]
-        )  # fmt: skip
-    columns = {k: np.asarray(table.columns[k]) for k in (
-        "rank", "cophenetic", "dispersion", "heldout_rmse_mean", "heldout_rmse_std",
-        "rel_error_mean", "rel_error_std", "n_converged")}  # fmt: skip
+            [
+                [
+                    _cluster_agreement(_labels(sw, i, s, r, cfg["samples"]), truth)
+                    for s in range(len(seeds))
+                ]
+                for i, r in enumerate(ranks)
+            ]
+        )
+    columns = {
+        k: np.asarray(table.columns[k])
+        for k in (
+            "rank",
+            "cophenetic",
+            "dispersion",
+            "heldout_rmse_mean",
+            "heldout_rmse_std",
+            "rel_error_mean",
+            "rel_error_std",
+            "n_converged",
+        )
+    }
     survey = Survey(
         **columns,
         seeds=np.asarray(seeds, np.int64),

@@ -39,8 +39,17 @@ def _strip(ax, values: np.ndarray, names, colors, x0=0.0, marker="o", filled=Tru
     for j in range(len(names)):
         c, x = colors[j], j + x0
         face = c if filled else "white"
-        ax.scatter(x + spread, values[j], s=22, marker=marker, facecolors=face, edgecolors=c,
-                   linewidths=1.2, zorder=3, label=label if j == 0 else None)  # fmt: skip
+        ax.scatter(
+            x + spread,
+            values[j],
+            s=22,
+            marker=marker,
+            facecolors=face,
+            edgecolors=c,
+            linewidths=1.2,
+            zorder=3,
+            label=label if j == 0 else None,
+        )
         ax.hlines(np.median(values[j]), x - 0.22, x + 0.22, colors=c, linewidth=2.2, zorder=2)
 
 
@@ -71,15 +80,25 @@ def _panel_times(ax, rec: Convergence, names, colors, cfg) -> None:
     """(c) run time per fit (compilation excluded), and each solver's compilation."""
     n = len(names)
     _strip(ax, rec.wall_seconds, names, colors, label="per fit, compilation excluded")
-    ax.scatter(np.arange(n) + 0.32, rec.compile_seconds, marker="D", s=26, facecolors="white",
-               edgecolors=colors, linewidths=1.2, zorder=3, label="compilation")  # fmt: skip
+    ax.scatter(
+        np.arange(n) + 0.32,
+        rec.compile_seconds,
+        marker="D",
+        s=26,
+        facecolors="white",
+        edgecolors=colors,
+        linewidths=1.2,
+        zorder=3,
+        label="compilation",
+    )
     ax.set_yscale("log")
     ax.set_xticks(range(n), names)
     ax.set_xlim(-0.6, n - 0.2)
     ax.set_ylabel("wall time (s)")
     ax.set_title(f"(c) Time for {cfg['max_iter']} iterations", loc="left")
-    leg = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8,
-                    frameon=False)  # fmt: skip
+    leg = ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8, frameon=False
+    )
     for h in leg.legend_handles:
         h.set_edgecolor("0.3")
         if h.get_label().startswith("per fit"):

@@ -59,8 +59,16 @@ def _heldout(ax, rec: Survey, color: str, unit: str) -> bool:
     mean, sd = rec.heldout_rmse_mean, rec.heldout_rmse_std
     log = bool(np.max(mean + sd) / np.min(mean) > 5)
     lower = np.minimum(sd, 0.5 * mean) if log else sd
-    ax.errorbar(rec.rank, mean, yerr=(lower, sd), color=color, marker="o", ms=3.5,
-                capsize=2.5, elinewidth=1.0)  # fmt: skip
+    ax.errorbar(
+        rec.rank,
+        mean,
+        yerr=(lower, sd),
+        color=color,
+        marker="o",
+        ms=3.5,
+        capsize=2.5,
+        elinewidth=1.0,
+    )
     if log:
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
@@ -88,9 +96,16 @@ def _row(sub, tag: str, rec: Survey, cfg: dict) -> bool:
         yk = y[list(ranks).index(k)]
         _style.mark(ax, k, yk, color)
         right = k > ranks[0] + 0.6 * (ranks[-1] - ranks[0])  # label inside the axes
-        ax.annotate(f"k = {k}", (k, yk), xytext=(-7, 7) if right else (7, 7),
-                    ha="right" if right else "left", textcoords="offset points", fontsize=9,
-                    fontweight="bold", color=color)  # fmt: skip
+        ax.annotate(
+            f"k = {k}",
+            (k, yk),
+            xytext=(-7, 7) if right else (7, 7),
+            ha="right" if right else "left",
+            textcoords="offset points",
+            fontsize=9,
+            fontweight="bold",
+            color=color,
+        )
         if tag == "planted":
             ax.axvline(int(cfg["n_groups"]), color="0.35", linestyle=":", linewidth=1.4, zorder=1)
         ax.set_xlabel("rank k")
@@ -201,8 +216,9 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     if "planted" in surveys:
         handles.append(Line2D([], [], color="0.35", linestyle=":", linewidth=1.4))
         labels.append(f"planted rank ({cfg['planted']['n_groups']})")
-    subfigs[-1].legend(handles, labels, loc="center", ncols=len(labels), fontsize=8.5,
-                       frameon=False)  # fmt: skip
+    subfigs[-1].legend(
+        handles, labels, loc="center", ncols=len(labels), fontsize=8.5, frameon=False
+    )
     return _style.save(fig, out_dir, STEM, caption(surveys, run.meta, logged))
 
 
