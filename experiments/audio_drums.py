@@ -33,11 +33,12 @@ seconds after compilation.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import _common
+from . import _run
 
 NAME = "audio_drums"
 SOURCES = ("kick", "snare", "hihat")
@@ -129,126 +130,108 @@ def match(envelopes: np.ndarray, H: np.ndarray):
     return C, assignment
 
 
-def _pattern_part(tag, pattern, hits, sr, config, rng, seeds):
+@dataclass(frozen=True)
+class Pattern:
+    """One rendered pattern: its spectrogram, the true activations and onsets, and per loss
+    (axis 0, in the order of ``losses``) the fits of every seed and their matching."""
+
+    V: np.ndarray  # (n_freqs, n_frames) |STFT| of the mixture
+    envelopes: np.ndarray  # (n_sources, n_frames) Σ_f |STFT| of each drum's own track
+    onset_source: np.ndarray  # (n_onsets,)
+    onset_time: np.ndarray  # seconds
+    onset_gain: np.ndarray
+    losses: np.ndarray  # (n_losses,)
+    W: np.ndarray  # (n_losses, n_seeds, n_freqs, k)
+    H: np.ndarray  # (n_losses, n_seeds, k, n_frames)
+    corr: np.ndarray  # (n_losses, n_seeds, n_sources, k) Pearson, drum × component
+    assignment: np.ndarray  # (n_losses, n_seeds, n_sources) -> component (Hungarian)
+    matched_corr: np.ndarray  # (n_losses, n_seeds, n_sources)
+    final_loss: np.ndarray  # (n_losses, n_seeds)
+    n_iter: np.ndarray
+    status: np.ndarray
+    sweep_seconds: list = field(metadata=_run.META)  # per loss, compilation included
+
+
+@dataclass(frozen=True)
+class Audio:
+    """What every pattern shares: the drums, the sample rate, the time and frequency axes."""
+
+    sources: np.ndarray
+    sample_rate: int
+    frame_seconds: float
+    freqs_hz: np.ndarray
+    seeds: np.ndarray  # the jaxnmf seeds of the random starts
+    sample_files: dict = field(metadata=_run.META)
+
+
+def _fit_loss(loss: str, V, envelopes, config: dict, seeds):
+    """One sweep (rank k × seeds) of one loss, each seed's components matched to the drums."""
     import jaxnmf as jn
 
+    X = V + float(config["is_floor"]) * V.max() if loss in ("is", "itakura_saito") else V
+    keys = ("solver", "init", "max_iter", "tol")
+    t0 = time.perf_counter()
+    sw = jn.sweep(
+        X.astype(np.float32),
+        ranks=[int(config["rank"])],
+        seeds=seeds,
+        loss=loss,
+        **{k: config[k] for k in keys},
+    )
+    matches = [match(envelopes, sw.H[0, s]) for s in range(len(seeds))]
+    corr = np.stack([c for c, _ in matches])
+    assign = np.stack([a for _, a in matches])
+    matched = np.take_along_axis(corr, assign[:, :, None], axis=2)[:, :, 0]
+    print(
+        f"  {loss}: {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s; matched correlation "
+        + ", ".join(f"{s} {c:.3f}" for s, c in zip(SOURCES, matched.mean(axis=0), strict=True)),
+        flush=True,
+    )
+    fit = (sw.W[0], sw.H[0], corr, assign, matched, sw.final_loss[0], sw.n_iter[0])
+    return (*fit, sw.status()[0].astype(np.str_), time.perf_counter() - t0)
+
+
+def _pattern(pattern: dict, hits, sr: int, config: dict, rng, seeds) -> Pattern:
     tracks, onsets = render(hits, sr, pattern, config, rng)
     n_fft, hop = int(config["n_fft"]), int(config["hop"])
     V = stft_magnitude(tracks.sum(axis=0), n_fft, hop)
     envelopes = np.stack([stft_magnitude(t, n_fft, hop).sum(axis=0) for t in tracks])
-    arrays = {
-        f"{tag}_V": V.astype(np.float32),
-        f"{tag}_envelopes": envelopes,
-        f"{tag}_onset_source": onsets[:, 0].astype(np.int64),
-        f"{tag}_onset_time": onsets[:, 1],
-        f"{tag}_onset_gain": onsets[:, 2],
-    }
-    summary = {"shape": list(V.shape), "n_onsets": len(onsets), "losses": {}}
-    for loss in config["losses"]:
-        X = V + float(config["is_floor"]) * V.max() if loss in ("is", "itakura_saito") else V
-        t0 = time.perf_counter()
-        sw = jn.sweep(
-            X.astype(np.float32),
-            ranks=[int(config["rank"])],
-            seeds=seeds,
-            loss=loss,
-            solver=config["solver"],
-            init=config["init"],
-            max_iter=int(config["max_iter"]),
-            tol=float(config["tol"]),
+    fits = [_fit_loss(loss, V, envelopes, config, seeds) for loss in config["losses"]]
+    stacked = [np.stack(column) for column in list(zip(*fits, strict=True))[:-1]]
+    return Pattern(
+        V.astype(np.float32),
+        envelopes,
+        onsets[:, 0].astype(np.int64),
+        onsets[:, 1],
+        onsets[:, 2],
+        np.asarray(config["losses"], np.str_),
+        *stacked,
+        sweep_seconds=[f[-1] for f in fits],
+    )
+
+
+def parts(config: dict, run: _run.Run):
+    """One part per pattern (its gains from stream (0, i)); the shared axes as the result."""
+    from jaxnmf import datasets
+
+    seeds = [run.seed(1, s) for s in range(int(config["n_seeds"]))]
+    names = [config["samples"][s] for s in SOURCES]
+    hits, sr = datasets.load_drum_hits(names)  # DataUnavailableError: the run is skipped
+    for i, (tag, pattern) in enumerate(config["patterns"].items()):
+        rng = run.rng(0, i)
+        yield _run.Part(
+            tag, Pattern, lambda p=pattern, g=rng: _pattern(p, hits, sr, config, g, seeds)
         )
-        fit_s = time.perf_counter() - t0
-        n_seeds, k = len(seeds), int(config["rank"])
-        corr = np.zeros((n_seeds, len(SOURCES), k))
-        assign = np.zeros((n_seeds, len(SOURCES)), np.int64)
-        for s in range(n_seeds):
-            corr[s], assign[s] = match(envelopes, sw.H[0, s])
-        matched = np.take_along_axis(corr, assign[:, :, None], axis=2)[:, :, 0]
-        arrays.update(
-            {
-                f"{tag}_{loss}_W": sw.W[0],  # (n_seeds, n_freqs, k)
-                f"{tag}_{loss}_H": sw.H[0],  # (n_seeds, k, n_frames)
-                f"{tag}_{loss}_corr": corr,  # (n_seeds, source, component)
-                f"{tag}_{loss}_assignment": assign,  # (n_seeds, source) -> component
-                f"{tag}_{loss}_matched_corr": matched,  # (n_seeds, source)
-                f"{tag}_{loss}_final_loss": sw.final_loss[0],
-                f"{tag}_{loss}_n_iter": sw.n_iter[0],
-                f"{tag}_{loss}_status": sw.status()[0].astype(np.str_),
-            }
-        )
-        summary["losses"][loss] = {
-            "matched_corr_mean": dict(zip(SOURCES, matched.mean(axis=0).tolist(), strict=True)),
-            "matched_corr_min": dict(zip(SOURCES, matched.min(axis=0).tolist(), strict=True)),
-            "status": sorted(set(sw.status()[0].tolist())),
-            "sweep_seconds_including_compile": fit_s,
-        }
-        print(
-            f"  {tag} {loss}: V {V.shape}, {n_seeds} seeds in {fit_s:.1f} s; correlation of "
-            "matched activations (mean over seeds) "
-            + ", ".join(f"{s} {c:.3f}" for s, c in zip(SOURCES, matched.mean(axis=0), strict=True))
-            + f"; n_iter {sw.n_iter[0].tolist()}",
-            flush=True,
-        )
-    return arrays, summary
+    return Audio(
+        sources=np.asarray(SOURCES, np.str_),
+        sample_rate=sr,
+        frame_seconds=int(config["hop"]) / sr,
+        freqs_hz=np.fft.rfftfreq(int(config["n_fft"]), 1 / sr),
+        seeds=np.asarray(seeds, np.int64),
+        sample_files={n: str(datasets.SONIC_PI_SAMPLES / f"{n}.flac") for n in names},
+    )
 
 
 def main(config: dict, out_dir: Path) -> dict:
     """Render each pattern, fit KL- and IS-NMF, match; write ``arrays.npz`` and ``meta.json``."""
-    t0 = time.perf_counter()
-    root = int(config["root_seed"])
-    seeds = [_common.derive_seed(root, 1, s) for s in range(int(config["n_seeds"]))]
-    names = [config["samples"][s] for s in SOURCES]
-    meta = {
-        "experiment": NAME,
-        "config": config,
-        "seeds": {
-            "root_seed": root,
-            "derivation": "gains of pattern i: numpy.random.default_rng(SeedSequence("
-            "root_seed, spawn_key=(0, i))); sweep seed s: SeedSequence(root_seed, "
-            "spawn_key=(1, s)).generate_state(1)[0] >> 1",
-            "sweep_seeds": seeds,
-        },
-    }
-    hits, sr, reason = _common.load_drum_hits(names)
-    if hits is None:
-        print(f"  skipped audio_drums: {reason}", flush=True)
-        meta.update(
-            skipped={"audio_drums": reason},
-            results={},
-            wall_seconds=time.perf_counter() - t0,
-            **_common.environment(),
-        )
-        _common.write_results(out_dir, {"parts": np.zeros(0, np.str_)}, meta)
-        return meta
-
-    parts = _common.Parts(out_dir, config)
-    arrays, summaries = {}, {}
-    for i, (tag, pattern) in enumerate(config["patterns"].items()):
-        a, s = parts.run(
-            tag,
-            lambda tag=tag, pattern=pattern, i=i: _pattern_part(
-                tag, pattern, hits, sr, config, _common.numpy_rng(root, 0, i), seeds
-            ),
-        )
-        arrays.update(a)
-        summaries[tag] = s
-    arrays.update(
-        {
-            "parts": np.asarray(list(summaries), np.str_),
-            "sources": np.asarray(SOURCES, np.str_),
-            "sample_rate": np.int64(sr),
-            "frame_seconds": np.float64(int(config["hop"]) / sr),
-            "freqs_hz": np.fft.rfftfreq(int(config["n_fft"]), 1 / sr),
-        }
-    )
-    meta.update(
-        skipped={},
-        results=summaries,
-        sample_files={n: str(_common.SONIC_PI_SAMPLES / f"{n}.flac") for n in names},
-        sample_rate=sr,
-        parts=parts.record,
-        wall_seconds=time.perf_counter() - t0,
-        **_common.environment(),
-    )
-    _common.write_results(out_dir, arrays, meta)
-    return meta
+    return _run.run(config, out_dir, parts)
