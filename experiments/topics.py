@@ -25,11 +25,12 @@ seconds after compilation.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import _common
+from . import _run
 
 NAME = "topics"
 
@@ -75,7 +76,50 @@ def scores(labels: np.ndarray, clusters: np.ndarray) -> tuple[float, float]:
     )
 
 
-def _model_part(tag, X, labels, n_labels, cfg, config, seeds):
+@dataclass(frozen=True)
+class Model:
+    """One NMF model of the corpus: the nndsvda fit (topics, clusters, scores) and the scores
+    of the random starts."""
+
+    W: np.ndarray  # (n_docs, k), the scale of H's rows moved in
+    H: np.ndarray  # (k, n_terms), each row sums to 1
+    clusters: np.ndarray  # (n_docs,) argmax of each row of W
+    contingency: np.ndarray  # (k, n_labels) documents per topic and label
+    top_terms: np.ndarray  # (k, top_words) term indices, largest weight first
+    nmi: float
+    ari: float
+    rel_error: float
+    losses: np.ndarray
+    n_iter: int
+    status: str
+    seed_nmi: np.ndarray  # (n_seeds,) random starts
+    seed_ari: np.ndarray
+    seed_n_iter: np.ndarray
+    seed_status: np.ndarray
+    seconds: list = field(metadata=_run.META)  # the fit, the sweep (compilation included)
+
+
+@dataclass(frozen=True)
+class KMeans:
+    """scikit-learn's k-means on the same TF-IDF rows: the baseline clustering."""
+
+    clusters: np.ndarray
+    nmi: float
+    ari: float
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The corpus as fitted: labels, their names, the terms of the columns."""
+
+    labels: np.ndarray
+    label_names: np.ndarray
+    terms: np.ndarray
+    label_counts: np.ndarray
+    shape: np.ndarray
+
+
+def _model(X, labels, n_labels, cfg, config, seeds) -> Model:
     import jaxnmf as jn
 
     k = int(config["rank"])
@@ -87,7 +131,9 @@ def _model_part(tag, X, labels, n_labels, cfg, config, seeds):
     )
     t0 = time.perf_counter()
     res = jn.fit(X, k, init="nndsvda", **common)
-    fit_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    sw = jn.sweep(X, ranks=[k], seeds=seeds, init="random", **common)
+    t2 = time.perf_counter()
     # Each topic's scale is arbitrary (W D, D⁻¹ H): normalise the rows of H to sum 1 and move
     # the scale into W, so topic weights of different documents compare.
     scale = res.H.astype(np.float64).sum(axis=1)
@@ -96,136 +142,69 @@ def _model_part(tag, X, labels, n_labels, cfg, config, seeds):
     H = res.H.astype(np.float64) / scale[:, None]
     clusters = np.argmax(W, axis=1)
     nmi, ari = scores(labels, clusters)
-    top = np.argsort(-H, axis=1, kind="stable")[:, : int(config["top_words"])]
-
-    t1 = time.perf_counter()
-    sw = jn.sweep(X, ranks=[k], seeds=seeds, init="random", **common)
-    sweep_s = time.perf_counter() - t1
     seed_scores = np.array(
         [scores(labels, np.argmax(sw.W[0, s], axis=1)) for s in range(len(seeds))]
     )
-    rel_err = float(jn.metrics.relative_error(X, res.W, res.H))
-    arrays = {
-        f"{tag}_W": W.astype(np.float32),  # (n_docs, k), rows of H scaled to sum 1
-        f"{tag}_H": H.astype(np.float32),  # (k, n_terms), each row sums to 1
-        f"{tag}_clusters": clusters,
-        f"{tag}_contingency": contingency(labels, clusters, n_labels, k),
-        f"{tag}_top_terms": top,  # (k, top_words) term indices, largest weight first
-        f"{tag}_nmi": np.float64(nmi),
-        f"{tag}_ari": np.float64(ari),
-        f"{tag}_rel_error": np.float64(rel_err),
-        f"{tag}_losses": res.losses,
-        f"{tag}_n_iter": np.int64(res.n_iter),
-        f"{tag}_status": np.str_(str(res.status)),
-        f"{tag}_seed_nmi": seed_scores[:, 0],
-        f"{tag}_seed_ari": seed_scores[:, 1],
-        f"{tag}_seed_n_iter": sw.n_iter[0],
-        f"{tag}_seed_status": sw.status()[0].astype(np.str_),
-    }
-    summary = {
-        "loss": cfg["loss"],
-        "solver": cfg["solver"],
-        "nndsvda": {
-            "nmi": nmi,
-            "ari": ari,
-            "rel_error": rel_err,
-            "status": str(res.status),
-            "n_iter": res.n_iter,
-        },
-        "random_starts": {
-            "nmi_mean": float(seed_scores[:, 0].mean()),
-            "nmi_sd": float(seed_scores[:, 0].std()),
-            "ari_mean": float(seed_scores[:, 1].mean()),
-            "ari_sd": float(seed_scores[:, 1].std()),
-            "status": sorted(set(sw.status()[0].tolist())),
-        },
-        "fit_seconds_including_compile": fit_s,
-        "sweep_seconds_including_compile": sweep_s,
-    }
     print(
-        f"  {tag} ({cfg['loss']}, {cfg['solver']}): nndsvda {res.status} after {res.n_iter} it "
-        f"({fit_s:.1f} s): NMI {nmi:.3f}, ARI {ari:.3f}; {len(seeds)} random starts "
-        f"({sweep_s:.1f} s): NMI {seed_scores[:, 0].mean():.3f} ± {seed_scores[:, 0].std():.3f}, "
-        f"ARI {seed_scores[:, 1].mean():.3f} ± {seed_scores[:, 1].std():.3f}",
+        f"  {cfg['loss']}, {cfg['solver']}: nndsvda {res.status} after {res.n_iter} it: NMI "
+        f"{nmi:.3f}, ARI {ari:.3f}; {len(seeds)} random starts: NMI "
+        f"{seed_scores[:, 0].mean():.3f}, ARI {seed_scores[:, 1].mean():.3f}",
         flush=True,
     )
-    return arrays, summary
+    return Model(
+        W=W.astype(np.float32),
+        H=H.astype(np.float32),
+        clusters=clusters,
+        contingency=contingency(labels, clusters, n_labels, k),
+        top_terms=np.argsort(-H, axis=1, kind="stable")[:, : int(config["top_words"])],
+        nmi=nmi,
+        ari=ari,
+        rel_error=float(jn.metrics.relative_error(X, res.W, res.H)),
+        losses=res.losses,
+        n_iter=int(res.n_iter),
+        status=str(res.status),
+        seed_nmi=seed_scores[:, 0],
+        seed_ari=seed_scores[:, 1],
+        seed_n_iter=sw.n_iter[0],
+        seed_status=sw.status()[0].astype(np.str_),
+        seconds=[t1 - t0, t2 - t1],
+    )
 
 
-def _kmeans_part(X, labels, config, seed):
-    from sklearn.cluster import KMeans
+def _kmeans(X, labels, config, seed) -> KMeans:
+    from sklearn.cluster import KMeans as SKKMeans
 
-    t0 = time.perf_counter()
-    km = KMeans(
+    km = SKKMeans(
         n_clusters=int(config["rank"]), n_init=int(config["kmeans_n_init"]), random_state=seed
     )
     clusters = km.fit_predict(X.astype(np.float64))
     nmi, ari = scores(labels, clusters)
     print(f"  k-means (k = {config['rank']}): NMI {nmi:.3f}, ARI {ari:.3f}", flush=True)
-    arrays = {
-        "kmeans_clusters": clusters,
-        "kmeans_nmi": np.float64(nmi),
-        "kmeans_ari": np.float64(ari),
-    }
-    return arrays, {"nmi": nmi, "ari": ari, "seconds": time.perf_counter() - t0}
+    return KMeans(clusters, nmi, ari)
+
+
+def parts(config: dict, run: _run.Run):
+    """One part per model (random starts: seed path (1, s)), then k-means (path (2,))."""
+    from jaxnmf import datasets
+
+    seeds = [run.seed(1, s) for s in range(int(config["n_seeds"]))]
+    kmeans_seed = run.seed(2)
+    X, labels, names, terms = datasets.load_scipy_tfidf(
+        int(config["max_features"]), int(config["min_df"])
+    )  # DataUnavailableError: the run is skipped
+    print(f"  TF-IDF: {X.shape[0]} documents × {X.shape[1]} terms", flush=True)
+    for tag, cfg in config["models"].items():
+        yield _run.Part(tag, Model, lambda c=cfg: _model(X, labels, len(names), c, config, seeds))
+    yield _run.Part("kmeans", KMeans, lambda: _kmeans(X, labels, config, kmeans_seed))
+    return Corpus(
+        labels,
+        np.asarray(names, np.str_),
+        terms,
+        np.bincount(labels, minlength=len(names)),
+        np.asarray(X.shape, np.int64),
+    )
 
 
 def main(config: dict, out_dir: Path) -> dict:
     """Fit every model and k-means; write ``arrays.npz`` and ``meta.json``."""
-    t0 = time.perf_counter()
-    root = int(config["root_seed"])
-    seeds = [_common.derive_seed(root, 1, s) for s in range(int(config["n_seeds"]))]
-    kmeans_seed = _common.derive_seed(root, 2)
-    meta = {
-        "experiment": NAME,
-        "config": config,
-        "seeds": {
-            "root_seed": root,
-            "derivation": "random starts s: SeedSequence(root_seed, spawn_key=(1, s))"
-            ".generate_state(1)[0] >> 1; k-means random_state: spawn_key=(2,)",
-            "sweep_seeds": seeds,
-            "kmeans_seed": kmeans_seed,
-        },
-    }
-    X, labels, names, terms, reason = _common.load_scipy_docstrings_tfidf(
-        int(config["max_features"]), int(config["min_df"])
-    )
-    if X is None:
-        print(f"  skipped topics: {reason}", flush=True)
-        meta.update(skipped={"topics": reason}, results={}, wall_seconds=time.perf_counter() - t0)
-        meta.update(_common.environment())
-        _common.write_results(out_dir, {"parts": np.zeros(0, np.str_)}, meta)
-        return meta
-    print(f"  TF-IDF: {X.shape[0]} documents × {X.shape[1]} terms", flush=True)
-
-    parts = _common.Parts(out_dir, config)
-    arrays, summaries = {}, {}
-    for tag, cfg in config["models"].items():
-        a, s = parts.run(
-            tag,
-            lambda tag=tag, cfg=cfg: _model_part(tag, X, labels, len(names), cfg, config, seeds),
-        )
-        arrays.update(a)
-        summaries[tag] = s
-    a, s = parts.run("kmeans", lambda: _kmeans_part(X, labels, config, kmeans_seed))
-    arrays.update(a)
-    summaries["kmeans"] = s
-    arrays.update(
-        {
-            "parts": np.asarray(list(config["models"]), np.str_),
-            "labels": labels,
-            "label_names": np.asarray(names, np.str_),
-            "terms": terms,
-            "label_counts": np.bincount(labels, minlength=len(names)),
-            "shape": np.asarray(X.shape, np.int64),
-        }
-    )
-    meta.update(
-        skipped={},
-        results=summaries,
-        parts=parts.record,
-        wall_seconds=time.perf_counter() - t0,
-        **_common.environment(),
-    )
-    _common.write_results(out_dir, arrays, meta)
-    return meta
+    return _run.run(config, out_dir, parts)
