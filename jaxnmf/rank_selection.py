@@ -33,14 +33,41 @@ import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import jax
 import numpy as np
 
+from . import _sparse
 from ._driver import Code
 from ._sparse import SparseMatrix
-from .metrics import relative_error
+from .metrics import hoyer_sparseness, relative_error
 from .sweep import SweepResult, sweep
 
-__all__ = ["RankTable", "consensus_matrix", "cophenetic_correlation", "rank_selection"]
+__all__ = [
+    "RankTable",
+    "Suggestion",
+    "bicross_validation",
+    "consensus_matrix",
+    "consensus_silhouette",
+    "cophenetic_correlation",
+    "pac",
+    "rank_selection",
+    "silhouette_precomputed",
+]
+
+
+class Suggestion(int):
+    """A recommended rank (an ``int``) with the evidence: ``picks`` (criterion → rank),
+    ``criterion`` (the one followed) and ``reason``."""
+
+    def __new__(cls, rank, *, picks, criterion, reason):
+        self = super().__new__(cls, int(rank))
+        self.picks = dict(picks)
+        self.criterion = criterion
+        self.reason = reason
+        return self
+
+    def __repr__(self) -> str:
+        return f"Suggestion({int(self)}, criterion={self.criterion!r}, picks={self.picks})"
 
 
 class RankTable(Mapping):
@@ -106,30 +133,117 @@ class RankTable(Mapping):
             writer.writeheader()
             writer.writerows(self.rows())
 
-    def suggest(self, criterion: str = "heldout_rmse") -> int:
-        """The rank a criterion points to.
+    # Criteria that point to the first peak of a stability coefficient, and those minimized.
+    _PEAK = ("cophenetic", "dispersion", "silhouette")
+    _ORDER = (
+        "heldout_rmse_1se",
+        "bcv",
+        "heldout_rmse",
+        "cophenetic",
+        "silhouette",
+        "pac",
+        "dispersion",
+    )  # the recommendation's preference, strongest evidence first
+
+    @staticmethod
+    def _peak(ranks, values) -> int:
+        """The largest rank at which ``values`` is at its maximum (within 1e-4), in the first
+        run of such ranks: the last rank before the coefficient begins to fall from its peak
+        (Brunet et al. 2004)."""
+        values = np.asarray(values, float)
+        at_peak = np.nonzero(values >= np.nanmax(values) - 1e-4)[0]
+        run_end = at_peak[0]
+        while run_end + 1 in at_peak:
+            run_end += 1
+        return int(ranks[run_end])
+
+    def suggest(self, criterion: str | None = None) -> int:
+        """The rank a criterion points to, or (no criterion) one recommendation.
 
         * ``"heldout_rmse"``: the rank with the lowest mean held-out RMSE;
-        * ``"cophenetic"`` / ``"dispersion"``: the largest rank at which the coefficient is
-          at its maximum (within 1e-4): the last rank before it begins to fall from its peak
-          (Brunet et al.). An earlier rule, "before the largest drop", picked k = 2 over a
-          perfect k = 4 when a small dip at k = 3 came first.
+        * ``"heldout_rmse_1se"``: Breiman's one-standard-error rule: the smallest rank whose
+          mean held-out RMSE is within one standard error of the best rank's, the standard
+          error of the paired per-seed differences (column ``heldout_rmse_se``): the most
+          parsimonious rank that the held-out error cannot tell from the best;
+        * ``"bcv"``: the rank with the lowest bi-cross-validation error (``bcv_mse_mean``);
+        * ``"pac"``: the rank with the lowest proportion of ambiguous clustering (the
+          smallest of equal ones);
+        * ``"cophenetic"`` / ``"dispersion"`` / ``"silhouette"``: the largest rank at which
+          the coefficient is at its maximum (within 1e-4): the last rank before it begins to
+          fall from its peak (Brunet et al.). An earlier rule, "before the largest drop",
+          picked k = 2 over a perfect k = 4 when a small dip at k = 3 came first.
+
+        Without a criterion, returns a :class:`Suggestion`: an ``int`` (the recommended rank)
+        that also carries ``picks`` (every available criterion's rank), ``criterion`` (the
+        one followed) and ``reason``. The recommendation follows the first available of
+        ``heldout_rmse_1se`` (error on data the fits did not see, with the parsimony that
+        guards against the minimum's drift to larger ranks), ``bcv``, then the consensus
+        criteria; the reason says which criteria agree with it.
+
+        References:
+            Breiman, L., Friedman, J., Olshen, R. & Stone, C. (1984). Classification and
+            Regression Trees, section 3.4.3 (the 1-SE rule).
+            Owen, A. B. & Perry, P. O. (2009). Bi-cross-validation of the SVD and the
+            nonnegative matrix factorization. Ann. Appl. Stat. 3(2).
+            Șenbabaoğlu, Y., Michailidis, G. & Li, J. Z. (2014). Critical limitations of
+            consensus clustering in class discovery. Sci. Rep. 4:6207.
         """
+        if criterion is None:
+            return self._recommend()
         ranks = self.columns["rank"]
         if criterion == "heldout_rmse":
-            values = self.columns["heldout_rmse_mean"]
-            if np.all(np.isnan(values)):
-                raise ValueError("no held-out error: run the sweep with heldout > 0")
+            values = self._column("heldout_rmse_mean", "run the sweep with heldout > 0")
             return int(ranks[np.nanargmin(values)])
-        if criterion in ("cophenetic", "dispersion"):
-            values = self.columns[criterion]
-            at_peak = np.nonzero(values >= np.nanmax(values) - 1e-4)[0]
-            # the first run of peak values, and its last rank
-            run_end = at_peak[0]
-            while run_end + 1 in at_peak:
-                run_end += 1
-            return int(ranks[run_end])
+        if criterion == "heldout_rmse_1se":
+            values = self._column("heldout_rmse_mean", "run the sweep with heldout > 0")
+            se = self._column("heldout_rmse_se", "run the sweep with heldout > 0")
+            best = np.nanargmin(values)
+            # SE of rank i's paired difference from the best rank (0 at the best itself)
+            ok = values - values[best] <= np.where(np.isnan(se), 0, se)
+            ok[best] = True
+            return int(np.min(np.asarray(ranks)[ok]))
+        if criterion == "bcv":
+            values = self._column("bcv_mse_mean", "pass bicv=... to rank_selection")
+            return int(ranks[np.nanargmin(values)])
+        if criterion == "pac":
+            values = self._column("pac", "pac needs the consensus matrices of a sweep")
+            return int(ranks[np.nanargmin(values)])
+        if criterion in self._PEAK:
+            values = self._column(criterion, f"no {criterion} column")
+            return self._peak(ranks, values)
         raise ValueError(f"unknown criterion {criterion!r}")
+
+    def _column(self, name, hint):
+        if name not in self._columns or np.all(np.isnan(np.asarray(self._columns[name], float))):
+            raise ValueError(f"no {name}: {hint}")
+        return np.asarray(self._columns[name], float)
+
+    def picks(self) -> dict:
+        """``{criterion: rank}`` for every criterion this table has the numbers for."""
+        out = {}
+        for criterion in self._ORDER:
+            try:
+                out[criterion] = self.suggest(criterion)
+            except (ValueError, KeyError):
+                continue
+        return out
+
+    def _recommend(self) -> Suggestion:
+        picks = self.picks()
+        if not picks:
+            raise ValueError(f"no criterion can be evaluated from the columns {self.names}")
+        criterion = next(c for c in self._ORDER if c in picks)
+        rank = picks[criterion]
+        agree = [c for c, r in picks.items() if r == rank and c != criterion]
+        why = {
+            "heldout_rmse_1se": "the smallest rank whose held-out error is within one "
+            "(paired) standard error of the best: error on unseen entries, without the "
+            "minimum's drift to larger ranks",
+            "bcv": "the lowest bi-cross-validation error (no held-out entries in this table)",
+        }.get(criterion, f"{criterion}: no held-out or bi-cross-validation error here")
+        reason = f"{criterion} -> {rank}: {why}"
+        reason += f"; agrees: {', '.join(agree)}" if agree else "; no other criterion agrees"
+        return Suggestion(rank, picks=picks, criterion=criterion, reason=reason)
 
     def plot(self, **kwargs):
         """The criteria against the rank; see :func:`jaxnmf.plotting.plot_rank_selection`."""
@@ -182,17 +296,178 @@ def cophenetic_correlation(C: np.ndarray) -> float:
     return float(corr)
 
 
-def _hoyer(X, axis):
-    d = X.shape[axis]
-    l1 = np.sum(np.abs(X), axis=axis)
-    l2 = np.sqrt(np.sum(X**2, axis=axis))
-    ok = l2 > 0
-    s = (np.sqrt(d) - l1[ok] / l2[ok]) / (np.sqrt(d) - 1)
-    return float(np.mean(s)) if s.size else float("nan")
+def pac(C: np.ndarray, lower: float = 0.1, upper: float = 0.9) -> float:
+    """Proportion of ambiguous clustering (Șenbabaoğlu et al. 2014): the fraction of sample
+    pairs (i < j) whose consensus entry lies in ``(lower, upper]``, i.e. ``CDF(upper) -
+    CDF(lower)`` of the off-diagonal consensus values. 0 for a crisp consensus (every pair
+    always or never together); lower is better.
+
+    Args:
+      C: ``(n_samples, n_samples)`` consensus matrix.
+
+    References:
+        Șenbabaoğlu, Y., Michailidis, G. & Li, J. Z. (2014). Critical limitations of consensus
+        clustering in class discovery. Sci. Rep. 4:6207.
+    """
+    C = np.asarray(C, float)
+    c = C[np.triu_indices(C.shape[0], k=1)]
+    if c.size == 0:
+        return float("nan")
+    return float(np.mean((c > lower) & (c <= upper)))
+
+
+def silhouette_precomputed(D: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette (Rousseeuw 1987) from a distance matrix ``D`` ``(n, n)`` and labels
+    ``(n,)``; a sample alone in its cluster scores 0, and fewer than 2 clusters give NaN
+    (scikit-learn's ``silhouette_score(D, labels, metric="precomputed")`` conventions)."""
+    D = np.asarray(D, float)
+    labels = np.asarray(labels)
+    ids, inv = np.unique(labels, return_inverse=True)
+    if not 2 <= len(ids) <= len(labels) - 1:
+        return float("nan")
+    onehot = np.eye(len(ids))[inv]  # (n, n_clusters)
+    counts = onehot.sum(axis=0)
+    sums = D @ onehot
+    n_own = counts[inv]
+    a = sums[np.arange(len(inv)), inv] / np.maximum(n_own - 1, 1)
+    mean_to = sums / counts[None, :]
+    mean_to[np.arange(len(inv)), inv] = np.inf
+    b = mean_to.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sil = np.nan_to_num((b - a) / np.maximum(a, b))
+    return float(np.mean(np.where(n_own > 1, sil, 0.0)))
+
+
+def consensus_silhouette(C: np.ndarray, k: int) -> float:
+    """Silhouette of the samples under the distance ``1 - C``, clustered by cutting the
+    average-linkage tree of ``1 - C`` into ``k`` clusters (the consensus silhouette of
+    Monti et al. 2003 and of R's ``NMF`` package). 1 for a crisp consensus. Needs scipy."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    D = 1.0 - np.asarray(C, float)
+    np.fill_diagonal(D, 0.0)
+    D = np.clip((D + D.T) / 2, 0, None)
+    if D.shape[0] < 3:
+        return float("nan")
+    labels = fcluster(linkage(squareform(D, checks=False), method="average"), k, "maxclust")
+    return silhouette_precomputed(D, labels)
+
+
+@jax.jit
+def _hoyer_all(W, H):
+    """:func:`jaxnmf.metrics.hoyer_sparseness` of every member's factors at once: ``W``
+    ``(n_ranks, n_seeds, m, k_max)`` by columns and ``H`` ``(n_ranks, n_seeds, k_max, n)`` by
+    rows, each ``(n_ranks, n_seeds)``. The padding components are zero vectors, which the
+    metric leaves out, so one program serves every rank (one call per rank and seed, eager,
+    took seconds)."""
+    per = jax.vmap(jax.vmap(lambda w, h: (hoyer_sparseness(w, 0), hoyer_sparseness(h, 1))))
+    return per(W, H)
+
+
+def _paired_se(heldout: np.ndarray) -> np.ndarray:
+    """Per rank, the standard error of its per-seed held-out RMSE minus the best rank's (the
+    rank of lowest mean): ``std(d, ddof=1) / √n_seeds`` of the paired differences ``d``, so
+    that the seed-to-seed variation that all ranks share cancels (0 at the best rank; NaN
+    with one seed or no held-out entries)."""
+    heldout = np.asarray(heldout, float)  # (n_ranks, n_seeds)
+    n_seeds = heldout.shape[1]
+    if n_seeds < 2 or np.all(np.isnan(heldout)):
+        return np.full(heldout.shape[0], np.nan)
+    best = np.nanargmin(np.mean(heldout, axis=1))
+    d = heldout - heldout[best][None, :]
+    return np.std(d, axis=1, ddof=1) / np.sqrt(n_seeds)
+
+
+def bicross_validation(
+    V,
+    ranks,
+    seeds=range(3),
+    *,
+    folds=2,
+    shuffle_seed: int = 0,
+    loss="frobenius",
+    solver="mu",
+    init: str = "random",
+    max_iter: int = 200,
+    tol: float = 1e-4,
+    **sweep_kwargs,
+) -> np.ndarray:
+    """Bi-cross-validation error of NMF (Owen & Perry 2009, section 5) per rank and fold.
+
+    Rows and columns are shuffled (``shuffle_seed``) and cut into ``p × q`` blocks. For each
+    held-out block ``A`` (rows I, columns J) of ``V = [[A, B], [C, D]]``, NMF of the
+    remaining block ``D ≈ W_D H_D`` is fitted (all ranks × seeds in one sweep, the seed of
+    lowest objective kept per rank); then ``B ≈ W_A H_D`` is solved for ``W_A`` with ``H_D``
+    fixed and ``C ≈ W_D H_A`` for ``H_A`` with ``W_D`` fixed, and ``A`` is predicted by
+    ``W_A H_A``. No entry of ``A`` is ever used by a fit.
+
+    Args:
+      V: dense data ``(m, n)``, non-negative (no mask).
+      ranks: ranks to score; each at most ``min`` of the size of D.
+      seeds: seeds of the fits of D.
+      folds: ``p`` (``p × p`` blocks) or ``(p, q)``.
+      loss, solver, init, max_iter, tol, **sweep_kwargs: the fits, as in
+        :func:`jaxnmf.sweep`.
+
+    Returns:
+      ``(n_ranks, p · q)`` mean squared prediction error of each held-out block.
+
+    References:
+        Owen, A. B. & Perry, P. O. (2009). Bi-cross-validation of the SVD and the
+        nonnegative matrix factorization. Ann. Appl. Stat. 3(2), 564–594.
+    """
+    from . import _validate
+    from .consensus import _refit_with_fixed_components
+
+    if _sparse.is_sparse_input(V):
+        raise ValueError("bicross_validation takes dense V (its blocks are predicted densely)")
+    V = _validate.data_matrix(V)
+    _validate.check_values(V, None)
+    m, n = V.shape
+    p, q = (folds, folds) if np.isscalar(folds) else tuple(folds)
+    p = _validate.positive_int(p, "folds (rows)", 2)
+    q = _validate.positive_int(q, "folds (columns)", 2)
+    if p > m or q > n:
+        raise ValueError(f"folds {(p, q)} need at least that many rows and columns of V")
+    rng = np.random.default_rng(shuffle_seed)
+    row_blocks = np.array_split(rng.permutation(m), p)
+    col_blocks = np.array_split(rng.permutation(n), q)
+    # the smallest D of any fold bounds the ranks
+    d_min = min(m - max(map(len, row_blocks)), n - max(map(len, col_blocks)))
+    ranks = [int(r) for r in ranks]
+    for r in ranks:
+        if not 1 <= r <= d_min:
+            raise ValueError(
+                f"ranks: {r} is not in 1..{d_min}, the smallest held-in block's min(m, n) "
+                f"with folds {(p, q)}"
+            )
+    kw = dict(loss=loss, solver=solver, max_iter=max_iter, tol=tol)
+    one_side = dict(max_iter=max_iter, tol=tol)
+    errors = np.zeros((len(ranks), p * q))
+    for fi, (rows, cols) in enumerate((r, c) for r in row_blocks for c in col_blocks):
+        rest_r = np.setdiff1d(np.arange(m), rows)
+        rest_c = np.setdiff1d(np.arange(n), cols)
+        A, B = V[np.ix_(rows, cols)], V[np.ix_(rows, rest_c)]
+        C, D = V[np.ix_(rest_r, cols)], V[np.ix_(rest_r, rest_c)]
+        sw = sweep(D, ranks, seeds, init=init, **kw, **sweep_kwargs)
+        for ri, r in enumerate(ranks):
+            best = int(np.argmin(sw.final_loss[ri]))
+            W_D, H_D = sw.W[ri][best][:, :r], sw.H[ri][best][:r]
+            W_A = _refit_with_fixed_components(B, None, H_D, loss, solver, **one_side).W
+            H_A = _refit_with_fixed_components(C.T, None, W_D.T, loss, solver, **one_side).W.T
+            errors[ri, fi] = float(np.mean((A - W_A @ H_A) ** 2))
+    return errors
 
 
 def rank_selection(
-    sweep_or_V, ranks=None, seeds=range(10), *, samples: str = "columns", **sweep_kwargs
+    sweep_or_V,
+    ranks=None,
+    seeds=range(10),
+    *,
+    samples: str = "columns",
+    bicv=None,
+    **sweep_kwargs,
 ) -> RankTable:
     """One row per rank of the selection criteria, from one sweep.
 
@@ -203,12 +478,21 @@ def rank_selection(
       ranks, seeds: the grid when V is given.
       samples: ``"columns"`` (V is features × samples; samples are clustered by the argmax of
         their column of H) or ``"rows"`` (samples × features; by the argmax of their row of W).
+      bicv: ``None`` (default), or the folds ``p`` or ``(p, q)`` of a bi-cross-validation
+        (:func:`bicross_validation`, Owen & Perry 2009) run on the sweep's V with its loss,
+        solver and ``max_iter`` (dense V without mask): columns ``bcv_mse_mean`` and
+        ``bcv_mse_std`` over the folds, NaN otherwise.
 
     Returns:
       A :class:`RankTable` with columns ``rank, cophenetic, dispersion, heldout_rmse_mean,
       heldout_rmse_std, rel_error_mean, rel_error_std, explained_variance_mean,
       explained_variance_std, sparseness_W_mean, sparseness_W_std, sparseness_H_mean,
-      sparseness_H_std, n_converged``.
+      sparseness_H_std, n_converged, heldout_rmse_se, pac, silhouette, bcv_mse_mean,
+      bcv_mse_std``: ``heldout_rmse_se`` is the standard error of the paired per-seed
+      differences from the best rank's held-out RMSE (for the one-standard-error rule),
+      ``pac`` the proportion of ambiguous clustering of the consensus matrix
+      (:func:`pac`), ``silhouette`` its consensus silhouette
+      (:func:`consensus_silhouette`). :meth:`RankTable.suggest` reads them.
 
     Examples:
       >>> import numpy as np, jaxnmf as jn
@@ -228,6 +512,8 @@ def rank_selection(
         raise ValueError("rank_selection needs a sweep with a single loss (no penalty grid)")
     if samples not in ("columns", "rows"):
         raise ValueError(f"samples must be 'columns' or 'rows', got {samples!r}")
+    if bicv is not None and (isinstance(sw.V, SparseMatrix) or sw.mask is not None):
+        raise ValueError("bicv needs a sweep of dense V without mask")
 
     V = sw.V
     # Fit quality is measured on the entries each member was fitted to (held-out entries are
@@ -260,8 +546,17 @@ def rank_selection(
             "sparseness_H_mean",
             "sparseness_H_std",
             "n_converged",
+            "heldout_rmse_se",
+            "pac",
+            "silhouette",
+            "bcv_mse_mean",
+            "bcv_mse_std",
         )
     }
+    # metrics divides a float sum by an integer count, which strict dtype promotion (the test
+    # suite's setting) refuses: the standard rules apply to this call only.
+    with jax.numpy_dtype_promotion("standard"):
+        hoyer_W, hoyer_H = np.asarray(_hoyer_all(sw.W, sw.H), np.float64)
     for i, r in enumerate(sw.ranks):
         W = sw.W[i][:, :, :r]  # (n_seeds, m, r)
         H = sw.H[i][:, :r, :]  # (n_seeds, r, n)
@@ -269,8 +564,7 @@ def rank_selection(
         labels = np.argmax(H, axis=1) if samples == "columns" else np.argmax(W, axis=2)
         C = consensus_matrix(labels)
         rel = np.array([rel_error(w, h, M) for w, h, M in zip(W, H, fit_masks, strict=True)])
-        spW = np.array([_hoyer(w, 0) for w in W])
-        spH = np.array([_hoyer(h, 1) for h in H])
+        spW, spH = hoyer_W[i], hoyer_H[i]
         hold = sw.heldout_rmse[i]
         cols["rank"].append(int(r))
         cols["cophenetic"].append(cophenetic_correlation(C))
@@ -286,4 +580,22 @@ def rank_selection(
         cols["sparseness_H_mean"].append(float(np.nanmean(spH)))
         cols["sparseness_H_std"].append(float(np.nanstd(spH)))
         cols["n_converged"].append(int(np.sum(sw.status_code[i] == Code.CONVERGED)))
+        cols["pac"].append(pac(C))
+        cols["silhouette"].append(consensus_silhouette(C, int(r)))
+    cols["heldout_rmse_se"] = list(_paired_se(sw.heldout_rmse))
+    if bicv is None:
+        cols["bcv_mse_mean"] = cols["bcv_mse_std"] = [float("nan")] * len(sw.ranks)
+    else:
+        bcv = bicross_validation(
+            sw.V,
+            sw.ranks,
+            sw.seeds,
+            folds=bicv,
+            loss=sw.losses_grid[0],
+            solver=sw.solver,
+            max_iter=sw.history.shape[-1],
+            tol=sweep_kwargs.get("tol", 1e-4),
+        )
+        cols["bcv_mse_mean"] = list(bcv.mean(axis=1))
+        cols["bcv_mse_std"] = list(bcv.std(axis=1))
     return RankTable({k: np.asarray(v) for k, v in cols.items()})
