@@ -18,6 +18,8 @@ from .api import Status as Status
 from .api import fit as fit
 from .compare import CompareResult as CompareResult
 from .compare import compare as compare
+from .consensus import ConsensusResult as ConsensusResult
+from .consensus import consensus as consensus
 from .rank_selection import RankTable as RankTable
 from .rank_selection import rank_selection as rank_selection
 from .sweep import SweepResult as SweepResult
@@ -39,12 +41,14 @@ def __getattr__(name):
 __all__ = [
     "NMF",
     "CompareResult",
+    "ConsensusResult",
     "FitResult",
     "RankTable",
     "Status",
     "SweepResult",
     "__version__",
     "compare",
+    "consensus",
     "datasets",
     "enable_compilation_cache",
     "fit",
