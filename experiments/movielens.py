@@ -71,11 +71,12 @@ iteration: 90,004 stored entries (plain), 160,008 and 180,008 (residual).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import _common
+from . import _run
 
 NAME = "movielens"
 RATING_RANGE = (0.5, 5.0)
@@ -178,10 +179,6 @@ def _chunks(ranks: list[int], size: int) -> list[list[int]]:
     return [ranks[i : i + size] for i in range(0, len(ranks), size)]
 
 
-def _tag(ranks) -> str:
-    return f"r{ranks[0]:02d}_{ranks[-1]:02d}"
-
-
 def _part(prefix: str, ranks) -> str:
     return f"{prefix}_ranks_{ranks[0]:02d}-{ranks[-1]:02d}"
 
@@ -201,61 +198,156 @@ def _scores(pred, truth, bins):
     return _rmse(pred, truth, *RATING_RANGE), _rmse(pred, truth), np.asarray(by)
 
 
-def _fit_plain_chunk(ranks, V, test, train, bins, cfg, seeds):
+@dataclass(frozen=True)
+class Scores:
+    """Held-out and training scores of one model per (rank[, seed]); predictions clipped to
+    the rating range unless said otherwise."""
+
+    ranks: np.ndarray
+    heldout_rmse: np.ndarray
+    heldout_rmse_unclipped: np.ndarray
+    heldout_rmse_by_popularity: np.ndarray  # (..., n_bins) by the movie's training ratings
+    train_rmse: np.ndarray
+    final_loss: np.ndarray
+    n_iter: np.ndarray
+    status: np.ndarray
+    l2: np.ndarray  # the λ of each rank (residual NMF); (0,) for plain NMF
+    sweep_seconds: float = field(metadata=_run.META)  # including compilation
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Validation RMSE of the residual NMF for every (λ, rank) of a chunk of ranks."""
+
+    ranks: np.ndarray
+    validation_rmse: np.ndarray  # (n_weights, n_ranks)
+    validation_status: np.ndarray
+    sweep_seconds: float = field(metadata=_run.META)
+
+
+@dataclass(frozen=True)
+class MovieLens:
+    """The run's result: plain NMF (ranks × seeds), the residual NMF (validation grid, then
+    the refits at the chosen λ), the baselines, the split."""
+
+    ranks: np.ndarray
+    heldout_rmse: np.ndarray  # (n_ranks, n_seeds)
+    heldout_rmse_unclipped: np.ndarray
+    heldout_rmse_by_popularity: np.ndarray
+    train_rmse: np.ndarray
+    n_iter: np.ndarray
+    status: np.ndarray
+    seeds: np.ndarray
+    residual_ranks: np.ndarray
+    residual_l2_weights: np.ndarray
+    residual_validation_rmse: np.ndarray  # (n_weights, n_ranks)
+    residual_l2: np.ndarray  # the chosen λ of each rank
+    residual_selected_rank: int
+    residual_heldout_rmse: np.ndarray
+    residual_heldout_rmse_unclipped: np.ndarray
+    residual_heldout_rmse_by_popularity: np.ndarray
+    residual_train_rmse: np.ndarray
+    residual_n_iter: np.ndarray
+    residual_status: np.ndarray
+    baseline_heldout_rmse: float
+    baseline_heldout_rmse_unclipped: float
+    baseline_train_rmse: float
+    baseline_validation_rmse: float
+    baseline_heldout_rmse_by_popularity: np.ndarray
+    global_mean_heldout_rmse: float
+    popularity_edges: np.ndarray
+    popularity_counts: np.ndarray
+    shape: np.ndarray  # (n_users, n_items)
+    n_ratings: np.ndarray  # all, training, held out, validation
+    users_without_training_rating: int
+
+
+class _Split:
+    """The ratings split (held out, training, validation, fitted during model selection) and
+    the baselines fitted on them; recomputed on every run (cheap), never a part."""
+
+    def __init__(self, data, config: dict, run: _run.Run):
+        self.data, self.n_items = data, data.n_items
+        n = len(data.rating)
+        self.te = split(n, float(config["heldout_fraction"]), run.rng(0))
+        self.tr = ~self.te
+        n_valid = round(float(config["residual"]["validation_fraction"]) * n)
+        self.va = validation_split(self.tr, n_valid, run.rng(2))
+        self.fi = self.tr & ~self.va  # fitted during model selection
+        self.item_count = np.bincount(data.item[self.tr], minlength=data.n_items)
+        self.bins = _popularity_bins(self.item_count[data.item[self.te]])
+        damping = float(config["baseline_damping"])
+        self.b_train, self.b_fit = (
+            bias_baseline(
+                data.user[s], data.item[s], data.rating[s], data.n_users, data.n_items, damping
+            )
+            for s in (self.tr, self.fi)
+        )
+
+    def ratings(self, sel) -> dict:
+        d = self.data
+        return {"user": d.user[sel], "item": d.item[sel], "rating": d.rating[sel]}
+
+    def predict(self, params, sel) -> np.ndarray:
+        mu, b_u, b_i = params
+        return mu + b_u[self.data.user[sel]] + b_i[self.data.item[sel]]
+
+    def matrix(self, sel):
+        """The sparse ratings matrix of ``sel`` (plain NMF fits it)."""
+        import scipy.sparse
+
+        d = self.data
+        values = d.rating[sel].astype(np.float32)
+        return scipy.sparse.coo_matrix(
+            (values, (d.user[sel], d.item[sel])), shape=(d.n_users, d.n_items)
+        )
+
+    def residual_matrix(self, params, sel):
+        """``[E⁺ | E⁻]`` of the baseline's residual on ``sel``."""
+        r = self.ratings(sel)
+        e = r["rating"] - self.predict(params, sel)
+        return signed_residual_matrix(r["user"], r["item"], e, self.data.n_users, self.n_items)
+
+
+def _fit_plain_chunk(ranks, sp: _Split, cfg, seeds) -> Scores:
     """One sweep over ``ranks`` × seeds of plain NMF; RMSEs of every member."""
     import jaxnmf as jn
 
+    test, train = sp.ratings(sp.te), sp.ratings(sp.tr)
+    keys = ("loss", "solver", "init", "max_iter", "tol", "vmap_size")
     t0 = time.perf_counter()
     sw = jn.sweep(
-        V,
-        ranks=ranks,
-        seeds=seeds,
-        mask="stored",
-        loss=cfg["loss"],
-        solver=cfg["solver"],
-        init=cfg["init"],
-        max_iter=int(cfg["max_iter"]),
-        tol=float(cfg["tol"]),
-        vmap_size=int(cfg["vmap_size"]),
+        sp.matrix(sp.tr), ranks=ranks, seeds=seeds, mask="stored", **{k: cfg[k] for k in keys}
     )
     sweep_s = time.perf_counter() - t0
     shape = (len(ranks), len(seeds))
-    n_bins = len(POPULARITY_EDGES)
     rmse, rmse_raw, rmse_train = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    rmse_bins = np.zeros((*shape, n_bins))
+    rmse_bins = np.zeros((*shape, len(POPULARITY_EDGES)))
     for i, r in enumerate(ranks):
         for s in range(len(seeds)):
             W, H = sw.W[i, s][:, :r], sw.H[i, s][:r]
             pred = _entries(W, H, test["user"], test["item"])
-            rmse[i, s], rmse_raw[i, s], rmse_bins[i, s] = _scores(pred, test["rating"], bins)
+            rmse[i, s], rmse_raw[i, s], rmse_bins[i, s] = _scores(pred, test["rating"], sp.bins)
             fitted = _entries(W, H, train["user"], train["item"])
             rmse_train[i, s] = _rmse(fitted, train["rating"], *RATING_RANGE)
-    tag = _tag(ranks)
-    arrays = {
-        f"{tag}_ranks": np.asarray(ranks, np.int64),
-        f"{tag}_heldout_rmse": rmse,  # (n_ranks, n_seeds), predictions clipped to [0.5, 5]
-        f"{tag}_heldout_rmse_unclipped": rmse_raw,
-        f"{tag}_heldout_rmse_by_popularity": rmse_bins,  # (n_ranks, n_seeds, n_bins)
-        f"{tag}_train_rmse": rmse_train,
-        f"{tag}_final_loss": sw.final_loss,
-        f"{tag}_n_iter": sw.n_iter,
-        f"{tag}_status": sw.status().astype(np.str_),
-    }
-    summary = {
-        "ranks": ranks,
-        "heldout_rmse_mean": dict(zip(ranks, rmse.mean(axis=1).tolist(), strict=True)),
-        "train_rmse_mean": dict(zip(ranks, rmse_train.mean(axis=1).tolist(), strict=True)),
-        "status": sorted(set(sw.status().ravel().tolist())),
-        "sweep_seconds_including_compile": sweep_s,
-        "compile_seconds": sw.compile_time,
-    }
     print(
-        f"  plain NMF, ranks {ranks[0]}..{ranks[-1]} × {len(seeds)} seeds: {sweep_s:.1f} s "
-        f"(compile {sw.compile_time:.1f} s); held-out RMSE "
+        f"  plain NMF, ranks {ranks[0]}..{ranks[-1]} × {len(seeds)} seeds: {sweep_s:.1f} s; "
+        "held-out RMSE "
         + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rmse.mean(axis=1), strict=True)),
         flush=True,
     )
-    return arrays, summary
+    return Scores(
+        np.asarray(ranks, np.int64),
+        rmse,
+        rmse_raw,
+        rmse_bins,
+        rmse_train,
+        sw.final_loss,
+        sw.n_iter,
+        sw.status().astype(np.str_),
+        np.zeros(0),
+        sweep_s,
+    )
 
 
 def _residual_losses(weights):
@@ -290,316 +382,154 @@ def _residual_predict(W, H, base, user, item, n_items):
     return base + _entries(W, H[:, :n_items] - H[:, n_items:], user, item)
 
 
-def _validate_residual_chunk(ranks, V, valid, base_valid, n_items, rcfg, vmap_size):
+def _validate_residual_chunk(ranks, sp: _Split, rcfg, vmap_size) -> Validation:
     """Validation RMSE of every (λ, rank) of the chunk, fitted on the training ratings less
     the validation ones."""
     weights = [float(w) for w in rcfg["l2_weights"]]
-    sw, sweep_s = _residual_sweep(V, ranks, weights, rcfg, vmap_size)
+    sw, sweep_s = _residual_sweep(
+        sp.residual_matrix(sp.b_fit, sp.fi), ranks, weights, rcfg, vmap_size
+    )
+    valid, base = sp.ratings(sp.va), sp.predict(sp.b_fit, sp.va)
     rmse = np.zeros((len(weights), len(ranks)))
     for li in range(len(weights)):
         for i, r in enumerate(ranks):
             W, H = sw.W[li, i, 0][:, :r], sw.H[li, i, 0][:r]
-            pred = _residual_predict(W, H, base_valid, valid["user"], valid["item"], n_items)
+            pred = _residual_predict(W, H, base, valid["user"], valid["item"], sp.n_items)
             rmse[li, i] = _rmse(pred, valid["rating"], *RATING_RANGE)
-    tag = _tag(ranks)
-    arrays = {
-        f"{tag}_ranks": np.asarray(ranks, np.int64),
-        f"{tag}_validation_rmse": rmse,  # (n_weights, n_ranks)
-        f"{tag}_validation_status": sw.status()[..., 0].astype(np.str_),
-    }
-    summary = {
-        "ranks": ranks,
-        "l2_weights": weights,
-        "validation_rmse": rmse.tolist(),
-        "status": sorted(set(sw.status().ravel().tolist())),
-        "sweep_seconds_including_compile": sweep_s,
-        "compile_seconds": sw.compile_time,
-    }
-    best = rmse.min(axis=0)
     print(
         f"  residual NMF on the validation split, ranks {ranks[0]}..{ranks[-1]} × "
-        f"{len(weights)} λ: {sweep_s:.1f} s (compile {sw.compile_time:.1f} s); best validation "
-        "RMSE "
-        + ", ".join(
-            f"k={r}: {v:.4f} (λ={weights[int(j)]:g})"
-            for r, v, j in zip(ranks, best, rmse.argmin(axis=0), strict=True)
-        ),
+        f"{len(weights)} λ: {sweep_s:.1f} s; best validation RMSE "
+        + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rmse.min(axis=0), strict=True)),
         flush=True,
     )
-    return arrays, summary
+    status = sw.status()[..., 0].astype(np.str_)
+    return Validation(np.asarray(ranks, np.int64), rmse, status, sweep_s)
 
 
-def _refit_residual_chunk(ranks, chosen, V, test, train, base, bins, n_items, rcfg, vmap_size):
+def _refit_residual_chunk(ranks, chosen, sp: _Split, rcfg, vmap_size) -> Scores:
     """The residual NMF refitted on all training ratings at each rank's chosen λ; held-out
     scores. One sweep over the chunk's distinct chosen λ; only the chosen (λ, rank) count."""
     weights = sorted(set(chosen))
-    sw, sweep_s = _residual_sweep(V, ranks, weights, rcfg, vmap_size)
-    n = len(ranks)
+    sw, sweep_s = _residual_sweep(
+        sp.residual_matrix(sp.b_train, sp.tr), ranks, weights, rcfg, vmap_size
+    )
+    test, train = sp.ratings(sp.te), sp.ratings(sp.tr)
+    base_test, base_train = sp.predict(sp.b_train, sp.te), sp.predict(sp.b_train, sp.tr)
+    n, n_items = len(ranks), sp.n_items
     rmse, rmse_raw, rmse_train = np.zeros(n), np.zeros(n), np.zeros(n)
     rmse_bins = np.zeros((n, len(POPULARITY_EDGES)))
-    n_iter, status, final = np.zeros(n, np.int64), [], np.zeros(n)
+    n_iter, final, status = np.zeros(n, np.int64), np.zeros(n), []
     for i, (r, w) in enumerate(zip(ranks, chosen, strict=True)):
         li = weights.index(w)
         W, H = sw.W[li, i, 0][:, :r], sw.H[li, i, 0][:r]
-        pred = _residual_predict(W, H, base["test"], test["user"], test["item"], n_items)
-        rmse[i], rmse_raw[i], rmse_bins[i] = _scores(pred, test["rating"], bins)
-        fitted = _residual_predict(W, H, base["train"], train["user"], train["item"], n_items)
+        pred = _residual_predict(W, H, base_test, test["user"], test["item"], n_items)
+        rmse[i], rmse_raw[i], rmse_bins[i] = _scores(pred, test["rating"], sp.bins)
+        fitted = _residual_predict(W, H, base_train, train["user"], train["item"], n_items)
         rmse_train[i] = _rmse(fitted, train["rating"], *RATING_RANGE)
         n_iter[i], final[i] = sw.n_iter[li, i, 0], sw.final_loss[li, i, 0]
         status.append(str(sw.status()[li, i, 0]))
-    tag = _tag(ranks)
-    arrays = {
-        f"{tag}_ranks": np.asarray(ranks, np.int64),
-        f"{tag}_l2": np.asarray(chosen, np.float64),
-        f"{tag}_heldout_rmse": rmse,
-        f"{tag}_heldout_rmse_unclipped": rmse_raw,
-        f"{tag}_heldout_rmse_by_popularity": rmse_bins,
-        f"{tag}_train_rmse": rmse_train,
-        f"{tag}_final_loss": final,
-        f"{tag}_n_iter": n_iter,
-        f"{tag}_status": np.asarray(status, np.str_),
-    }
-    summary = {
-        "ranks": ranks,
-        "l2_weights": list(chosen),
-        "heldout_rmse": dict(zip(ranks, rmse.tolist(), strict=True)),
-        "status": sorted(set(status)),
-        "sweep_seconds_including_compile": sweep_s,
-        "compile_seconds": sw.compile_time,
-    }
     print(
-        f"  residual NMF on all training ratings, ranks {ranks[0]}..{ranks[-1]}: {sweep_s:.1f} s "
-        f"(compile {sw.compile_time:.1f} s); held-out RMSE "
-        + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rmse, strict=True)),
+        f"  residual NMF on all training ratings, ranks {ranks[0]}..{ranks[-1]}: {sweep_s:.1f} s; "
+        "held-out RMSE " + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rmse, strict=True)),
         flush=True,
     )
-    return arrays, summary
+    return Scores(
+        np.asarray(ranks, np.int64),
+        rmse,
+        rmse_raw,
+        rmse_bins,
+        rmse_train,
+        final,
+        n_iter,
+        np.asarray(status, np.str_),
+        np.asarray(chosen, np.float64),
+        sweep_s,
+    )
+
+
+def _result(sp: _Split, plain: Scores, validation: list, refit: Scores, config, seeds):
+    """The run's result record, from the joined parts and the baselines."""
+    te, tr, va, d = sp.te, sp.tr, sp.va, sp.data
+    test = sp.ratings(te)
+    base = _scores(sp.predict(sp.b_train, te), test["rating"], sp.bins)
+    grid = np.concatenate([v.validation_rmse for v in validation], axis=1)
+    user_count = np.bincount(d.user[tr], minlength=d.n_users)
+    residual = {
+        f"residual_{k}": getattr(refit, k)
+        for k in (
+            "heldout_rmse",
+            "heldout_rmse_unclipped",
+            "heldout_rmse_by_popularity",
+            "train_rmse",
+            "n_iter",
+            "status",
+            "l2",
+        )
+    }
+    return MovieLens(
+        **{
+            k: getattr(plain, k)
+            for k in (
+                "ranks",
+                "heldout_rmse",
+                "heldout_rmse_unclipped",
+                "heldout_rmse_by_popularity",
+                "train_rmse",
+                "n_iter",
+                "status",
+            )
+        },
+        seeds=np.asarray(seeds, np.int64),
+        residual_ranks=refit.ranks,
+        residual_l2_weights=np.asarray(config["residual"]["l2_weights"], np.float64),
+        residual_validation_rmse=grid,
+        residual_selected_rank=int(refit.ranks[int(np.argmin(grid.min(axis=0)))]),
+        **residual,
+        baseline_heldout_rmse=base[0],
+        baseline_heldout_rmse_unclipped=base[1],
+        baseline_train_rmse=_rmse(sp.predict(sp.b_train, tr), d.rating[tr], *RATING_RANGE),
+        baseline_validation_rmse=_rmse(sp.predict(sp.b_fit, va), d.rating[va], *RATING_RANGE),
+        baseline_heldout_rmse_by_popularity=base[2],
+        global_mean_heldout_rmse=_rmse(np.full(te.sum(), sp.b_train[0]), test["rating"]),
+        popularity_edges=np.asarray(POPULARITY_EDGES, np.int64),
+        popularity_counts=np.bincount(sp.bins, minlength=len(POPULARITY_EDGES)),
+        shape=np.asarray([d.n_users, d.n_items], np.int64),
+        n_ratings=np.asarray([len(d.rating), int(tr.sum()), int(te.sum()), int(va.sum())]),
+        users_without_training_rating=int(np.sum(user_count[d.user[te]] == 0)),
+    )
+
+
+def parts(config: dict, run: _run.Run):
+    """Plain NMF by chunks of ranks; the residual NMF's validation grid by chunks; its refits
+    at each rank's chosen λ; the result joins them (the parts are not kept in arrays.npz)."""
+    from jaxnmf import datasets
+
+    seeds = [run.seed(1, s) for s in range(int(config["n_seeds"]))]
+    sp = _Split(datasets.load_movielens(), config, run)  # DataUnavailableError: skipped
+    rcfg, vmap_size = config["residual"], int(config["vmap_size"])
+    plain = []
+    for c in _chunks([int(r) for r in config["ranks"]], int(config["ranks_per_part"])):
+        compute = lambda c=c: _fit_plain_chunk(c, sp, config, seeds)
+        plain.append((yield _run.Part(_part("plain", c), Scores, compute, keep=False)))
+    r_chunks = _chunks([int(r) for r in rcfg["ranks"]], int(rcfg["ranks_per_part"]))
+    validation = []
+    for c in r_chunks:
+        compute = lambda c=c: _validate_residual_chunk(c, sp, rcfg, vmap_size)
+        validation.append(
+            (yield _run.Part(_part("residual_validation", c), Validation, compute, keep=False))
+        )
+    # λ per rank: the lowest validation RMSE; the held-out ratings choose nothing here.
+    weights = [float(w) for w in rcfg["l2_weights"]]
+    chosen = [weights[int(j)] for v in validation for j in v.validation_rmse.argmin(axis=0)]
+    refit, start = [], 0
+    for c in r_chunks:
+        lam, start = chosen[start : start + len(c)], start + len(c)
+        compute = lambda c=c, lam=lam: _refit_residual_chunk(c, lam, sp, rcfg, vmap_size)
+        refit.append((yield _run.Part(_part("residual", c), Scores, compute, keep=False)))
+    return _result(sp, _run.concat(plain), validation, _run.concat(refit), config, seeds)
 
 
 def main(config: dict, out_dir: Path) -> dict:
     """Split, fit the baselines, plain NMF and the residual NMF; write ``arrays.npz`` and
     ``meta.json``."""
-    t0 = time.perf_counter()
-    root = int(config["root_seed"])
-    seeds = [_common.derive_seed(root, 1, s) for s in range(int(config["n_seeds"]))]
-    meta = {
-        "experiment": NAME,
-        "config": config,
-        "seeds": {
-            "root_seed": root,
-            "derivation": "held-out split: numpy.random.default_rng(SeedSequence(root_seed, "
-            "spawn_key=(0,))).permutation; sweep seed s: SeedSequence(root_seed, "
-            "spawn_key=(1, s)).generate_state(1)[0] >> 1; validation split (from the "
-            "training ratings): default_rng(SeedSequence(root_seed, spawn_key=(2,)))",
-            "sweep_seeds": seeds,
-        },
-    }
-    data, reason = _common.load_movielens()
-    if data is None:
-        print(f"  skipped movielens: {reason}", flush=True)
-        meta.update(
-            skipped={"movielens": reason},
-            results={},
-            wall_seconds=time.perf_counter() - t0,
-            **_common.environment(),
-        )
-        _common.write_results(out_dir, {"parts": np.zeros(0, np.str_)}, meta)
-        return meta
-
-    import scipy.sparse
-
-    user, item, rating = data["user"], data["item"], data["rating"]
-    n_users, n_items = data["n_users"], data["n_items"]
-    test_sel = split(len(rating), float(config["heldout_fraction"]), _common.numpy_rng(root, 0))
-    tr, te = ~test_sel, test_sel
-    rcfg = config["residual"]
-    n_valid = round(float(rcfg["validation_fraction"]) * len(rating))
-    va = validation_split(tr, n_valid, _common.numpy_rng(root, 2))
-    fi = tr & ~va  # fitted during model selection
-
-    def ratings(sel):
-        return {"user": user[sel], "item": item[sel], "rating": rating[sel]}
-
-    train, test, valid, fit_part = ratings(tr), ratings(te), ratings(va), ratings(fi)
-    item_count = np.bincount(item[tr], minlength=n_items)
-    user_count = np.bincount(user[tr], minlength=n_users)
-    bins = _popularity_bins(item_count[item[te]])
-    print(
-        f"  {n_users} users × {n_items} movies, {len(rating)} ratings; "
-        f"{int(tr.sum())} for training ({int(va.sum())} of them for validation), "
-        f"{int(te.sum())} held out ({int(np.sum(item_count[item[te]] == 0))} of a movie with "
-        "no training rating)",
-        flush=True,
-    )
-
-    # Baselines (cheap: recomputed on every run, never a part).
-    damping = float(config["baseline_damping"])
-
-    def baseline(sel):
-        return bias_baseline(user[sel], item[sel], rating[sel], n_users, n_items, damping)
-
-    def predict(params, sel):
-        mu, b_u, b_i = params
-        return mu + b_u[user[sel]] + b_i[item[sel]]
-
-    b_train, b_fit = baseline(tr), baseline(fi)
-    base_pred = predict(b_train, te)
-    base_valid = predict(b_fit, va)
-    baseline_scores = _scores(base_pred, test["rating"], bins)
-    mu = b_train[0]
-    baseline = {
-        "bias_heldout_rmse": baseline_scores[0],
-        "bias_heldout_rmse_unclipped": baseline_scores[1],
-        "bias_train_rmse": _rmse(predict(b_train, tr), train["rating"], *RATING_RANGE),
-        "bias_validation_rmse": _rmse(base_valid, valid["rating"], *RATING_RANGE),
-        "global_mean_heldout_rmse": _rmse(np.full(te.sum(), mu), test["rating"]),
-        "global_mean": mu,
-    }
-    print(
-        f"  baseline μ + b_u + b_i (damping {damping:g}): held-out RMSE "
-        f"{baseline['bias_heldout_rmse']:.4f} (validation split: "
-        f"{baseline['bias_validation_rmse']:.4f}); global mean "
-        f"{baseline['global_mean_heldout_rmse']:.4f}",
-        flush=True,
-    )
-
-    parts = _common.Parts(out_dir, config)
-    arrays, summaries = {}, {}
-    vmap_size = int(config["vmap_size"])
-
-    # ---- plain NMF of the training ratings
-    V = scipy.sparse.coo_matrix(
-        (train["rating"].astype(np.float32), (train["user"], train["item"])),
-        shape=(n_users, n_items),
-    )
-    ranks = [int(r) for r in config["ranks"]]
-    plain_chunks = _chunks(ranks, int(config["ranks_per_part"]))
-    for chunk in plain_chunks:
-        name = _part("plain", chunk)
-        a, s = parts.run(
-            name, lambda c=chunk: _fit_plain_chunk(c, V, test, train, bins, config, seeds)
-        )
-        arrays.update(a)
-        summaries[name] = s
-    tags = [_tag(c) for c in plain_chunks]
-    for key in (
-        "ranks",
-        "heldout_rmse",
-        "heldout_rmse_unclipped",
-        "heldout_rmse_by_popularity",
-        "train_rmse",
-        "final_loss",
-        "n_iter",
-        "status",
-    ):
-        arrays[key] = np.concatenate([arrays.pop(f"{t}_{key}") for t in tags])
-    best = int(np.argmin(arrays["heldout_rmse"].mean(axis=1)))
-
-    # ---- residual NMF: λ and rank chosen on the validation split ...
-    r_ranks = [int(r) for r in rcfg["ranks"]]
-    weights = [float(w) for w in rcfg["l2_weights"]]
-    r_chunks = _chunks(r_ranks, int(rcfg["ranks_per_part"]))
-    e_fit = fit_part["rating"] - predict(b_fit, fi)
-    V_fit = signed_residual_matrix(fit_part["user"], fit_part["item"], e_fit, n_users, n_items)
-    for chunk in r_chunks:
-        name = _part("residual_validation", chunk)
-        a, s = parts.run(
-            name,
-            lambda c=chunk: _validate_residual_chunk(
-                c, V_fit, valid, base_valid, n_items, rcfg, vmap_size
-            ),
-        )
-        arrays.update(a)
-        summaries[name] = s
-    r_tags = [_tag(c) for c in r_chunks]
-    for key in ("ranks", "validation_rmse", "validation_status"):
-        arrays[f"residual_{key}"] = np.concatenate(
-            [arrays.pop(f"{t}_{key}") for t in r_tags], axis=-1
-        )
-    val_rmse = arrays["residual_validation_rmse"]  # (n_weights, n_ranks)
-    chosen = [weights[int(j)] for j in val_rmse.argmin(axis=0)]
-    val_best = val_rmse.min(axis=0)
-    selected = int(np.argmin(val_best))
-
-    # ---- ... then refitted on all training ratings and scored on the held-out ones
-    e_train = train["rating"] - predict(b_train, tr)
-    V_res = signed_residual_matrix(train["user"], train["item"], e_train, n_users, n_items)
-    base = {"test": base_pred, "train": predict(b_train, tr)}
-    start = 0
-    for chunk in r_chunks:
-        name = _part("residual", chunk)
-        lam = chosen[start : start + len(chunk)]
-        start += len(chunk)
-        a, s = parts.run(
-            name,
-            lambda c=chunk, lam=lam: _refit_residual_chunk(
-                c, lam, V_res, test, train, base, bins, n_items, rcfg, vmap_size
-            ),
-        )
-        arrays.update(a)
-        summaries[name] = s
-    for key in (
-        "l2",
-        "heldout_rmse",
-        "heldout_rmse_unclipped",
-        "heldout_rmse_by_popularity",
-        "train_rmse",
-        "final_loss",
-        "n_iter",
-        "status",
-    ):
-        arrays[f"residual_{key}"] = np.concatenate([arrays.pop(f"{t}_{key}") for t in r_tags])
-    for t in r_tags:
-        arrays.pop(f"{t}_ranks")
-
-    arrays.update(
-        {
-            "seeds": np.asarray(seeds, np.int64),
-            "baseline_heldout_rmse": np.float64(baseline["bias_heldout_rmse"]),
-            "baseline_heldout_rmse_unclipped": np.float64(baseline["bias_heldout_rmse_unclipped"]),
-            "baseline_train_rmse": np.float64(baseline["bias_train_rmse"]),
-            "baseline_validation_rmse": np.float64(baseline["bias_validation_rmse"]),
-            "global_mean_heldout_rmse": np.float64(baseline["global_mean_heldout_rmse"]),
-            "baseline_heldout_rmse_by_popularity": baseline_scores[2],
-            "residual_l2_weights": np.asarray(weights, np.float64),
-            "residual_selected_rank": np.int64(r_ranks[selected]),
-            "popularity_edges": np.asarray(POPULARITY_EDGES, np.int64),
-            "popularity_counts": np.bincount(bins, minlength=len(POPULARITY_EDGES)),
-            "shape": np.asarray([n_users, n_items], np.int64),
-            "n_ratings": np.asarray(
-                [len(rating), int(tr.sum()), int(te.sum()), int(va.sum())], np.int64
-            ),
-            "users_without_training_rating": np.int64(np.sum(user_count[user[te]] == 0)),
-            "parts": np.asarray(list(summaries), np.str_),
-        }
-    )
-    res_heldout = arrays["residual_heldout_rmse"]
-    results = {
-        "best_rank": int(arrays["ranks"][best]),
-        "best_heldout_rmse": float(arrays["heldout_rmse"][best].mean()),
-        "residual_selected_rank": r_ranks[selected],
-        "residual_selected_l2": chosen[selected],
-        "residual_selected_validation_rmse": float(val_best[selected]),
-        "residual_selected_heldout_rmse": float(res_heldout[selected]),
-        "residual_lowest_heldout_rmse": float(res_heldout.min()),
-        "residual_lowest_heldout_rank": r_ranks[int(np.argmin(res_heldout))],
-        **baseline,
-        "parts": summaries,
-    }
-    print(
-        f"  plain NMF, best rank {results['best_rank']} (chosen on the held-out ratings): "
-        f"held-out RMSE {results['best_heldout_rmse']:.4f}\n"
-        f"  residual NMF, rank {r_ranks[selected]} and λ = {chosen[selected]:g} (chosen on the "
-        f"validation split): held-out RMSE {res_heldout[selected]:.4f}\n"
-        f"  baseline μ + b_u + b_i: held-out RMSE {baseline['bias_heldout_rmse']:.4f}",
-        flush=True,
-    )
-    meta.update(
-        skipped={},
-        results=results,
-        parts=parts.record,
-        wall_seconds=time.perf_counter() - t0,
-        **_common.environment(),
-    )
-    _common.write_results(out_dir, arrays, meta)
-    return meta
+    return _run.run(config, out_dir, parts)
