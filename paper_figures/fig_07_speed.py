@@ -70,6 +70,58 @@ def _tol0(sw: SweepBenchmark) -> dict[str, list[int]]:
     return rows
 
 
+def _bar_text(total: float, run: float, sk: float) -> str:
+    """The label over a jaxnmf bar: its seconds, and the ratios to scikit-learn."""
+    lines = (
+        f"{_s(total)} s",
+        ratio_text(total, sk),
+        "run: " + ratio_text(run, sk) if _ok(sk) else "",
+    )
+    return "\n".join(t for t in lines if t)
+
+
+def _dtype_bars(ax, sw: SweepBenchmark, rows: list[int], x: float, once, notes, ticks) -> float:
+    """One dtype's bars (scikit-learn, then each jaxnmf solver) and ideal line from ``x``;
+    returns the next free position. ``notes`` and ``ticks`` collect labels to draw."""
+    x0, sk = x, sw.sklearn_s[rows[0]]
+    if _ok(sk):
+        ax.bar(x, sk, 0.7, color=SKLEARN_COLOR, label=once("scikit-learn cd loop"), **BAR)
+        notes.append((x, sk, f"{_s(sk)} s"))
+        ticks.append((x, "scikit-learn\ncd loop"))
+        x += 1
+    for i in rows:
+        run, comp = sw.run_s[i], sw.compile_s[i]
+        ax.bar(x, run, 0.7, color=JAXNMF_COLOR, label=once("jaxnmf sweep: run"), **BAR)
+        label = once("jaxnmf sweep: compilation")
+        ax.bar(x, comp, 0.7, bottom=run, color=JAXNMF_LIGHT, hatch="///", label=label, **BAR)
+        notes.append((x, run + comp, _bar_text(run + comp, run, sk)))
+        ticks.append((x, f"jaxnmf\n{sw.solver[i]}"))
+        x += 1
+    ideal = sw.ideal_s[rows[0]]
+    label = once("ideal: GFLOP of the grid / measured matmul GFLOP/s")
+    ax.hlines(
+        ideal,
+        x0 - 0.45,
+        x - 0.55,
+        colors="black",
+        linestyles="--",
+        linewidth=1.4,
+        zorder=4,
+        label=label,
+    )
+    where = dict(
+        xy=((x0 + x - 1) / 2, 0),
+        xycoords=("data", "axes fraction"),
+        textcoords="offset points",
+        ha="center",
+        va="top",
+    )
+    ax.annotate(str(sw.dtype[rows[0]]), xytext=(0, -36), fontsize=9.5, fontweight="bold", **where)
+    note = f"matmul {sw.gflops_machine[rows[0]]:.0f} GFLOP/s, ideal {_s(ideal)} s"
+    ax.annotate(note, xytext=(0, -49), fontsize=8, **where)
+    return x + 0.6  # gap between dtypes
+
+
 def _panel_sweep(ax, sw: SweepBenchmark) -> None:
     """(a) per dtype: scikit-learn's loop, then each jaxnmf sweep (run + compilation)."""
     ax.set_title(
@@ -77,67 +129,13 @@ def _panel_sweep(ax, sw: SweepBenchmark) -> None:
         f"{len(sw.seeds)} seed(s) × {sw.max_iter} it., tol = 0",
         loc="left",
     )
-    x, ticks, labels, notes, seen = 0.0, [], [], [], set()
+    x, ticks, notes, seen = 0.0, [], [], set()
 
     def once(label):  # a legend entry the first time only
         return None if label in seen or seen.add(label) else label
 
-    for dtype, rows in _tol0(sw).items():
-        x0, sk = x, sw.sklearn_s[rows[0]]
-        if _ok(sk):
-            ax.bar(x, sk, 0.7, color=SKLEARN_COLOR, label=once("scikit-learn cd loop"), **BAR)
-            notes.append((x, sk, f"{_s(sk)} s"))
-            ticks.append(x)
-            labels.append("scikit-learn\ncd loop")
-            x += 1
-        for i in rows:
-            run, comp = sw.run_s[i], sw.compile_s[i]
-            ax.bar(x, run, 0.7, color=JAXNMF_COLOR, label=once("jaxnmf sweep: run"), **BAR)
-            ax.bar(
-                x,
-                comp,
-                0.7,
-                bottom=run,
-                color=JAXNMF_LIGHT,
-                hatch="///",
-                label=once("jaxnmf sweep: compilation"),
-                **BAR,
-            )
-            text = "\n".join(
-                t
-                for t in (
-                    f"{_s(run + comp)} s",
-                    ratio_text(run + comp, sk),
-                    "run: " + ratio_text(run, sk) if _ok(sk) else "",
-                )
-                if t
-            )
-            notes.append((x, run + comp, text))
-            ticks.append(x)
-            labels.append(f"jaxnmf\n{sw.solver[i]}")
-            x += 1
-        ideal = sw.ideal_s[rows[0]]
-        ax.hlines(
-            ideal,
-            x0 - 0.45,
-            x - 0.55,
-            colors="black",
-            linestyles="--",
-            linewidth=1.4,
-            zorder=4,
-            label=once("ideal: GFLOP of the grid / measured matmul GFLOP/s"),
-        )
-        where = dict(
-            xy=((x0 + x - 1) / 2, 0),
-            xycoords=("data", "axes fraction"),
-            textcoords="offset points",
-            ha="center",
-            va="top",
-        )
-        ax.annotate(dtype, xytext=(0, -36), fontsize=9.5, fontweight="bold", **where)
-        note = f"matmul {sw.gflops_machine[rows[0]]:.0f} GFLOP/s, ideal {_s(ideal)} s"
-        ax.annotate(note, xytext=(0, -49), fontsize=8, **where)
-        x += 0.6  # gap between dtypes
+    for rows in _tol0(sw).values():
+        x = _dtype_bars(ax, sw, rows, x, once, notes, ticks)
     ax.set_ylim(0, 1.75 * max(top for _, top, _ in notes))
     for xx, top, text in notes:
         ax.annotate(
@@ -150,7 +148,7 @@ def _panel_sweep(ax, sw: SweepBenchmark) -> None:
             fontsize=7.5,
             linespacing=1.05,
         )
-    ax.set_xticks(ticks, labels)
+    ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
     ax.tick_params(axis="x", length=0)
     ax.grid(axis="x", visible=False)
     ax.set_xlim(-0.6, x - 0.65)
