@@ -371,7 +371,7 @@ def kmeans(X, k, *, n_init=10, max_iter=300, tol=1e-4, seed=0, weights=None):
       >>> X = np.array([[0.0, 0], [0, 0.1], [5, 5], [5, 5.1]])
       >>> from jaxnmf.consensus import kmeans
       >>> labels, centres, inertia = kmeans(X, 2, seed=0)
-      >>> labels[0] == labels[1] != labels[2] == labels[3], round(float(inertia), 6)
+      >>> bool(labels[0] == labels[1] != labels[2] == labels[3]), round(inertia, 6)
       (True, 0.01)
     """
     X = np.asarray(X)
@@ -576,11 +576,11 @@ def consensus(
       >>> import numpy as np, jaxnmf as jn
       >>> rng = np.random.default_rng(0)
       >>> V = rng.random((40, 3)) @ rng.random((3, 30))
-      >>> cons = jn.consensus(V, ranks=[2, 3], seeds=range(6), max_iter=100)
+      >>> cons = jn.consensus(V, ranks=[2, 3], seeds=range(8), max_iter=100)
       >>> cons.components(3).shape, cons.usages(3).shape
       ((3, 30), (40, 3))
-      >>> list(cons.table["rank"])
-      [2, 3]
+      >>> cons.table["rank"].tolist(), cons.clustering(3).labels.shape
+      ([2, 3], (24,))
     """
     # --- validation, all of it before anything compiles ---------------------------------
     if samples not in ("rows", "columns"):
