@@ -1,7 +1,9 @@
 """Config-driven experiments that write ``results/<name>/<variant>/{arrays.npz, meta.json}``.
 
 Each experiment is a module ``experiments/<name>.py`` with a docstring (question, figure it
-feeds, expected runtime), ``get_config(variant) -> dict`` and ``main(config, out_dir)``.
+feeds, expected runtime), ``get_config(variant) -> dict``, a ``parts(config, run)`` generator
+of checkpointed parts that compute typed records, and ``main(config, out_dir)``, which hands
+them to the run helper (:mod:`experiments._run`: metadata, seeds, resumption, hashes).
 Run them with ``python -m experiments`` (see ``python -m experiments --help``).
 """
 

@@ -347,6 +347,7 @@ def run(config: dict, out_dir, parts: PartsFn, *, clean_env: bool = False) -> di
             break
         except DataUnavailableError as e:  # the data of every part to come is absent
             skipped[config["name"]] = str(e)
+            print(f"  skipped {config['name']}: {e}", flush=True)
             break
         sent = None
         reason = _disabled(config, part.name)

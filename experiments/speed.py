@@ -37,14 +37,9 @@ seeds 0..n-1 of ``sweep``); ``root_seed`` is recorded but unused.
 
 Feeds: ``paper_figures/fig_07_speed.py`` (Figure 7).
 
-Expected runtime (2-core CPU, including compilation): smoke 50–56 s measured on this
-project's shared 2-core machine while other jobs kept its load average at 4–5 (sweep ≈ 25 s,
-time to target ≈ 25 s; scikit-learn's threaded calls suffer most from the load), about half
-of that expected on an idle machine; full ≈ 6 min idle (the benchmarks' own estimates: sweep
-≈ 2–3 min, solvers ≈ 3 min). Each benchmark's own process adds its start (importing jax and
-scikit-learn, 4.6 s) and its machine record (numpy's and jax's GEMMs, 10 s), both measured at
-load 4.8; one smoke run after that change took 2.1 min at load 3–6 (sweep 39 s, time to
-target 88 s), not comparable with the figures above.
+Expected runtime (2-core CPU, including compilation): smoke ≈ 70 s measured on this project's
+shared 2-core machine (sweep 14 s, time to target 50 s, the child process's start and its
+machine records the rest); full ≈ 6 min idle (sweep ≈ 2–3 min, solvers ≈ 3 min).
 GPU: scikit-learn still runs on the CPU.
 """
 

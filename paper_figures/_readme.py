@@ -143,8 +143,9 @@ def _figure_rows(root, variant) -> tuple[list[str], list]:
         strict=True,
     ):
         run = _style.load_run(root, module.EXPERIMENT, variant, module.STEM)
-        if run is None or not run.parts or (module is fig_06_movielens and run.meta["skipped"]):
-            why = "; ".join(run.meta["skipped"].values()) if run else "not run"
+        # Skipped as a whole (its data absent): the reason under the experiment's own name.
+        if run is None or module.EXPERIMENT in run.meta["skipped"]:
+            why = run.meta["skipped"][module.EXPERIMENT] if run else "not run"
             rows.append(f"| `{module.STEM}` | not drawn: {why} | — |")
             continue
         runs.append(run)
@@ -169,7 +170,7 @@ def _benchmark_rows(sw, tt) -> list[str]:
     """One row per timing: jaxnmf, scikit-learn and their ratio (below 1: jaxnmf faster)."""
     s, rows = fig_07_speed._s, []
     if sw is not None:
-        grid = f"digits, ranks {sw.ranks[0]}..{sw.ranks[-1]} × {len(sw.seeds)} seeds, "
+        grid = f"digits, ranks {sw.ranks[0]}..{sw.ranks[-1]} × {len(sw.seeds)} seed(s), "
         grid += f"{sw.max_iter} it."
         for i in range(len(sw.dtype)):
             total, sk, tol = sw.total_s[i], sw.sklearn_s[i], sw.tol[i]

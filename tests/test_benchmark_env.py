@@ -34,6 +34,16 @@ import numpy
 from experiments.benchmarks import _fair_env
 _fair_env.run_module("experiments.benchmarks._fair_env")
 """
+# The speed experiment's own child process (experiments._run with clean_env=True): importing
+# its entry module must clean the environment before numpy loads; then the same report.
+VIA_SPEED_CHILD = """
+import experiments._clean_child
+import json, os
+from threadpoolctl import threadpool_info
+from experiments.benchmarks import _fair_env
+print(json.dumps({"environ": {k: os.environ.get(k) for k in _fair_env.VARIABLES},
+                  "fair_env": _fair_env.STATE, "blas": threadpool_info()}))
+"""
 
 
 def _child(args, env_extra: dict, drop=()) -> dict:
@@ -62,6 +72,8 @@ STARTS = {
     # The speed experiment: its process loaded numpy with the variables set, so it starts each
     # benchmark in a child whose environment lacks them (run_module).
     "run_module": ["-c", VIA_RUN_MODULE],
+    # ... and the process it starts for the speed experiment runs the benchmark functions in.
+    "speed_child": ["-c", VIA_SPEED_CHILD],
 }
 
 
