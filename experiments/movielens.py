@@ -309,45 +309,59 @@ class _Split:
         return signed_residual_matrix(r["user"], r["item"], e, self.data.n_users, self.n_items)
 
 
+def _scored(ranks, members: list, shape: tuple, sweep, l2, seconds: float) -> Scores:
+    """A Scores record from each member's ``(predict, fitted)`` functions of the ratings: the
+    held-out scores of ``predict(test)``, the training RMSE of ``fitted(train)``; ``sweep``:
+    ``(final_loss, n_iter, status)`` of the members, in ``shape``."""
+    rows = []
+    for predict, fitted, (test, train, bins) in members:
+        held = _scores(predict(test["user"], test["item"]), test["rating"], bins)
+        train_rmse = _rmse(fitted(train["user"], train["item"]), train["rating"], *RATING_RANGE)
+        rows.append((*held, train_rmse))
+    cols = [np.asarray([r[j] for r in rows]) for j in range(4)]
+    held, raw, by, train = (c.reshape(shape + c.shape[1:]) for c in cols)
+    final, n_iter, status = sweep
+    return Scores(
+        np.asarray(ranks, np.int64),
+        held,
+        raw,
+        by,
+        train,
+        final,
+        n_iter,
+        np.asarray(status, np.str_),
+        np.asarray(l2, np.float64),
+        seconds,
+    )
+
+
 def _fit_plain_chunk(ranks, sp: _Split, cfg, seeds) -> Scores:
     """One sweep over ``ranks`` × seeds of plain NMF; RMSEs of every member."""
     import jaxnmf as jn
 
-    test, train = sp.ratings(sp.te), sp.ratings(sp.tr)
+    data = (sp.ratings(sp.te), sp.ratings(sp.tr), sp.bins)
     keys = ("loss", "solver", "init", "max_iter", "tol", "vmap_size")
     t0 = time.perf_counter()
     sw = jn.sweep(
         sp.matrix(sp.tr), ranks=ranks, seeds=seeds, mask="stored", **{k: cfg[k] for k in keys}
     )
-    sweep_s = time.perf_counter() - t0
-    shape = (len(ranks), len(seeds))
-    rmse, rmse_raw, rmse_train = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    rmse_bins = np.zeros((*shape, len(POPULARITY_EDGES)))
+    members = []
     for i, r in enumerate(ranks):
         for s in range(len(seeds)):
             W, H = sw.W[i, s][:, :r], sw.H[i, s][:r]
-            pred = _entries(W, H, test["user"], test["item"])
-            rmse[i, s], rmse_raw[i, s], rmse_bins[i, s] = _scores(pred, test["rating"], sp.bins)
-            fitted = _entries(W, H, train["user"], train["item"])
-            rmse_train[i, s] = _rmse(fitted, train["rating"], *RATING_RANGE)
+            entries = lambda u, it, W=W, H=H: _entries(W, H, u, it)
+            members.append((entries, entries, data))
+    sweep = (sw.final_loss, sw.n_iter, sw.status())
+    rec = _scored(ranks, members, (len(ranks), len(seeds)), sweep, [], time.perf_counter() - t0)
     print(
-        f"  plain NMF, ranks {ranks[0]}..{ranks[-1]} × {len(seeds)} seeds: {sweep_s:.1f} s; "
-        "held-out RMSE "
-        + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rmse.mean(axis=1), strict=True)),
+        f"  plain NMF, ranks {ranks[0]}..{ranks[-1]} × {len(seeds)} seeds: "
+        f"{rec.sweep_seconds:.1f} s; held-out RMSE "
+        + ", ".join(
+            f"k={r}: {v:.4f}" for r, v in zip(ranks, rec.heldout_rmse.mean(1), strict=True)
+        ),
         flush=True,
     )
-    return Scores(
-        np.asarray(ranks, np.int64),
-        rmse,
-        rmse_raw,
-        rmse_bins,
-        rmse_train,
-        sw.final_loss,
-        sw.n_iter,
-        sw.status().astype(np.str_),
-        np.zeros(0),
-        sweep_s,
-    )
+    return rec
 
 
 def _residual_losses(weights):
@@ -410,41 +424,32 @@ def _refit_residual_chunk(ranks, chosen, sp: _Split, rcfg, vmap_size) -> Scores:
     """The residual NMF refitted on all training ratings at each rank's chosen λ; held-out
     scores. One sweep over the chunk's distinct chosen λ; only the chosen (λ, rank) count."""
     weights = sorted(set(chosen))
-    sw, sweep_s = _residual_sweep(
-        sp.residual_matrix(sp.b_train, sp.tr), ranks, weights, rcfg, vmap_size
-    )
-    test, train = sp.ratings(sp.te), sp.ratings(sp.tr)
+    t0 = time.perf_counter()
+    sw, _ = _residual_sweep(sp.residual_matrix(sp.b_train, sp.tr), ranks, weights, rcfg, vmap_size)
+    data = (sp.ratings(sp.te), sp.ratings(sp.tr), sp.bins)
     base_test, base_train = sp.predict(sp.b_train, sp.te), sp.predict(sp.b_train, sp.tr)
-    n, n_items = len(ranks), sp.n_items
-    rmse, rmse_raw, rmse_train = np.zeros(n), np.zeros(n), np.zeros(n)
-    rmse_bins = np.zeros((n, len(POPULARITY_EDGES)))
-    n_iter, final, status = np.zeros(n, np.int64), np.zeros(n), []
-    for i, (r, w) in enumerate(zip(ranks, chosen, strict=True)):
-        li = weights.index(w)
+    members, picked = [], [(weights.index(w), i) for i, w in enumerate(chosen)]
+    for (li, i), r in zip(picked, ranks, strict=True):
         W, H = sw.W[li, i, 0][:, :r], sw.H[li, i, 0][:r]
-        pred = _residual_predict(W, H, base_test, test["user"], test["item"], n_items)
-        rmse[i], rmse_raw[i], rmse_bins[i] = _scores(pred, test["rating"], sp.bins)
-        fitted = _residual_predict(W, H, base_train, train["user"], train["item"], n_items)
-        rmse_train[i] = _rmse(fitted, train["rating"], *RATING_RANGE)
-        n_iter[i], final[i] = sw.n_iter[li, i, 0], sw.final_loss[li, i, 0]
-        status.append(str(sw.status()[li, i, 0]))
+        members.append(
+            (
+                lambda u, it, W=W, H=H: _residual_predict(W, H, base_test, u, it, sp.n_items),
+                lambda u, it, W=W, H=H: _residual_predict(W, H, base_train, u, it, sp.n_items),
+                data,
+            )
+        )
+    sweep = [
+        np.asarray([a[li, i, 0] for li, i in picked], dtype)
+        for a, dtype in ((sw.final_loss, np.float64), (sw.n_iter, np.int64), (sw.status(), np.str_))
+    ]
+    rec = _scored(ranks, members, (len(ranks),), sweep, chosen, time.perf_counter() - t0)
     print(
-        f"  residual NMF on all training ratings, ranks {ranks[0]}..{ranks[-1]}: {sweep_s:.1f} s; "
-        "held-out RMSE " + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rmse, strict=True)),
+        f"  residual NMF on all training ratings, ranks {ranks[0]}..{ranks[-1]}: "
+        f"{rec.sweep_seconds:.1f} s; held-out RMSE "
+        + ", ".join(f"k={r}: {v:.4f}" for r, v in zip(ranks, rec.heldout_rmse, strict=True)),
         flush=True,
     )
-    return Scores(
-        np.asarray(ranks, np.int64),
-        rmse,
-        rmse_raw,
-        rmse_bins,
-        rmse_train,
-        final,
-        n_iter,
-        np.asarray(status, np.str_),
-        np.asarray(chosen, np.float64),
-        sweep_s,
-    )
+    return rec
 
 
 def _result(sp: _Split, plain: Scores, validation: list, refit: Scores, config, seeds):

@@ -31,7 +31,7 @@ matrix). GPU: under a minute.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -176,18 +176,9 @@ def _survey(tag: str, V: np.ndarray, cfg: dict, seeds: list[int], heldout: float
                 for i, r in enumerate(ranks)
             ]
         )
+    # The record's fields that are columns of the rank table (one entry per rank).
     columns = {
-        k: np.asarray(table.columns[k])
-        for k in (
-            "rank",
-            "cophenetic",
-            "dispersion",
-            "heldout_rmse_mean",
-            "heldout_rmse_std",
-            "rel_error_mean",
-            "rel_error_std",
-            "n_converged",
-        )
+        f.name: np.asarray(table.columns[f.name]) for f in fields(Survey) if f.name in table.columns
     }
     survey = Survey(
         **columns,

@@ -36,6 +36,8 @@ from . import (
 )
 
 SECTIONS = ("figures", "benchmarks")
+FIGURES = (fig_01_parts, fig_02_convergence, fig_03_rank_selection, fig_04_audio, fig_05_topics,
+           fig_06_movielens, fig_07_speed)  # fmt: skip
 _BLOCK = re.compile(r"<!-- results:(\w+) -->\n(.*?)<!-- /results:(\w+) -->\n", re.S)
 _MARK = re.compile(r"<!-- (/?)results:(\w+) -->")
 # A result file named in a section: `results/<experiment>/<variant>/meta.json` and the like.
@@ -129,19 +131,8 @@ def _figure_rows(root, variant) -> tuple[list[str], list]:
         return "rank survey and time to target against scikit-learn: the benchmark table below"
 
     rows, runs = [], []
-    for module, row in zip(
-        (
-            fig_01_parts,
-            fig_02_convergence,
-            fig_03_rank_selection,
-            fig_04_audio,
-            fig_05_topics,
-            fig_06_movielens,
-            fig_07_speed,
-        ),
-        (fig01, fig02, fig03, fig04, fig05, fig06, fig07),
-        strict=True,
-    ):
+    summaries = dict(zip(FIGURES, (fig01, fig02, fig03, fig04, fig05, fig06, fig07), strict=True))
+    for module, row in summaries.items():
         run = _style.load_run(root, module.EXPERIMENT, variant, module.STEM)
         # Skipped as a whole (its data absent): the reason under the experiment's own name.
         if run is None or module.EXPERIMENT in run.meta["skipped"]:

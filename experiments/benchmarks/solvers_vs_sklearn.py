@@ -317,10 +317,7 @@ def run(
         per_iter_ideal_s=np.asarray([r[2]["ideal_s"] for r in rows], float),
         ttt_best_objective=np.asarray([p["best_objective"] for p in problems]),
         ttt_target=np.asarray([p["target"] for p in problems]),
-        ttt_seconds=grid("seconds"),
-        ttt_iterations=grid("iterations"),
-        ttt_compile_s=grid("compile_s"),
-        ttt_final=grid("final"),
+        **{f"ttt_{key}": grid(key) for key in ("seconds", "iterations", "compile_s", "final")},
         load_average=[load0, load_1min()],
         machine=mach,
     )

@@ -24,7 +24,7 @@ from experiments.benchmarks import _fair_env  # noqa: F401
 import argparse
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -168,9 +168,15 @@ def run(
     finally:
         jax.config.update("jax_enable_x64", x64)
 
-    def col(key, dt=float):
-        return np.asarray([r.get(key, np.nan) for r in rows], dt)
-
+    # Every per-row field of the record, as a column over the rows (NaN where a row has none).
+    labels = {"dtype", "solver"}
+    per_row = {
+        f.name: np.asarray(
+            [r.get(f.name, np.nan) for r in rows], np.str_ if f.name in labels else float
+        )
+        for f in fields(SweepBenchmark)
+        if f.name in rows[0] or f.name.endswith("mean_iter")
+    }
     return SweepBenchmark(
         m=m,
         n=n,
@@ -178,19 +184,9 @@ def run(
         seeds=np.asarray(seed_list),
         max_iter=max_iter,
         gflop=flops / 1e9,
-        dtype=col("dtype", np.str_),
-        solver=col("solver", np.str_),
-        tol=col("tol"),
-        sklearn_s=col("sklearn_s"),
-        total_s=col("total_s"),
-        compile_s=col("compile_s"),
-        run_s=col("run_s"),
-        ideal_s=col("ideal_s"),
-        gflops_machine=col("gflops_machine"),
-        sklearn_mean_iter=col("sklearn_mean_iter"),
-        jaxnmf_mean_iter=col("jaxnmf_mean_iter"),
         load_average=[load0, load_1min()],
         machine=mach,
+        **per_row,
     )
 
 
