@@ -71,7 +71,7 @@ iteration: 90,004 stored entries (plain), 160,008 and 180,008 (residual).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -459,37 +459,21 @@ def _result(sp: _Split, plain: Scores, validation: list, refit: Scores, config, 
     base = _scores(sp.predict(sp.b_train, te), test["rating"], sp.bins)
     grid = np.concatenate([v.validation_rmse for v in validation], axis=1)
     user_count = np.bincount(d.user[tr], minlength=d.n_users)
-    residual = {
-        f"residual_{k}": getattr(refit, k)
-        for k in (
-            "heldout_rmse",
-            "heldout_rmse_unclipped",
-            "heldout_rmse_by_popularity",
-            "train_rmse",
-            "n_iter",
-            "status",
-            "l2",
-        )
+    # The fields the result shares with the parts' Scores: plain NMF's under their names, the
+    # residual NMF's with the prefix "residual_".
+    names = [f.name for f in fields(MovieLens)]
+    shared = {k: getattr(plain, k) for k in names if hasattr(plain, k)}
+    shared |= {
+        k: getattr(refit, k[9:])
+        for k in names
+        if k.startswith("residual_") and hasattr(refit, k[9:])
     }
     return MovieLens(
-        **{
-            k: getattr(plain, k)
-            for k in (
-                "ranks",
-                "heldout_rmse",
-                "heldout_rmse_unclipped",
-                "heldout_rmse_by_popularity",
-                "train_rmse",
-                "n_iter",
-                "status",
-            )
-        },
+        **shared,
         seeds=np.asarray(seeds, np.int64),
-        residual_ranks=refit.ranks,
         residual_l2_weights=np.asarray(config["residual"]["l2_weights"], np.float64),
         residual_validation_rmse=grid,
         residual_selected_rank=int(refit.ranks[int(np.argmin(grid.min(axis=0)))]),
-        **residual,
         baseline_heldout_rmse=base[0],
         baseline_heldout_rmse_unclipped=base[1],
         baseline_train_rmse=_rmse(sp.predict(sp.b_train, tr), d.rating[tr], *RATING_RANGE),
