@@ -145,6 +145,13 @@ def test_recovers_the_planted_programs(planted):
     assert np.all(np.diff(share) <= 0)
     df = table.to_pandas()
     assert list(df.columns[:3]) == ["rank", "stability", "error"]
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    fig = table.plot()  # cNMF's k-selection plot: stability and error against the rank
+    stability, error = (ax.get_lines()[0] for ax in fig.axes)
+    np.testing.assert_array_equal(stability.get_ydata(), table["stability"])
+    np.testing.assert_array_equal(error.get_ydata(), table["error"])
+    matplotlib.pyplot.close(fig)
 
 
 def test_samples_as_columns_is_the_transpose(planted):
