@@ -211,15 +211,18 @@ def _git_revision() -> dict:
 
 
 def blas() -> list[dict] | str:
-    """threadpoolctl's record of the BLAS libraries loaded (kernel = ``architecture``), or why
-    there is none; scipy.linalg is loaded first so that scipy's own OpenBLAS is listed."""
+    """threadpoolctl's record of each BLAS and OpenMP library loaded (``architecture``: the
+    OpenBLAS kernels), or why there is none. scipy.linalg and scikit-learn's NMF are imported
+    first, so the libraries scikit-learn computes with (numpy's and scipy's OpenBLAS, its
+    OpenMP) are loaded and listed."""
     try:
-        import scipy.linalg  # noqa: F401
+        import scipy.linalg  # noqa: F401  # scipy's own OpenBLAS
+        import sklearn.decomposition  # noqa: F401  # its OpenMP runtime
         from threadpoolctl import threadpool_info
     except ImportError as e:
         return f"threadpoolctl not installed ({e})"
-    keep = ("internal_api", "version", "architecture", "num_threads", "filepath")
-    return [{k: i.get(k) for k in keep} for i in threadpool_info() if i["user_api"] == "blas"]
+    keep = ("user_api", "internal_api", "version", "architecture", "num_threads", "filepath")
+    return [{k: i.get(k) for k in keep} for i in threadpool_info()]
 
 
 def environment() -> dict:

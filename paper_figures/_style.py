@@ -3,9 +3,10 @@
 Figures are 8 inches wide and saved at 150 dpi (1200 px): at 800 px wide the text is still
 ≥ 9 px. Colours are Okabe–Ito (colour-blind safe), one fixed colour per solver.
 
-Results are read only through :func:`load`, which checks ``arrays.npz`` against the sha256
-that ``meta.json`` recorded when it was written, and whose arrays and meta name the file, the
-key and the figure when a key a figure needs is not there (:class:`MissingResultError`).
+Results are read only through :func:`load_run` (each figure's ``load`` turns the run into its
+experiment's records), which checks ``arrays.npz`` against the sha256 that ``meta.json``
+recorded when it was written; a field a record needs and the file lacks is an error naming
+the file, the field and the figure (:class:`MissingResultError`).
 """
 
 from __future__ import annotations
@@ -23,14 +24,9 @@ import matplotlib.pyplot as plt
 
 from experiments import _run
 
-# Re-exported: figures and paper_figures.__main__ catch these.
-from experiments._common import (
-    ResultFileError,  # noqa: F401
-    load_json,
-    load_npz,
-    verify_sha256,
-)
-from experiments._run import MissingResultError, ResultDict, _named  # noqa: F401
+# Re-exported: paper_figures.__main__ and the tests catch these.
+from experiments._common import ResultFileError  # noqa: F401
+from experiments._run import MissingResultError  # noqa: F401
 
 WIDTH_IN = 8.0
 DPI = 150
@@ -84,24 +80,6 @@ def find_results(results_root, name: str, variant: str = "auto") -> Path | None:
         if (d / "arrays.npz").is_file() and (d / "meta.json").is_file():
             return d
     return None
-
-
-def load(run_dir: Path, needed_by: str | None = None) -> tuple[ResultDict, ResultDict]:
-    """``(arrays, meta)`` of a run folder, verified; arrays load without pickle.
-
-    ``arrays.npz`` must have the sha256 that ``meta.json`` recorded when the run wrote it, so a
-    figure is never drawn from a file replaced since. A key missing from ``arrays`` or ``meta``
-    (at any depth) raises :class:`MissingResultError` naming the file, the key and
-    ``needed_by`` (the figure, e.g. its ``STEM``).
-
-    Raises:
-      ResultFileError: a file is corrupt, or ``arrays.npz`` differs from the hash recorded for
-        it (or none was recorded); the message names the file. A ``RuntimeError``.
-    """
-    npz, js = Path(run_dir) / "arrays.npz", Path(run_dir) / "meta.json"
-    arrays, meta = load_npz(npz), load_json(js)
-    verify_sha256(npz, meta.get("arrays_sha256"), js)
-    return ResultDict(arrays, npz, "array", needed_by, ""), _named(meta, js, needed_by)
 
 
 def load_run(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import EXPERIMENTS, _common, load
+from experiments import EXPERIMENTS, _common, _run, load
 from experiments.__main__ import check
 from experiments.__main__ import main as cli
 
@@ -338,7 +338,7 @@ def test_set_overrides_are_checked_against_the_config_types_before_anything_runs
 def test_figures_name_the_file_and_the_key_a_result_lacks(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     from experiments import rank_selection
-    from paper_figures import _style, fig_03_rank_selection
+    from paper_figures import fig_03_rank_selection
     from paper_figures.__main__ import main as figures_main
 
     results, figures = tmp_path / "results", tmp_path / "figures"
@@ -351,7 +351,8 @@ def test_figures_name_the_file_and_the_key_a_result_lacks(tmp_path, capsys):
     with pytest.raises(KeyError) as err:  # a KeyError still, that says where
         fig_03_rank_selection.draw(results, figures)
     assert str(err.value) == lacks and isinstance(err.value, _common.ResultFileError)
-    arrays, meta = _style.load(run_dir, needed_by="fig_x")
+    run = _run.load(run_dir, needed_by="fig_x")
+    arrays, meta = run.arrays, run.meta
     with pytest.raises(KeyError, match=r"meta\.json has no key 'config\.planted\.nope' \(needed"):
         meta["config"]["planted"]["nope"]
     assert meta["config"].get("nope") is None and "docstrings_shape" in arrays
@@ -440,7 +441,7 @@ def _speed_records():
 
 def test_fig_07_draws_from_saved_results_only(tmp_path):
     pytest.importorskip("matplotlib")
-    from experiments import _run, speed
+    from experiments import speed
     from paper_figures import fig_07_speed
 
     out = tmp_path / "figures"

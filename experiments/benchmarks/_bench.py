@@ -18,22 +18,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import _common, _run
+
 # The GEMM that machine() times with numpy and with jax: n × n × n, median of GEMM_REPEATS.
 GEMM_N = 2048
 GEMM_REPEATS = 3
 # Thread settings that change either library's speed; recorded when set.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
-# The fields of threadpoolctl.threadpool_info() kept in the record.
-_BLAS_FIELDS = (
-    "user_api",
-    "internal_api",
-    "version",
-    "architecture",
-    "num_threads",
-    "threading_layer",
-    "prefix",
-    "filepath",
-)
 
 
 def median_time(fn, repeats: int = 3) -> float:
@@ -93,25 +84,6 @@ def load_1min() -> float:
     return (load_average() or [float("nan")])[0]
 
 
-def blas_info() -> list[dict] | str:
-    """threadpoolctl's record of each BLAS and OpenMP library loaded in this process.
-
-    scipy.linalg and scikit-learn's NMF are imported first, so the libraries scikit-learn
-    computes with (numpy's and scipy's OpenBLAS, its OpenMP) are loaded and listed. A string
-    saying why when threadpoolctl (a scikit-learn dependency) is not installed.
-    """
-    try:
-        import scipy.linalg  # noqa: F401  # scipy's own OpenBLAS
-        import sklearn.decomposition  # noqa: F401  # its OpenMP runtime
-    except ImportError:
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError as e:
-        return f"threadpoolctl not installed ({e})"
-    return [{k: info.get(k) for k in _BLAS_FIELDS} for info in threadpool_info()]
-
-
 def peak_rss_gib() -> float:
     """Peak resident memory of this process so far (GiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -139,7 +111,7 @@ def machine(gemm: bool = True) -> dict:
         "load_average": {"start": load_average()},  # 1, 5, 15 min; "end" added by write_json
         "fair_env": _fair_env.STATE,
         "thread_variables": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
-        "blas": blas_info(),
+        "blas": _run.blas(),
     }
     if gemm:
         record["gemm_gflops"] = gemm_gflops()
@@ -178,7 +150,6 @@ def write_json(name: str, payload: dict, out: str = "results/benchmarks") -> Pat
         payload["machine"].setdefault("load_average", {})["end"] = load_average()
     path = Path(out) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float))
-    os.replace(tmp, path)
+    text = json.dumps(_common._jsonable(payload), indent=2, allow_nan=False)
+    _common._atomic_write(path, lambda f: f.write(text.encode()))
     return path
