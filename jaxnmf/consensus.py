@@ -718,6 +718,12 @@ def consensus(
     for i, r in enumerate(ranks):
         n_pts = n_rep * r
         pts, ok, lab = P[i, :n_pts], kept[i, :n_pts], labels[i, :n_pts]
+        sizes = np.bincount(lab[ok], minlength=r)
+        if np.any(sizes == 0):  # Lloyd can empty a cluster of duplicated points
+            raise ValueError(
+                f"rank {r}: k-means left {int(np.sum(sizes == 0))} of {r} clusters empty; "
+                "the kept components have fewer than k distinct directions"
+            )
         spectra = np.stack([np.median(pts[ok & (lab == c)], axis=0) for c in range(r)])
         spectra = spectra / spectra.sum(axis=1, keepdims=True)
         fit = _refit_with_fixed_components(

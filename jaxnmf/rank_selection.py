@@ -12,8 +12,19 @@ arrays, written to CSV or plotted directly.
 * **heldout_rmse**: with ``sweep(..., heldout=f)``, a random fraction f of the entries is hidden
   during fitting (a different split per seed) and the RMSE on them is averaged over seeds
   (speckled cross-validation; Wold 1978, Kanagal & Sindhwani 2010).
+* **heldout_rmse_se** and the one-standard-error rule (Breiman et al. 1984): the smallest
+  rank whose mean held-out RMSE is within one standard error of the best rank's, the
+  standard error taken over the paired per-seed differences (``suggest("heldout_rmse_1se")``).
+* **pac** (Șenbabaoğlu et al. 2014): the fraction of sample pairs whose consensus entry is
+  ambiguous, in (0.1, 0.9]; lower is better.
+* **silhouette**: the consensus silhouette, samples under the distance 1 - C clustered by
+  cutting its average-linkage tree into k clusters (Monti et al. 2003).
+* **bcv_mse**: bi-cross-validation (Owen & Perry 2009) with ``rank_selection(..., bicv=p)``:
+  a block of rows × columns is predicted from the fits of the rest, block by block.
 * reconstruction error, explained variance, Hoyer sparseness of W and H: mean and standard
   deviation over seeds.
+
+``RankTable.suggest()`` gives every criterion's pick and one recommendation with its reason.
 
 Samples are the columns of V by default (genes × samples, as in Brunet et al.); pass
 ``samples="rows"`` for the scikit-learn layout (samples × features).
@@ -23,6 +34,14 @@ References:
     pattern discovery using matrix factorization. PNAS 101(12).
     Kim, H. & Park, H. (2007). Sparse non-negative matrix factorizations via alternating
     non-negativity-constrained least squares for microarray data analysis. Bioinformatics 23.
+    Breiman, L., Friedman, J., Olshen, R. & Stone, C. (1984). Classification and Regression
+    Trees. Wadsworth.
+    Monti, S., Tamayo, P., Mesirov, J. & Golub, T. (2003). Consensus clustering. Machine
+    Learning 52.
+    Owen, A. B. & Perry, P. O. (2009). Bi-cross-validation of the SVD and the nonnegative
+    matrix factorization. Ann. Appl. Stat. 3(2).
+    Șenbabaoğlu, Y., Michailidis, G. & Li, J. Z. (2014). Critical limitations of consensus
+    clustering in class discovery. Sci. Rep. 4:6207.
 """
 # ruff: noqa: N803, N806
 
@@ -182,7 +201,7 @@ class RankTable(Mapping):
 
         References:
             Breiman, L., Friedman, J., Olshen, R. & Stone, C. (1984). Classification and
-            Regression Trees, section 3.4.3 (the 1-SE rule).
+            Regression Trees. Wadsworth (the 1-SE rule).
             Owen, A. B. & Perry, P. O. (2009). Bi-cross-validation of the SVD and the
             nonnegative matrix factorization. Ann. Appl. Stat. 3(2).
             Șenbabaoğlu, Y., Michailidis, G. & Li, J. Z. (2014). Critical limitations of
