@@ -13,6 +13,7 @@ from . import metrics as metrics
 from . import plotting as plotting
 from . import solvers as solvers
 from ._compile import enable_compilation_cache as enable_compilation_cache
+from ._stream import StreamError as StreamError
 from .api import FitResult as FitResult
 from .api import Status as Status
 from .api import fit as fit
@@ -20,6 +21,8 @@ from .compare import CompareResult as CompareResult
 from .compare import compare as compare
 from .consensus import ConsensusResult as ConsensusResult
 from .consensus import consensus as consensus
+from .minibatch import MiniBatchResult as MiniBatchResult
+from .minibatch import fit_minibatch as fit_minibatch
 from .rank_selection import RankTable as RankTable
 from .rank_selection import rank_selection as rank_selection
 from .sweep import SweepResult as SweepResult
@@ -35,6 +38,10 @@ def __getattr__(name):
         from .estimator import NMF
 
         return NMF
+    if name == "MiniBatchNMF":
+        from ._minibatch_estimator import MiniBatchNMF
+
+        return MiniBatchNMF
     raise AttributeError(f"module 'jaxnmf' has no attribute {name!r}")
 
 
@@ -43,8 +50,11 @@ __all__ = [
     "CompareResult",
     "ConsensusResult",
     "FitResult",
+    "MiniBatchNMF",
+    "MiniBatchResult",
     "RankTable",
     "Status",
+    "StreamError",
     "SweepResult",
     "__version__",
     "compare",
@@ -52,6 +62,7 @@ __all__ = [
     "datasets",
     "enable_compilation_cache",
     "fit",
+    "fit_minibatch",
     "init",
     "losses",
     "metrics",
