@@ -24,6 +24,14 @@ EXPERIMENT = "movielens"
 STEM = "fig_06_movielens"
 NMF_COLOR, TRAIN_COLOR, BASE_COLOR = "#0072B2", "#56B4E9", "#D55E00"
 RES_COLOR, VAL_COLOR = "#009E73", "#CC79A7"
+# One line style per curve, shared by the panels that draw it.
+LINES = {
+    "plain": dict(color=NMF_COLOR, marker="o", ms=3.5, lw=1.6),
+    "train": dict(color=TRAIN_COLOR, ls="--", marker=".", lw=1.3),
+    "residual": dict(color=RES_COLOR, marker="s", ms=3.5, lw=1.6),
+    "validation": dict(color=VAL_COLOR, marker="o", ms=3.5, lw=1.3, ls="--"),
+}
+NOTE = dict(textcoords="offset points", fontsize=8)  # the labels next to the stars
 
 
 def _bin_labels(edges) -> list[str]:
@@ -61,55 +69,24 @@ def _derived(rec: MovieLens) -> dict:
 def _panel_models(ax, rec: MovieLens, d: dict) -> None:
     """(a) every model's held-out RMSE against the rank."""
     n_seeds, best = rec.heldout_rmse.shape[1], d["best"]
-    ax.errorbar(
-        rec.ranks,
-        d["mean"],
-        yerr=d["sd"],
-        color=NMF_COLOR,
-        marker="o",
-        ms=3.5,
-        capsize=2,
-        lw=1.6,
-        label=f"plain NMF, held-out (mean ± sd, {n_seeds} seed{'s' * (n_seeds > 1)})",
-    )
+    label = f"plain NMF, held-out (mean ± sd, {n_seeds} seed{'s' * (n_seeds > 1)})"
+    ax.errorbar(rec.ranks, d["mean"], yerr=d["sd"], capsize=2, label=label, **LINES["plain"])
     ax.plot(
         rec.ranks,
         rec.train_rmse.mean(axis=1),
-        color=TRAIN_COLOR,
-        ls="--",
-        marker=".",
-        lw=1.3,
         label="plain NMF, training ratings",
+        **LINES["train"],
     )
-    ax.plot(
-        rec.residual_ranks,
-        rec.residual_heldout_rmse,
-        color=RES_COLOR,
-        marker="s",
-        ms=3.5,
-        lw=1.6,
-        label="baseline + NMF of its residual, held-out",
-    )
-    ax.axhline(
-        rec.baseline_heldout_rmse,
-        color=BASE_COLOR,
-        lw=1.4,
-        label="baseline μ + b_u + b_i, held-out",
-    )
-    ax.axhline(
-        rec.global_mean_heldout_rmse, color="0.35", lw=1.2, ls=":", label="global mean μ, held-out"
-    )
+    label = "baseline + NMF of its residual, held-out"
+    ax.plot(rec.residual_ranks, rec.residual_heldout_rmse, label=label, **LINES["residual"])
+    label = "baseline μ + b_u + b_i, held-out"
+    ax.axhline(rec.baseline_heldout_rmse, color=BASE_COLOR, lw=1.4, label=label)
+    label = "global mean μ, held-out"
+    ax.axhline(rec.global_mean_heldout_rmse, color="0.35", lw=1.2, ls=":", label=label)
     k, y = rec.ranks[best], d["mean"][best]
     _style.mark(ax, k, y, NMF_COLOR)
-    ax.annotate(
-        f"plain, best k = {int(k)}: {y:.3f}",
-        (k, y),
-        xytext=(10, -7),
-        textcoords="offset points",
-        va="top",
-        fontsize=8,
-        color=NMF_COLOR,
-    )
+    text = f"plain, best k = {int(k)}: {y:.3f}"
+    ax.annotate(text, (k, y), xytext=(10, -7), va="top", color=NMF_COLOR, **NOTE)
     ax.set_xlabel("rank k")
     ax.set_ylabel("RMSE (stars, ratings 0.5–5)")
     ax.set_title("(a) Rating prediction error vs rank", loc="left", fontsize=10)
@@ -122,37 +99,15 @@ def _panel_residual(ax, rec: MovieLens, d: dict) -> None:
     held = rec.residual_heldout_rmse - rec.baseline_heldout_rmse
     val = d["r_val"] - rec.baseline_validation_rmse
     ax.axhline(0, color=BASE_COLOR, lw=1.4, label="baseline (each on its own ratings)")
-    ax.plot(
-        ranks,
-        held,
-        color=RES_COLOR,
-        marker="s",
-        ms=3.5,
-        lw=1.6,
-        label="held-out (refit on all training ratings)",
-    )
-    ax.plot(
-        ranks,
-        val,
-        color=VAL_COLOR,
-        marker="o",
-        ms=3.5,
-        lw=1.3,
-        ls="--",
-        label="validation split (fit on the rest)",
-    )
+    ax.plot(ranks, held, label="held-out (refit on all training ratings)", **LINES["residual"])
+    ax.plot(ranks, val, label="validation split (fit on the rest)", **LINES["validation"])
     _style.mark(ax, ranks[sel], held[sel], RES_COLOR)
-    ax.annotate(
+    text = (
         f"chosen k = {int(ranks[sel])}, λ = {rec.residual_l2[sel]:g}:\n"
-        f"{rec.residual_heldout_rmse[sel]:.4f} vs {rec.baseline_heldout_rmse:.4f}",
-        (ranks[sel], held[sel]),
-        xytext=(-8, -14),
-        textcoords="offset points",
-        ha="right",
-        va="top",
-        fontsize=8,
-        color=RES_COLOR,
+        f"{rec.residual_heldout_rmse[sel]:.4f} vs {rec.baseline_heldout_rmse:.4f}"
     )
+    where = dict(xytext=(-8, -14), ha="right", va="top", color=RES_COLOR)
+    ax.annotate(text, (ranks[sel], held[sel]), **where, **NOTE)
     ax.set_xlabel("rank k  (λ per rank: boxed in c)")
     ax.set_ylabel("RMSE − baseline RMSE (stars)")
     ax.set_title("(b) NMF of the baseline residual vs the baseline", loc="left", fontsize=10)
@@ -183,28 +138,19 @@ def _panel_grid(fig, ax, rec: MovieLens, d: dict) -> None:
     ax.grid(False)
     ax.set_xlabel("rank k")
     ax.set_ylabel("L2 weight λ")
-    ax.set_title(
-        "(c) Validation RMSE − baseline (milli-stars);\nboxed: λ chosen per rank, thick: rank",
-        loc="left",
-        fontsize=10,
-    )
+    title = "(c) Validation RMSE − baseline (milli-stars);\nboxed: λ chosen per rank, thick: rank"
+    ax.set_title(title, loc="left", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
 
 
 def _popularity_rows(rec: MovieLens, d: dict) -> list:
     """(label, held-out RMSE per popularity bin, colour) of the three models compared."""
     best, sel = d["best"], d["sel"]
+    plain = rec.heldout_rmse_by_popularity.mean(axis=1)[best]
+    residual = rec.residual_heldout_rmse_by_popularity[sel]
     return [
-        (
-            f"plain NMF k = {int(rec.ranks[best])}",
-            rec.heldout_rmse_by_popularity.mean(axis=1)[best],
-            NMF_COLOR,
-        ),
-        (
-            f"residual NMF k = {int(rec.residual_ranks[sel])}",
-            rec.residual_heldout_rmse_by_popularity[sel],
-            RES_COLOR,
-        ),
+        (f"plain NMF k = {int(rec.ranks[best])}", plain, NMF_COLOR),
+        (f"residual NMF k = {int(rec.residual_ranks[sel])}", residual, RES_COLOR),
         ("baseline", rec.baseline_heldout_rmse_by_popularity, BASE_COLOR),
     ]
 
@@ -325,15 +271,8 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     _panel_popularity(axes[1, 1], rec, d)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout(h_pad=6.5, w_pad=1.5)
-    fig.legend(
-        handles,
-        labels,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.522),
-        ncols=3,
-        fontsize=7.5,
-        frameon=False,
-    )
+    where = dict(loc="upper center", bbox_to_anchor=(0.5, 0.522), ncols=3, fontsize=7.5)
+    fig.legend(handles, labels, frameon=False, **where)
     return _style.save(fig, out_dir, STEM, caption(rec, d, run.meta))
 
 

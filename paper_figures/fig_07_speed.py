@@ -29,6 +29,11 @@ JAXNMF_LIGHT = "#A6CBE3"  # the compile part of a jaxnmf bar
 BEST_COLOR = "#004B75"  # the fastest jaxnmf solver to the target
 MISS_COLOR = "0.55"
 BAR = {"edgecolor": "black", "linewidth": 0.6}
+MISSED = {"facecolor": "none", "edgecolor": MISS_COLOR, "hatch": "///", "lw": 0.6}
+COMPILE = {"facecolor": JAXNMF_LIGHT, "hatch": "///", "edgecolor": "black", "lw": 0.5}
+IDEAL = {"linewidth": 1.4, "zorder": 4}
+ABOVE = {"xytext": (0, 2), "textcoords": "offset points", "ha": "center", "va": "bottom"}
+RIGHT_OF = {"xytext": (3, 0), "textcoords": "offset points", "va": "center"}  # bar labels
 
 
 def load(run) -> tuple[SweepBenchmark | None, SolverBenchmark | None]:
@@ -99,16 +104,7 @@ def _dtype_bars(ax, sw: SweepBenchmark, rows: list[int], x: float, once, notes, 
         x += 1
     ideal = sw.ideal_s[rows[0]]
     label = once("ideal: GFLOP of the grid / measured matmul GFLOP/s")
-    ax.hlines(
-        ideal,
-        x0 - 0.45,
-        x - 0.55,
-        colors="black",
-        linestyles="--",
-        linewidth=1.4,
-        zorder=4,
-        label=label,
-    )
+    ax.hlines(ideal, x0 - 0.45, x - 0.55, colors="black", linestyles="--", label=label, **IDEAL)
     where = dict(
         xy=((x0 + x - 1) / 2, 0),
         xycoords=("data", "axes fraction"),
@@ -138,16 +134,7 @@ def _panel_sweep(ax, sw: SweepBenchmark) -> None:
         x = _dtype_bars(ax, sw, rows, x, once, notes, ticks)
     ax.set_ylim(0, 1.75 * max(top for _, top, _ in notes))
     for xx, top, text in notes:
-        ax.annotate(
-            text,
-            xy=(xx, top),
-            xytext=(0, 2),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=7.5,
-            linespacing=1.05,
-        )
+        ax.annotate(text, xy=(xx, top), fontsize=7.5, linespacing=1.05, **ABOVE)
     ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
     ax.tick_params(axis="x", length=0)
     ax.grid(axis="x", visible=False)
@@ -175,57 +162,18 @@ def _panel_ttt(ax, tt: SolverBenchmark, p: int, limits, first: bool) -> None:
         if _ok(s):
             color = SKLEARN_COLOR if sk else (BEST_COLOR if i == best else JAXNMF_COLOR)
             ax.barh(y, s - lo, left=lo, height=0.46, color=color, **BAR)
-            its = tt.ttt_iterations[p, i]
-            ax.annotate(
-                f"{_s(s)} s ({its:.0f} it.)",
-                xy=(s, y),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=7.5,
-            )
+            text = f"{_s(s)} s ({tt.ttt_iterations[p, i]:.0f} it.)"
+            ax.annotate(text, xy=(s, y), fontsize=7.5, **RIGHT_OF)
         else:
-            ax.barh(
-                y,
-                hi - lo,
-                left=lo,
-                height=0.46,
-                facecolor="none",
-                edgecolor=MISS_COLOR,
-                hatch="///",
-                lw=0.6,
-            )
-            cap = tt.max_iter_sklearn if sk else tt.max_iter_jaxnmf
-            ax.text(
-                math.sqrt(lo * hi),
-                y,
-                f"not reached in {cap} it.",
-                ha="center",
-                va="center",
-                fontsize=7,
-                bbox=dict(fc="white", ec="none", alpha=0.9),
-            )
+            ax.barh(y, hi - lo, left=lo, height=0.46, **MISSED)
+            text = f"not reached in {tt.max_iter_sklearn if sk else tt.max_iter_jaxnmf} it."
+            box = dict(fc="white", ec="none", alpha=0.9)
+            ax.text(math.sqrt(lo * hi), y, text, ha="center", va="center", fontsize=7, bbox=box)
         comp = tt.ttt_compile_s[p, i]
         if _ok(comp):
-            ax.barh(
-                y + 0.38,
-                comp - lo,
-                left=lo,
-                height=0.18,
-                color=JAXNMF_LIGHT,
-                hatch="///",
-                edgecolor="black",
-                lw=0.5,
-            )
-            ax.annotate(
-                f"compile {_s(comp)} s",
-                xy=(comp, y + 0.38),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=6.2,
-                color="0.25",
-            )
+            ax.barh(y + 0.38, comp - lo, left=lo, height=0.18, **COMPILE)
+            text = f"compile {_s(comp)} s"
+            ax.annotate(text, xy=(comp, y + 0.38), fontsize=6.2, color="0.25", **RIGHT_OF)
     n = len(tt.ttt_labels)
     ax.set_yticks(range(n), [_label(str(k)) for k in tt.ttt_labels] if first else [""] * n)
     ax.set_ylim(n - 0.4, -0.6)
@@ -371,18 +319,12 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
         Patch(facecolor=JAXNMF_COLOR, edgecolor="black", label="jaxnmf (compiled beforehand)"),
         Patch(facecolor=BEST_COLOR, edgecolor="black", label="fastest jaxnmf solver"),
         Patch(facecolor=SKLEARN_COLOR, edgecolor="black", label="scikit-learn"),
-        Patch(facecolor="none", edgecolor=MISS_COLOR, hatch="///", label="target not reached"),
-        Patch(facecolor=JAXNMF_LIGHT, edgecolor="black", hatch="///", label="jaxnmf compilation"),
+        Patch(label="target not reached", **MISSED),
+        Patch(label="jaxnmf compilation", **COMPILE),
     ]
     if tt:
-        fig.legend(
-            handles=handles,
-            loc="lower center",
-            bbox_to_anchor=(0.5, -0.06),
-            ncols=3,
-            fontsize=8,
-            frameon=False,
-        )
+        where = dict(loc="lower center", bbox_to_anchor=(0.5, -0.06), ncols=3, fontsize=8)
+        fig.legend(handles=handles, frameon=False, **where)
     return _style.save(fig, out_dir, STEM, caption(sw, tt, run.meta))
 
 
