@@ -171,13 +171,8 @@ def _fit_loss(loss: str, V, envelopes, config: dict, seeds):
     X = V + float(config["is_floor"]) * V.max() if loss in ("is", "itakura_saito") else V
     keys = ("solver", "init", "max_iter", "tol")
     t0 = time.perf_counter()
-    sw = jn.sweep(
-        X.astype(np.float32),
-        ranks=[int(config["rank"])],
-        seeds=seeds,
-        loss=loss,
-        **{k: config[k] for k in keys},
-    )
+    fit = {k: config[k] for k in keys}
+    sw = jn.sweep(X.astype(np.float32), [int(config["rank"])], seeds, loss=loss, **fit)
     matches = [match(envelopes, sw.H[0, s]) for s in range(len(seeds))]
     corr = np.stack([c for c, _ in matches])
     assign = np.stack([a for _, a in matches])

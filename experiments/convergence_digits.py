@@ -97,29 +97,15 @@ def compute(config: dict, run: _run.Run) -> Convergence:
     V = jn.datasets.load_digits(np.float32)[0]
     k, names = int(config["rank"]), list(config["solvers"])
     seeds = [run.seed(i, 1) for i in range(int(config["n_seeds"]))]
+    common = {"loss": config["loss"], "init": "random"}
+    solvers = {n: _solver(n, config) for n in names}
     cmp = jn.compare(
-        V,
-        k,
-        solvers={n: _solver(n, config) for n in names},
-        loss=config["loss"],
-        seeds=seeds,
-        init="random",
-        max_iter=int(config["max_iter"]),
-        tol=float(config["tol"]),
+        V, k, solvers, seeds=seeds, max_iter=config["max_iter"], tol=config["tol"], **common
     )
-    ref = [
-        jn.fit(
-            V,
-            k,
-            solver=_solver(config["reference_solver"], config),
-            loss=config["loss"],
-            init="random",
-            seed=s,
-            max_iter=int(config["reference_max_iter"]),
-            tol=0.0,
-        ).loss
-        for s in seeds
-    ]
+    # The floor f*: a long run of the reference solver from each seed's start.
+    reference = _solver(config["reference_solver"], config)
+    long = {"max_iter": config["reference_max_iter"], "tol": 0.0}
+    ref = [jn.fit(V, k, solver=reference, seed=s, **long, **common).loss for s in seeds]
     traces = [cmp[n] for n in names]
     pairs = [(t, t.checkpoint_iter >= 0) for t in traces]
     result = Convergence(

@@ -376,18 +376,9 @@ def _residual_sweep(V, ranks, weights, rcfg, vmap_size):
     import jaxnmf as jn
 
     t0 = time.perf_counter()
-    sw = jn.sweep(
-        V,
-        ranks=ranks,
-        seeds=[0],
-        mask="stored",
-        loss=_residual_losses(weights),
-        solver=rcfg["solver"],
-        init=rcfg["init"],
-        max_iter=int(rcfg["max_iter"]),
-        tol=float(rcfg["tol"]),
-        vmap_size=vmap_size,
-    )
+    fit = {k: rcfg[k] for k in ("solver", "init", "max_iter", "tol")}
+    loss = _residual_losses(weights)
+    sw = jn.sweep(V, ranks, [0], mask="stored", loss=loss, vmap_size=vmap_size, **fit)
     return sw, time.perf_counter() - t0
 
 

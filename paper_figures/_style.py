@@ -108,17 +108,8 @@ def skip_reason(results_root, name: str, variant: str = "auto") -> str | None:
 
 def mark(ax, x, y, color, label=None, size=160, zorder=5):
     """A star marking a chosen value (e.g. a suggested rank)."""
-    ax.scatter(
-        [x],
-        [y],
-        marker="*",
-        s=size,
-        color=color,
-        edgecolors="black",
-        linewidths=0.6,
-        zorder=zorder,
-        label=label,
-    )
+    star = dict(marker="*", s=size, color=color, edgecolors="black", linewidths=0.6)
+    ax.scatter([x], [y], zorder=zorder, label=label, **star)
 
 
 def provenance(meta: dict) -> str:

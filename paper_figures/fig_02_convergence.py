@@ -19,6 +19,7 @@ from . import _style
 EXPERIMENT = "convergence_digits"
 STEM = "fig_02_convergence"
 GAP_FLOOR = 1e-6  # float32 objectives carry ~1e-7 relative round-off
+OPEN = {"linewidths": 1.2, "zorder": 3}  # the dots and diamonds of panels (b) and (c)
 
 
 def _curves(rec: Convergence):
@@ -38,18 +39,8 @@ def _strip(ax, values: np.ndarray, names, colors, x0=0.0, marker="o", filled=Tru
     spread = np.linspace(-0.12, 0.12, n_seeds) if n_seeds > 1 else np.zeros(1)
     for j in range(len(names)):
         c, x = colors[j], j + x0
-        face = c if filled else "white"
-        ax.scatter(
-            x + spread,
-            values[j],
-            s=22,
-            marker=marker,
-            facecolors=face,
-            edgecolors=c,
-            linewidths=1.2,
-            zorder=3,
-            label=label if j == 0 else None,
-        )
+        dots = dict(s=22, marker=marker, facecolors=c if filled else "white", edgecolors=c)
+        ax.scatter(x + spread, values[j], label=label if j == 0 else None, **dots, **OPEN)
         ax.hlines(np.median(values[j]), x - 0.22, x + 0.22, colors=c, linewidth=2.2, zorder=2)
 
 
@@ -80,17 +71,8 @@ def _panel_times(ax, rec: Convergence, names, colors, cfg) -> None:
     """(c) run time per fit (compilation excluded), and each solver's compilation."""
     n = len(names)
     _strip(ax, rec.wall_seconds, names, colors, label="per fit, compilation excluded")
-    ax.scatter(
-        np.arange(n) + 0.32,
-        rec.compile_seconds,
-        marker="D",
-        s=26,
-        facecolors="white",
-        edgecolors=colors,
-        linewidths=1.2,
-        zorder=3,
-        label="compilation",
-    )
+    diamonds = dict(marker="D", s=26, facecolors="white", edgecolors=colors)
+    ax.scatter(np.arange(n) + 0.32, rec.compile_seconds, label="compilation", **diamonds, **OPEN)
     ax.set_yscale("log")
     ax.set_xticks(range(n), names)
     ax.set_xlim(-0.6, n - 0.2)

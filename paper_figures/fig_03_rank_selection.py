@@ -59,16 +59,8 @@ def _heldout(ax, rec: Survey, color: str, unit: str) -> bool:
     mean, sd = rec.heldout_rmse_mean, rec.heldout_rmse_std
     log = bool(np.max(mean + sd) / np.min(mean) > 5)
     lower = np.minimum(sd, 0.5 * mean) if log else sd
-    ax.errorbar(
-        rec.rank,
-        mean,
-        yerr=(lower, sd),
-        color=color,
-        marker="o",
-        ms=3.5,
-        capsize=2.5,
-        elinewidth=1.0,
-    )
+    bars = dict(color=color, marker="o", ms=3.5, capsize=2.5, elinewidth=1.0)
+    ax.errorbar(rec.rank, mean, yerr=(lower, sd), **bars)
     if log:
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
@@ -96,16 +88,9 @@ def _row(sub, tag: str, rec: Survey, cfg: dict) -> bool:
         yk = y[list(ranks).index(k)]
         _style.mark(ax, k, yk, color)
         right = k > ranks[0] + 0.6 * (ranks[-1] - ranks[0])  # label inside the axes
-        ax.annotate(
-            f"k = {k}",
-            (k, yk),
-            xytext=(-7, 7) if right else (7, 7),
-            ha="right" if right else "left",
-            textcoords="offset points",
-            fontsize=9,
-            fontweight="bold",
-            color=color,
-        )
+        where = dict(xytext=(-7, 7), ha="right") if right else dict(xytext=(7, 7), ha="left")
+        label_style = dict(textcoords="offset points", fontsize=9, fontweight="bold")
+        ax.annotate(f"k = {k}", (k, yk), color=color, **where, **label_style)
         if tag == "planted":
             ax.axvline(int(cfg["n_groups"]), color="0.35", linestyle=":", linewidth=1.4, zorder=1)
         ax.set_xlabel("rank k")

@@ -62,26 +62,14 @@ def _activation(ax, audio: Audio, rec: Pattern, s: int, cfg: dict, last: bool) -
     """(b–d) one drum: its true activation and the matched rows of H (seed 0, each loss)."""
     src = str(audio.sources[s])
     t = np.arange(rec.V.shape[1]) * audio.frame_seconds
-    ax.fill_between(
-        t,
-        0,
-        rec.envelopes[s] / rec.envelopes[s].max(),
-        color="0.75",
-        linewidth=0,
-        label="true activation",
-    )
+    truth = rec.envelopes[s] / rec.envelopes[s].max()
+    ax.fill_between(t, 0, truth, color="0.75", linewidth=0, label="true activation")
     parts = []
     for li, loss in enumerate(str(x) for x in rec.losses):
         h = rec.H[li, 0, int(rec.assignment[li, 0, s])]
         st = _style_of(loss)
-        ax.plot(
-            t,
-            h / max(h.max(), np.finfo(float).tiny),
-            color=st["color"],
-            ls=st["ls"],
-            lw=1.1,
-            label=st["label"],
-        )
+        line = dict(color=st["color"], ls=st["ls"], lw=1.1, label=st["label"])
+        ax.plot(t, h / max(h.max(), np.finfo(float).tiny), **line)
         parts.append(f"{st['label']} r = {rec.matched_corr[li, 0, s]:.3f}")
     ts = rec.onset_time[rec.onset_source == s]
     ax.plot(ts, np.full(ts.shape, -0.08), "|", color=SOURCE_COLORS[src], ms=7, mew=1.5)
@@ -110,16 +98,8 @@ def _correlations(ax, audio: Audio, patterns: dict[str, Pattern]) -> None:
         mean, lo, hi = mc.mean(axis=0), mc.min(axis=0), mc.max(axis=0)
         x = np.arange(n_src) + (g - (len(groups) - 1) / 2) * width
         st = _style_of(loss)
-        ax.bar(
-            x,
-            mean,
-            width * 0.92,
-            color=st["color"],
-            alpha=0.85,
-            hatch=hatches[p],
-            edgecolor="white",
-            label=f"{st['label']}, {p}",
-        )
+        bars = dict(color=st["color"], alpha=0.85, hatch=hatches[p], edgecolor="white")
+        ax.bar(x, mean, width * 0.92, label=f"{st['label']}, {p}", **bars)
         ax.errorbar(
             x, mean, yerr=(mean - lo, hi - mean), fmt="none", ecolor="black", lw=1, capsize=2
         )
@@ -130,11 +110,8 @@ def _correlations(ax, audio: Audio, patterns: dict[str, Pattern]) -> None:
     lowest = min(float(rec.matched_corr.min()) for rec in patterns.values())
     ax.set_ylim(min(0.0, lowest - 0.05), 1.05)
     ax.set_ylabel("correlation with\ntrue activation")
-    ax.set_title(
-        f"(e) Matched correlation, mean over {len(audio.seeds)} random starts (whiskers: min–max)",
-        loc="left",
-        fontsize=10,
-    )
+    title = f"(e) Matched correlation, mean over {len(audio.seeds)} random starts "
+    ax.set_title(title + "(whiskers: min–max)", loc="left", fontsize=10)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
 
 
@@ -199,17 +176,13 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     cfg = run.meta["config"]
     shown, first = next(iter(patterns.items()))
     fig = plt.figure(figsize=(_style.WIDTH_IN, 9.6))
+    # Rows: (a) with its colour bar, (b–d), a gap, (e).
+    heights = (1.7, 0.95, 0.95, 0.95, 0.12, 1.35)
     gs = fig.add_gridspec(
-        6,
-        2,
-        height_ratios=(1.7, 0.95, 0.95, 0.95, 0.12, 1.35),
-        width_ratios=(1, 0.025),
-        hspace=0.5,
-        wspace=0.03,
+        6, 2, height_ratios=heights, width_ratios=(1, 0.025), hspace=0.5, wspace=0.03
     )
-    _spectrogram(
-        fig, fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1]), audio, shown, first, cfg
-    )
+    axes = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])
+    _spectrogram(fig, *axes, audio, shown, first, cfg)
     n = len(audio.sources)
     for s in range(n):
         _activation(fig.add_subplot(gs[1 + s, 0]), audio, first, s, cfg, last=s == n - 1)

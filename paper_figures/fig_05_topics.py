@@ -19,6 +19,8 @@ from . import _style
 
 EXPERIMENT = "topics"
 STEM = "fig_05_topics"
+# The random starts' scores, over the nndsvda bars of panel (c).
+DOTS = {"s": 14, "facecolors": "white", "edgecolors": "black", "linewidths": 0.7, "zorder": 3}
 MODEL_STYLE = {
     "kl": {"color": "#0072B2", "label": "KL-NMF (MU)"},
     "frobenius": {"color": "#D55E00", "label": "Frobenius-NMF (HALS)"},
@@ -50,13 +52,8 @@ def _top_words(fig, gs, rec: Model, corpus: Corpus, order, label: str) -> None:
     for pos, t in enumerate(order):
         ax = fig.add_subplot(grid[pos // cols, pos % cols])
         idx = top[t, :n_words]
-        ax.barh(
-            np.arange(n_words),
-            100 * H[t, idx],
-            color=MODEL_STYLE.get(label, {"color": "#0072B2"})["color"],
-            alpha=0.85,
-            height=0.75,
-        )
+        color = MODEL_STYLE.get(label, {"color": "#0072B2"})["color"]
+        ax.barh(np.arange(n_words), 100 * H[t, idx], color=color, alpha=0.85, height=0.75)
         ax.set_yticks(np.arange(n_words), [str(corpus.terms[i]) for i in idx], fontsize=8.5)
         ax.invert_yaxis()
         ax.set_xlim(0, xmax)
@@ -98,25 +95,11 @@ def _scores(ax, models: dict[str, Model], kmeans: KMeans) -> None:
         st = MODEL_STYLE.get(m, {"color": "0.4", "label": m})
         for s_i, metric in enumerate(("nmi", "ari")):
             x = s_i + (e_i - (len(entries) - 1) / 2) * 0.25
-            ax.bar(
-                x,
-                getattr(rec, metric),
-                0.22,
-                color=st["color"],
-                alpha=0.85,
-                label=st["label"] if s_i == 0 else None,
-            )
+            label = st["label"] if s_i == 0 else None
+            ax.bar(x, getattr(rec, metric), 0.22, color=st["color"], alpha=0.85, label=label)
             seeds = getattr(rec, f"seed_{metric}", np.zeros(0))
-            ax.scatter(
-                np.full(len(seeds), x),
-                seeds,
-                s=14,
-                facecolors="white",
-                edgecolors="black",
-                linewidths=0.7,
-                zorder=3,
-                label="random starts" if (e_i == 0 and s_i == 0) else None,
-            )
+            label = "random starts" if (e_i == 0 and s_i == 0) else None
+            ax.scatter(np.full(len(seeds), x), seeds, label=label, **DOTS)
     ax.set_xticks([0, 1], ["NMI", "ARI"])
     ax.set_ylim(0, 1)
     ax.set_ylabel("agreement with subpackage labels")
@@ -186,16 +169,11 @@ def draw(results_root, out_dir, variant: str = "auto") -> list[Path] | None:
     fig = plt.figure(figsize=(_style.WIDTH_IN, 10.2))
     outer = fig.add_gridspec(2, 1, height_ratios=(1.25, 1), hspace=0.22)
     _top_words(fig, outer[0], rec, corpus, order, shown)
-    fig.text(
-        0.01,
-        0.995,
-        f"(a) Top {min(N_WORDS_SHOWN, rec.top_terms.shape[1])} words of each "
-        f"topic ({label}, k = {rec.H.shape[0]}, nndsvda start); title: the topic's main "
-        "subpackage",
-        ha="left",
-        va="top",
-        fontsize=10.5,
+    title = (
+        f"(a) Top {min(N_WORDS_SHOWN, rec.top_terms.shape[1])} words of each topic ({label}, "
+        f"k = {rec.H.shape[0]}, nndsvda start); title: the topic's main subpackage"
     )
+    fig.text(0.01, 0.995, title, ha="left", va="top", fontsize=10.5)
     gs_b = outer[1].subgridspec(1, 2, width_ratios=(1.35, 1), wspace=0.42)
     _contingency(fig, fig.add_subplot(gs_b[0]), rec, corpus, order)
     _scores(fig.add_subplot(gs_b[1]), models, kmeans)

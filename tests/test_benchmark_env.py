@@ -38,7 +38,7 @@ _fair_env.run_module("experiments.benchmarks._fair_env")
 # its entry module must clean the environment before numpy loads; then the same report.
 VIA_SPEED_CHILD = """
 import experiments._clean_child
-import json, os
+import json, os, numpy  # numpy (its OpenBLAS) loads after the cleaning, as in the benchmarks
 from threadpoolctl import threadpool_info
 from experiments.benchmarks import _fair_env
 print(json.dumps({"environ": {k: os.environ.get(k) for k in _fair_env.VARIABLES},

@@ -272,7 +272,7 @@ def run(
     sk_max_iter = sklearn_max_iter or 4 * max_iter
     print(f"matmul throughput (float32): {gflops:.1f} GFLOP/s")
     print_machine(mach)
-    rows = []  # (loss, label, row)
+    rows = []  # one per loss and library/solver
     for loss in () if only_time_to_target else LOSSES:
         ideal = ITER_FLOPS[loss](m, n, k) / (gflops * 1e9)
         # Itakura–Saito is undefined at V = 0: the same matrix, floored (both libraries)
@@ -280,7 +280,9 @@ def run(
         n_iter = 20 if quick else 50
         found = per_iteration(data, k, loss, repeats, n_iter, np.random.default_rng(1))
         for label, row in found.items():
-            rows.append((loss, label, {**row, "ideal_s": ideal}))
+            rows.append(
+                {"loss": loss, "label": label, "s": row["s_per_iter"], "ideal_s": ideal, **row}
+            )
             print(
                 f"  [{loss}] {label:24s} {1e3 * row['s_per_iter']:7.2f} ms/it "
                 f"= {row['s_per_iter'] / ideal:4.2f}× ideal"
@@ -299,28 +301,21 @@ def run(
         print(f"\n[time to target] {p['data']} {p['shape']}, k={p['k']}:")
         for label, row in p["solvers"].items():
             print(f"  {label:24s} {row['seconds']:8.3f} s  ({row['iterations']} iterations)")
+
+    def column(items, key, dtype=None):
+        return np.asarray([x.get(key, np.nan) for x in items], dtype)
+
+    labels_ = ("loss", "label")
     return SolverBenchmark(
-        shape=np.asarray([m, n]),
-        k=k,
-        max_iter_jaxnmf=max_iter,
-        max_iter_sklearn=sk_max_iter,
-        solvers=np.asarray(solvers, np.str_),
-        per_iter_loss=np.asarray([r[0] for r in rows], np.str_),
-        per_iter_label=np.asarray([r[1] for r in rows], np.str_),
-        ttt_data=np.asarray([p["data"] for p in problems], np.str_),
-        ttt_shape=np.asarray([p["shape"] for p in problems]),
-        ttt_k=np.asarray([p["k"] for p in problems]),
-        ttt_labels=np.asarray(labels, np.str_),
-        matmul_gflops_float32=gflops,
-        per_iter_s=np.asarray([r[2]["s_per_iter"] for r in rows], float),
-        per_iter_compile_s=np.asarray([r[2].get("compile_s", np.nan) for r in rows], float),
-        per_iter_ideal_s=np.asarray([r[2]["ideal_s"] for r in rows], float),
-        ttt_best_objective=np.asarray([p["best_objective"] for p in problems]),
-        ttt_target=np.asarray([p["target"] for p in problems]),
+        shape=np.asarray([m, n]), k=k, max_iter_jaxnmf=max_iter, max_iter_sklearn=sk_max_iter,
+        solvers=np.asarray(solvers, np.str_), ttt_labels=np.asarray(labels, np.str_),
+        matmul_gflops_float32=gflops, load_average=[load0, load_1min()], machine=mach,
+        **{f"per_iter_{key}": column(rows, key, np.str_ if key in labels_ else float)
+           for key in ("loss", "label", "s", "compile_s", "ideal_s")},
+        **{f"ttt_{key}": column(problems, key)
+           for key in ("data", "shape", "k", "best_objective", "target")},
         **{f"ttt_{key}": grid(key) for key in ("seconds", "iterations", "compile_s", "final")},
-        load_average=[load0, load_1min()],
-        machine=mach,
-    )
+    )  # fmt: skip
 
 
 def main(argv=None):

@@ -135,15 +135,8 @@ def run(
             base = dict(dtype=dtype, ideal_s=ideal, gflops_machine=gflops, sklearn_s=sk, tol=0.0)
             for solver in solvers:
                 wall, sw = run_jaxnmf(X, ranks, seed_list, max_iter, 0.0, solver)
-                rows.append(
-                    {
-                        **base,
-                        "solver": solver,
-                        "total_s": wall,
-                        "compile_s": sw.compile_time,
-                        "run_s": wall - sw.compile_time,
-                    }
-                )
+                times = dict(total_s=wall, compile_s=sw.compile_time, run_s=wall - sw.compile_time)
+                rows.append({**base, "solver": solver, **times})
                 print(
                     f"  [{dtype}] jaxnmf {solver}: {wall:.2f} s ({sw.compile_time:.2f} s "
                     f"compile); scikit-learn cd loop {sk:.2f} s; ideal {ideal:.2f} s"
@@ -151,6 +144,9 @@ def run(
             if not skip_sklearn:  # each member stops on its own at scikit-learn's default tol
                 sk_tol, sk_iters = run_sklearn(X, ranks, seed_list, max_iter, tol=1e-4)
                 wall, sw = run_jaxnmf(X, ranks, seed_list, max_iter, 1e-4, "hals")
+                iters = dict(
+                    sklearn_mean_iter=np.mean(sk_iters), jaxnmf_mean_iter=np.mean(sw.n_iter)
+                )
                 rows.append(
                     {
                         **base,
@@ -158,8 +154,7 @@ def run(
                         "tol": 1e-4,
                         "sklearn_s": sk_tol,
                         "total_s": wall,
-                        "sklearn_mean_iter": float(np.mean(sk_iters)),
-                        "jaxnmf_mean_iter": float(np.mean(sw.n_iter)),
+                        **iters,
                     }
                 )
                 print(
@@ -177,17 +172,9 @@ def run(
         for f in fields(SweepBenchmark)
         if f.name in rows[0] or f.name.endswith("mean_iter")
     }
-    return SweepBenchmark(
-        m=m,
-        n=n,
-        ranks=np.asarray(ranks),
-        seeds=np.asarray(seed_list),
-        max_iter=max_iter,
-        gflop=flops / 1e9,
-        load_average=[load0, load_1min()],
-        machine=mach,
-        **per_row,
-    )
+    grid = dict(m=m, n=n, ranks=np.asarray(ranks), seeds=np.asarray(seed_list), max_iter=max_iter)
+    end = dict(load_average=[load0, load_1min()], machine=mach)
+    return SweepBenchmark(gflop=flops / 1e9, **grid, **end, **per_row)
 
 
 def survey_large() -> dict:

@@ -20,7 +20,8 @@ process's maximum resident set size (``getrusage``), read after loading the data
 jaxnmf runs and after the scikit-learn runs (jaxnmf runs first, so its figure includes the
 data and nothing of scikit-learn's).
 
-Runtime on a 2-core CPU: about 3 minutes (``--quick``: a 20,000-gloss subset, ~40 s). Writes
+Runtime on a 2-core CPU: about 3 minutes (``--quick``: a 20,000-gloss subset, ~40 s).
+:func:`run` returns a :class:`WordNetBenchmark` record; the command line writes
 ``results/benchmarks/wordnet_kl.json`` (``machine`` in it: the BLAS, numpy's and jax's GEMM
 throughput, the load; the process runs without the machine's OpenBLAS kernel overrides,
 ``_fair_env``). Skips (exit 0, with a message) when wordnet-base is
@@ -38,19 +39,23 @@ from experiments.benchmarks import _fair_env  # noqa: F401
 import argparse
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from experiments import _run
 from experiments.benchmarks._bench import (
     gemm_gflops,
     machine,
     matmul_gflops,
-    median_time,
     peak_rss_gib,
     print_machine,
     write_json,
 )
+from experiments.benchmarks.solvers_vs_sklearn import _differential
+
+_T = {"metadata": _run.META}  # a timing (or machine) field: JSON, outside the hashed arrays
 
 DATA_NOUN = Path("/usr/share/wordnet/data.noun")
 
@@ -70,30 +75,34 @@ def load_glosses(path: Path = DATA_NOUN):
     return glosses, np.asarray(labels)
 
 
-def _differential(run, n_iter, repeats):
-    short = median_time(lambda: run(10), repeats)
-    long = median_time(lambda: run(10 + n_iter), repeats)
-    return max(long - short, 0.0) / n_iter, short
+@dataclass(frozen=True)
+class WordNetBenchmark:
+    """KL MU on the sparse gloss counts: jaxnmf against scikit-learn, per iteration, and the
+    process's peak memory after loading the data, after jaxnmf, after scikit-learn."""
+
+    shape: np.ndarray  # (2,) glosses × terms
+    nnz: int
+    k: int
+    iterations_differenced: int
+    dense_float32_gib: float  # what the dense matrix would need
+    jaxnmf_s_per_iter: float = field(**_T)
+    sklearn_s_per_iter: float = field(**_T)
+    jaxnmf_compile_s: float = field(**_T)  # both lengths
+    jaxnmf_kl_after: float = field(**_T)  # after 10 + n iterations (the same algorithm)
+    sklearn_kl_after: float = field(**_T)
+    matmul_gflops_float32: float = field(**_T)
+    peak_rss_gib: list = field(**_T)  # after loading, after jaxnmf, after scikit-learn
+    machine: dict = field(**_T)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a 20,000-gloss subset")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--iters", type=int, default=None, help="n of t(10 + n) - t(10)")
-    parser.add_argument("--k", type=int, default=50)
-    parser.add_argument("--min-df", type=int, default=2)
-    parser.add_argument(
-        "--out", default="results/benchmarks", help="folder of the result JSON file"
-    )
-    args = parser.parse_args(argv)
+def run(
+    quick: bool = False, repeats: int = 3, iters: int | None = None, k: int = 50, min_df: int = 2
+) -> WordNetBenchmark | None:
+    """Time both libraries' KL MU on the gloss counts (a 20,000-gloss subset with ``quick``);
+    ``None`` when wordnet-base is not installed."""
     if not DATA_NOUN.exists():
-        print(
-            f"skipped: {DATA_NOUN} not found; install the WordNet database with "
-            "`apt-get install wordnet-base` (Debian/Ubuntu)"
-        )
+        print(f"skipped: {DATA_NOUN} not found; `apt-get install wordnet-base` (Debian/Ubuntu)")
         return None
-
     import jax.numpy as jnp
     from sklearn.decomposition import NMF
     from sklearn.feature_extraction.text import CountVectorizer
@@ -103,22 +112,10 @@ def main(argv=None):
     # At the start: the load average and the BLAS. The GEMM throughput is measured last, so
     # its buffers stay out of the peak memory figures.
     mach = machine(gemm=False)
-    glosses, labels = load_glosses()
-    if args.quick:
-        glosses, labels = glosses[:20000], labels[:20000]
-    X = CountVectorizer(min_df=args.min_df, dtype=np.float32).fit_transform(glosses).tocsr()
-    m, n = X.shape
-    k = args.k
-    n_iter = args.iters or (10 if args.quick else 20)
-    dense_gib = m * n * 4 / 2**30
-    rss_data = peak_rss_gib()
-    print(
-        f"WordNet noun glosses: {m} × {n}, {X.nnz} stored ({100 * X.nnz / (m * n):.3f} %); "
-        f"dense float32 would need {dense_gib:.1f} GiB. Peak RSS after loading: {rss_data:.2f} GiB"
-    )
-    gflops = matmul_gflops(jnp.float32)
-    print(f"matmul throughput (float32): {gflops:.1f} GFLOP/s")
-
+    glosses = load_glosses()[0][: 20000 if quick else None]
+    X = CountVectorizer(min_df=min_df, dtype=np.float32).fit_transform(glosses).tocsr()
+    (m, n), n_iter, rss = X.shape, iters or (10 if quick else 20), [peak_rss_gib()]
+    print(f"WordNet noun glosses: {m} × {n}, {X.nnz} stored; peak RSS {rss[0]:.2f} GiB")
     # The same initial factors for both (scikit-learn's init="random" scaling).
     rng = np.random.default_rng(0)
     scale = np.sqrt(X.sum() / (m * n) / k)
@@ -127,13 +124,6 @@ def main(argv=None):
 
     def run_jaxnmf(it):
         return jn.fit(X, k, loss="kl", solver="mu", init=(W0, H0), max_iter=it, tol=0.0)
-
-    t0 = time.perf_counter()
-    run_jaxnmf(10), run_jaxnmf(10 + n_iter)  # compile both lengths (max_iter is static)
-    compile_s = time.perf_counter() - t0
-    jx_s, jx_short = _differential(run_jaxnmf, n_iter, args.repeats)
-    jx_res = run_jaxnmf(10 + n_iter)
-    rss_jaxnmf = peak_rss_gib()
 
     def run_sklearn(it):
         model = NMF(
@@ -144,70 +134,52 @@ def main(argv=None):
             W = model.fit_transform(X, W=W0.copy(), H=H0.copy())
         return W, model.components_
 
-    sk_s, sk_short = _differential(run_sklearn, n_iter, args.repeats)
-    W_sk, H_sk = run_sklearn(10 + n_iter)
-    rss_sklearn = peak_rss_gib()
-    kl_sk = float(jn.metrics.beta_divergence(X, W_sk, H_sk, "kl"))  # sparse: never densified
+    t0 = time.perf_counter()
+    run_jaxnmf(10), run_jaxnmf(10 + n_iter)  # compile both lengths (max_iter is static)
+    compile_s = time.perf_counter() - t0
+    jx_s = _differential(run_jaxnmf, n_iter, repeats)[0]
+    jx_kl = run_jaxnmf(10 + n_iter).loss
+    rss.append(peak_rss_gib())
+    sk_s = _differential(run_sklearn, n_iter, repeats)[0]
+    sk_kl = float(jn.metrics.beta_divergence(X, *run_sklearn(10 + n_iter), "kl"))  # sparse
+    rss.append(peak_rss_gib())
     mach["gemm_gflops"] = gemm_gflops()
     print_machine(mach)
+    print(
+        f"KL MU, k = {k}, per iteration: jaxnmf {1e3 * jx_s:.1f} ms, scikit-learn "
+        f"{1e3 * sk_s:.1f} ms (ratio {jx_s / sk_s:.2f}); peak RSS {rss} GiB"
+    )
+    return WordNetBenchmark(
+        np.asarray([m, n]),
+        int(X.nnz),
+        k,
+        n_iter,
+        m * n * 4 / 2**30,
+        jx_s,
+        sk_s,
+        compile_s,
+        float(jx_kl),
+        sk_kl,
+        matmul_gflops(jnp.float32),
+        rss,
+        mach,
+    )
 
-    # Work of one MU iteration on sparse data, as scikit-learn does it: WH at the stored
-    # entries and one sparse-dense product, for each of W and H (2 nnz k flops each).
-    flops = 8 * X.nnz * k
-    out = {
-        "machine": mach,
-        "matmul_gflops_float32": gflops,
-        "data": {
-            "shape": [m, n],
-            "nnz": int(X.nnz),
-            "density": X.nnz / (m * n),
-            "dense_float32_gib": dense_gib,
-            "n_labels": len(np.unique(labels)),
-            "min_df": args.min_df,
-        },
-        "k": k,
-        "iterations_differenced": n_iter,
-        "jaxnmf_mu": {
-            "s_per_iter": jx_s,
-            "call_10_iter_s": jx_short,
-            "compile_s": compile_s,
-            "kl_after": jx_res.loss,
-            "gflops_effective": flops / jx_s / 1e9 if jx_s > 0 else float("nan"),
-        },
-        "sklearn_mu": {
-            "s_per_iter": sk_s,
-            "call_10_iter_s": sk_short,
-            "kl_after": kl_sk,
-            "gflops_effective": flops / sk_s / 1e9 if sk_s > 0 else float("nan"),
-        },
-        "ratio_jaxnmf_over_sklearn": jx_s / sk_s if sk_s > 0 else float("nan"),
-        "peak_rss_gib": {
-            "data": rss_data,
-            "after_jaxnmf": rss_jaxnmf,
-            "after_sklearn": rss_sklearn,
-        },
-    }
-    print(
-        f"\nKL MU, k = {k}, per iteration (median of {args.repeats}, "
-        f"t({10 + n_iter}) - t(10) over {n_iter}):"
-    )
-    for name in ("jaxnmf_mu", "sklearn_mu"):
-        row = out[name]
-        print(
-            f"  {name:11s} {1e3 * row['s_per_iter']:8.1f} ms/it  "
-            f"({row['gflops_effective']:.2f} GFLOP/s effective, "
-            f"{100 * row['gflops_effective'] / gflops:.1f} % of matmul)  "
-            f"KL after {10 + n_iter} it: {row['kl_after']:.6g}"
-        )
-    print(f"  ratio jaxnmf / scikit-learn: {out['ratio_jaxnmf_over_sklearn']:.2f}")
-    print(f"  jaxnmf compile (both lengths): {compile_s:.1f} s")
-    print(
-        f"peak RSS: {rss_data:.2f} GiB after loading, {rss_jaxnmf:.2f} GiB after jaxnmf, "
-        f"{rss_sklearn:.2f} GiB after scikit-learn (dense float32 V alone: {dense_gib:.1f} GiB)"
-    )
-    path = write_json("wordnet_kl", out, args.out)
-    print(f"wrote {path}")
-    return out
+
+def main(argv=None):
+    """The command line: :func:`run`, then the JSON file."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a 20,000-gloss subset")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=None, help="n of t(10 + n) - t(10)")
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--min-df", type=int, default=2)
+    parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
+    args = parser.parse_args(argv)
+    rec = run(args.quick, args.repeats, args.iters, args.k, args.min_df)
+    if rec is not None:
+        print(f"wrote {write_json('wordnet_kl', _run.to_json(rec), args.out)}")
+    return rec
 
 
 if __name__ == "__main__":
