@@ -6,6 +6,10 @@ record (``record = yield Part(...)``); it may ``return`` one more record, the ru
 (e.g. chunks joined). Its ``main(config, out_dir)`` is ``return _run.run(config, out_dir,
 parts)``. This module owns everything else:
 
+* **config and resumption**: :func:`run_one` builds the run's config (the variant, its
+  ``--set`` overrides typed by :mod:`experiments._config`), skips a finished run of the same
+  config (its files verified), or clears it with ``force``, and updates the manifest.
+
 * **records**: a part computes a frozen dataclass of arrays and scalars. Fields declared
   ``field(metadata=META)`` (timings, machine descriptions: anything that differs between two runs
   of the same config) are written to JSON; every other field goes to the hashed array files.
@@ -47,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _common
+from . import _common, _config
+from . import load as load_experiment
 
 __all__ = [
     "META",
@@ -60,6 +65,7 @@ __all__ = [
     "from_arrays",
     "load",
     "run",
+    "run_one",
     "to_arrays",
     "to_json",
 ]
@@ -387,6 +393,41 @@ def run(config: dict, out_dir, parts: PartsFn, *, clean_env: bool = False) -> di
         **environment(),
     }
     _common.write_results(out_dir, arrays, meta)
+    return meta
+
+
+def run_one(name: str, variant: str, overrides: list[str], out: Path, force: bool = False) -> dict:
+    """Run one experiment unless a finished run of the same config is there (or ``force``).
+
+    Raises:
+      ConfigError: a bad ``--set`` override (checked before anything runs).
+      ResultFileError: a result file in the run folder is corrupt, changed since it was
+        written, or from another config.
+    """
+    module = load_experiment(name)
+    config = _config.config(module, variant, overrides)
+    out_dir = out / name / variant
+    tag = f"[{name}/{variant}]"
+    if force:
+        gone = _common.clear_run(out_dir)
+        if gone:
+            print(f"{tag} --force: deleted {len(gone)} earlier result files", flush=True)
+    else:
+        meta = _common.finished_run(out_dir, config)
+        if meta is not None:
+            _common.update_manifest(out, out_dir)
+            print(
+                f"{tag} finished earlier ({out_dir}/meta.json complete, every array file has "
+                "the sha256 recorded when it was written): not rerun (--force reruns it)",
+                flush=True,
+            )
+            return meta
+    print(f"{tag} config: {json.dumps(config, sort_keys=True)}", flush=True)
+    t0 = time.perf_counter()
+    meta = module.main(config, out_dir)
+    wall = time.perf_counter() - t0
+    _common.update_manifest(out, out_dir)
+    print(f"{tag} wrote {out_dir}/arrays.npz, meta.json in {wall:.1f} s", flush=True)
     return meta
 
 

@@ -212,14 +212,12 @@ def _toy_experiment(calls: list):
 
 
 def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, capsys, monkeypatch):
-    import experiments.__main__ as cli_module
-
     calls = []
-    monkeypatch.setattr(cli_module, "load", lambda name: _toy_experiment(calls))
+    monkeypatch.setattr(_run, "load_experiment", lambda name: _toy_experiment(calls))
     out = tmp_path / "results"
     run_dir = out / "toy" / "smoke"
-    cli_module.run_one("toy", "smoke", [], out)
-    cli_module.run_one("toy", "smoke", [], out)  # intact: skipped, not rerun
+    _run.run_one("toy", "smoke", [], out)
+    _run.run_one("toy", "smoke", [], out)  # intact: skipped, not rerun
     assert len(calls) == 1
     npz, manifest = run_dir / "arrays.npz", out / _common.MANIFEST
     recorded, listed = _common.sha256_file(npz), manifest.read_bytes()
@@ -228,7 +226,7 @@ def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, c
     np.savez(npz, parts=np.array(["a"]))  # any valid .npz in its place
     found = _common.sha256_file(npz)
     with pytest.raises(_common.ResultFileError) as err:
-        cli_module.run_one("toy", "smoke", [], out)
+        _run.run_one("toy", "smoke", [], out)
     message = str(err.value)
     assert message.startswith(f"{npz}: changed since it was written")
     assert f"{found} found, {recorded} expected" in message and "--force" in message
@@ -237,7 +235,7 @@ def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, c
     assert check(out) == 1 and f"CHANGED  {npz}" in capsys.readouterr().out
     assert manifest.read_bytes() == listed  # check never writes the manifest
 
-    cli_module.run_one("toy", "smoke", [], out, force=True)  # the only way to redo it
+    _run.run_one("toy", "smoke", [], out, force=True)  # the only way to redo it
     assert len(calls) == 2 and _common.sha256_file(npz) == recorded
     assert check(out) == 0
 
@@ -277,8 +275,7 @@ def test_a_replaced_part_file_is_never_reused(tmp_path):
 def test_set_overrides_are_checked_against_the_config_types_before_anything_runs(
     tmp_path, capsys, monkeypatch
 ):
-    import experiments.__main__ as cli_module
-    from experiments import rank_selection
+    from experiments import _config, rank_selection
 
     config = rank_selection.get_config("smoke")
     for override, says in [
@@ -291,10 +288,10 @@ def test_set_overrides_are_checked_against_the_config_types_before_anything_runs
         ("planted=3", "expected a section"),
     ]:
         key, _, value = override.partition("=")
-        with pytest.raises(cli_module.ConfigError, match=says) as err:
-            cli_module.apply_overrides(config, [override])
+        with pytest.raises(_config.ConfigError, match=says) as err:
+            _config.apply_overrides(config, [override])
         assert f"--set {key}" in str(err.value) and value in str(err.value)
-    typed = cli_module.apply_overrides(
+    typed = _config.apply_overrides(
         config,
         ["heldout=1", "planted.ranks=[2,3]", "planted.n_seeds=2", "docstrings.enabled=false"],
     )
@@ -305,10 +302,10 @@ def test_set_overrides_are_checked_against_the_config_types_before_anything_runs
     from experiments import speed
 
     full, smoke = speed.get_config("full"), speed.get_config("smoke")
-    ok = cli_module.apply_overrides(full, ['time_to_target.solvers=["mu"]'], like=(smoke,))
+    ok = _config.apply_overrides(full, ['time_to_target.solvers=["mu"]'], like=(smoke,))
     assert ok["time_to_target"]["solvers"] == ["mu"]
-    with pytest.raises(cli_module.ConfigError, match="expected null or a list of strings"):
-        cli_module.apply_overrides(full, ["time_to_target.solvers=5"], like=(smoke,))
+    with pytest.raises(_config.ConfigError, match="expected null or a list of strings"):
+        _config.apply_overrides(full, ["time_to_target.solvers=5"], like=(smoke,))
 
     # Through the command line: a usage error (exit 2) before any experiment work.
     out = tmp_path / "results"
@@ -329,9 +326,9 @@ def test_set_overrides_are_checked_against_the_config_types_before_anything_runs
         exit_.value.code == 2 and "--set heldout=abc: expected a float" in capsys.readouterr().err
     )
     calls = []
-    monkeypatch.setattr(cli_module, "load", lambda name: _toy_experiment(calls))
-    with pytest.raises(cli_module.ConfigError, match="expected an int"):
-        cli_module.run_one("toy", "smoke", ["size=2.5"], out)
+    monkeypatch.setattr(_run, "load_experiment", lambda name: _toy_experiment(calls))
+    with pytest.raises(_config.ConfigError, match="expected an int"):
+        _run.run_one("toy", "smoke", ["size=2.5"], out)
     assert calls == [] and not out.exists()
 
 
