@@ -54,7 +54,7 @@ from .losses import BetaDivergence, as_loss
 from .rank_selection import RankTable
 from .sweep import SweepResult, sweep
 
-__all__ = ["Clustering", "ConsensusResult", "ConsensusTable", "consensus", "kmeans"]
+__all__ = ["Clustering", "ConsensusResult", "ConsensusTable", "consensus"]
 
 # fold_in tag of a replicate's perturbation key; the sweep's keys use tags below 2**32 - 1
 # (components) and 2**32 - 1 (held-out split), so this draw is independent of both.
@@ -314,9 +314,6 @@ def _kmeans_best(X, w, k, keys, tol, *, k_max, max_iter):
     return labels[best], centres[best], inertia[best]
 
 
-_kmeans_compiled = jax.jit(_kmeans_best, static_argnames=("k_max", "max_iter"))
-
-
 def _silhouette(D, labels, w, k_max):
     """Mean silhouette (Rousseeuw 1987) of the weight-1 points, from distances ``D``
     ``(N, N)``; a point alone in its cluster scores 0 (scikit-learn's convention)."""
@@ -348,57 +345,6 @@ def _cluster_all(P, D, kept, ks, keys, tols, *, k_max, max_iter):
         return labels, inertia, _silhouette(Dr, labels, w, k_max)
 
     return jax.vmap(one)(P, D, kept, ks, tols)
-
-
-def kmeans(X, k, *, n_init=10, max_iter=300, tol=1e-4, seed=0, weights=None):
-    """k-means (Lloyd's algorithm from greedy k-means++ seeds), ``n_init`` restarts in one
-    compiled, vmapped call; the restart of least inertia is returned.
-
-    Args:
-      X: points, ``(N, d)``.
-      k: clusters, ``1 <= k <= N``.
-      n_init, max_iter: restarts, and Lloyd iterations per restart.
-      tol: stop when the centres' squared shift, summed, is below ``tol`` times the mean
-        per-feature variance of X (scikit-learn's rule).
-      seed: an integer; restart i is seeded with ``fold_in(key(seed), i)``.
-      weights: optional ``(N,)`` 0/1 weights; points of weight 0 are ignored.
-
-    Returns:
-      ``(labels (N,), centres (k, d), inertia)`` as NumPy values.
-
-    Examples:
-      >>> import numpy as np
-      >>> X = np.array([[0.0, 0], [0, 0.1], [5, 5], [5, 5.1]])
-      >>> from jaxnmf.consensus import kmeans
-      >>> labels, centres, inertia = kmeans(X, 2, seed=0)
-      >>> bool(labels[0] == labels[1] != labels[2] == labels[3]), round(inertia, 6)
-      (True, 0.01)
-    """
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got shape {X.shape}")
-    dtype = _validate.compute_dtype(X.dtype)
-    N = X.shape[0]
-    w = np.ones(N, dtype) if weights is None else np.asarray(weights, dtype)
-    k = _validate.positive_int(k, "k")
-    if k > int(np.sum(w > 0)):
-        raise ValueError(f"k = {k} clusters need at least k points, got {int(np.sum(w > 0))}")
-    n_init = _validate.positive_int(n_init, "n_init")
-    max_iter = _validate.positive_int(max_iter, "max_iter")
-    keys = _restart_keys(seed, n_init)
-    Xd = X.astype(dtype)
-    tol_abs = _kmeans_tol(Xd, w > 0, tol)
-    labels, centres, inertia = _kmeans_compiled(
-        jnp.asarray(Xd),
-        jnp.asarray(w),
-        jnp.asarray(k, jnp.int32),
-        keys,
-        np.asarray(tol_abs, dtype),
-        k_max=k,
-        max_iter=max_iter,
-    )
-    labels, centres, inertia = jax.device_get((labels, centres, inertia))
-    return np.asarray(labels), np.asarray(centres)[:k], float(inertia)
 
 
 def _restart_keys(seed, n_init):
