@@ -234,8 +234,8 @@ def _densities(P, valid, *, n_neighbors):
 
 
 def _kmeans_pp(key, X, w, k, k_max, n_trials):
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with scikit-learn's
-    ``2 + ⌊ln k⌋`` local trials per centre): ``(k_max, d)`` centres, rows ``>= k`` unused.
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with ``n_trials`` local trials
+    per centre as scikit-learn's): ``(k_max, d)`` centres, rows ``>= k`` unused.
 
     Points of weight 0 are never chosen and add nothing to the potential.
     """
@@ -303,6 +303,8 @@ def _kmeans_best(X, w, k, keys, tol, *, k_max, max_iter):
     """k-means of ``X`` ``(N, d)`` with weights ``w`` ``(N,)`` (0/1) into ``k <= k_max``
     clusters (k traced, so that every rank shares one program): one restart per key
     (vmapped), the one of least inertia returned as ``(labels, centres, inertia)``."""
+    # scikit-learn takes 2 + ⌊ln k⌋ trials; k is traced here, so the largest k's count
+    # serves every rank (more trials: a seeding at least as good)
     n_trials = 2 + int(math.log(k_max))
 
     def restart(key):
@@ -578,8 +580,11 @@ def consensus(
         )
     if n_neighbors + 1 > n_rep * min(ranks):
         raise ValueError(
-            f"L = {n_neighbors} neighbours need more than {n_rep * min(ranks)} components"
+            f"L = {n_neighbors} neighbours need L + 1 components per rank; rank {min(ranks)} "
+            f"pools {n_rep * min(ranks)} (lower local_neighborhood_size)"
         )
+    if mask is not None and replicates == "bootstrap":
+        raise ValueError("replicates='bootstrap' with a mask is not supported")
     n_init = _validate.positive_int(n_init, "n_init")
     kmeans_max_iter = _validate.positive_int(kmeans_max_iter, "kmeans_max_iter")
     kmeans_tol = _validate.non_negative_float(kmeans_tol, "kmeans_tol")
@@ -594,15 +599,11 @@ def consensus(
         sw = sweep(X, ranks, seeds, **fit_kw, **sweep_kwargs)
         H_all = np.asarray(sw.H)  # (n_ranks, n_rep, k_max, n)
     else:
-        if mask is not None and replicates == "bootstrap":
-            raise ValueError("replicates='bootstrap' with a mask is not supported")
         sw = None
-        per_rep = [
-            np.asarray(sweep(_perturbed(X, s, replicates), ranks, [s], **fit_kw, **sweep_kwargs).H)[
-                :, 0
-            ]
-            for s in seeds
-        ]
+        per_rep = []
+        for s in seeds:  # one sweep per replicate: a sweep's members share their V
+            one = sweep(_perturbed(X, s, replicates), ranks, [s], **fit_kw, **sweep_kwargs)
+            per_rep.append(np.asarray(one.H)[:, 0])  # (n_ranks, k_max, n)
         H_all = np.stack(per_rep, axis=1)
 
     # --- pooled, unit-norm components; densities -----------------------------------------
