@@ -57,7 +57,7 @@ def kkt_residual(problem: Problem, W, H):
 
     Only active components count (padded components are fixed at zero by construction).
     """
-    V, mask, loss, active = problem[:4]
+    V, mask, loss, active = problem.V, problem.mask, problem.loss, problem.active
     gW = jnp.where(active[None, :], projected_gradient(W, loss.grad(V, W, H, mask, "W")), 0)
     gH = jnp.where(active[:, None], projected_gradient(H, loss.grad(V, W, H, mask, "H")), 0)
     return jnp.sqrt(jnp.vdot(gW, gW) + jnp.vdot(gH, gH))

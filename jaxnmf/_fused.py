@@ -1,7 +1,7 @@
 """Rank sweeps of Frobenius-family NMF with V's products batched into large GEMMs.
 
 A sweep's members share V. For the Frobenius loss (with l1/l2 penalties), no mask and dense V,
-each MU or HALS iteration of a member of rank r needs ``VHᵀ`` and ``WᵀV`` (4mnr flops, most of
+each iteration of a member of rank r (MU, HALS, ...) needs ``VHᵀ`` and ``WᵀV`` (4mnr flops, most of
 the work) and small Gram products (``HHᵀ``, ``WᵀW`` and their products with the factors,
 4(m+n)r² flops). :func:`jaxnmf.sweep`'s general path vmaps one run per member, padded to the
 largest rank, in small groups. This path instead
@@ -17,10 +17,11 @@ largest rank, in small groups. This path instead
   initial and final objective, the final KKT residual, the objective when it is not taken
   from Gram products), members go through it a few at a time (:func:`_few_at_a_time`).
 
-The updates are those of :class:`jaxnmf.solvers.MU` and :class:`jaxnmf.solvers.HALS` (the
-HALS row sweep is the same function, vmapped), so a member's result equals ``fit``'s up to
-the order of floating-point sums. Measured on a 2-core CPU (digits, ranks 2..20 × 10 seeds,
-200 MU iterations, float32): see ``experiments/benchmarks/sweep_vs_sklearn.py``.
+The updates are the solver's own blocks (their ``update_from_statistics``, vmapped over the
+members), so every solver whose blocks work from statistics alone and keep no state (MU,
+HALS, A-MU, A-HALS, ANLS, greedy CD, or a user's) runs here, and a member's result equals
+``fit``'s up to the order of floating-point sums. Measured on a 2-core CPU (digits, ranks
+2..20 × 10 seeds, 200 MU iterations, float32): see ``experiments/benchmarks/sweep_vs_sklearn.py``.
 """
 # ruff: noqa: N803, N806
 
@@ -34,64 +35,71 @@ import jax.numpy as jnp
 from . import _driver, _sparse
 from . import init as _init
 from .losses import Loss
-from .solvers import HALS, MU, Problem
+from .solvers import Problem, Statistics
 from .solvers._base import frobenius_gram_objective, is_quadratic, quadratic_coefficients
-from .solvers._hals import _hals_rows
-from .solvers._mu import mu_ratio
 
 __all__ = ["eligible", "initial_factors", "plan_buckets", "sweep_buckets"]
 
 
 def eligible(V, mask, loss: Loss, solver, heldout: float, track_kkt: bool, devices) -> bool:
     """Whether a sweep can take this path: dense V, no mask or held-out split, a
-    Frobenius-family loss, solver MU or HALS, one device, no per-iteration KKT tracking."""
+    Frobenius-family loss, a solver whose blocks work from statistics alone and keep no
+    state (:attr:`~jaxnmf.solvers.Alternating.batchable`), one device, no per-iteration
+    KKT tracking."""
     return (
         not isinstance(V, _sparse.SparseMatrix)
         and mask is None
         and heldout == 0
         and is_quadratic(loss)
-        and type(solver) in (MU, HALS)
+        and getattr(solver, "batchable", False)
         and not track_kkt
         and devices is None
     )
 
 
 def _coefficients(loss: Loss):
-    """``a`` and the penalty weights as ``(S, 1, 1)`` arrays, from weights of shape ``(S,)``."""
+    """``a`` and the penalty weights, ``(S,)`` arrays from weights of shape ``(S,)`` (a
+    Python 0.0 for an absent penalty stays one, so that blocks drop the term)."""
     a, pen = quadratic_coefficients(loss)
-    col = lambda w: jnp.reshape(jnp.asarray(w, loss.weights[0].dtype), (-1, 1, 1))
+    dtype = loss.weights[0].dtype
+    col = lambda w: w if isinstance(w, float) and w == 0.0 else jnp.asarray(w, dtype).reshape(-1)
     return col(a), {key: col(w) for key, w in pen.items()}
 
 
-def _step(V, Wt, H, HHt, active, loss: Loss, solver):
-    """One iteration of all S members of a bucket.
+def _block_update(block, X, cross, gram, a, l1, l2, active, dims):
+    """Every member's update of one factor by ``block`` from its statistics (vmapped over
+    the leading member axis; absent penalties stay Python zeros, shared)."""
+    scalar_axis = lambda w: None if isinstance(w, float) else 0
 
-    Shapes: V ``(m, n)``; Wt ``(S, r, m)`` (W transposed); H ``(S, r, n)``; HHt ``(S, r, r)``,
-    the Gram matrix of the current H; active ``(S, r)``, False for a member's padded
-    components (kept at zero, as in :class:`~jaxnmf.solvers.MU`). Returns the new
+    def one(X, cross, gram, a, l1, l2, active):
+        stats = Statistics(cross, gram, a, l1, l2, active)
+        return block.update_from_statistics(X, stats, (), dims)[0]
+
+    axes = (0, 0, 0, scalar_axis(a), scalar_axis(l1), scalar_axis(l2), 0)
+    return jax.vmap(one, in_axes=axes)(X, cross, gram, a, l1, l2, active)
+
+
+def _step(V, Wt, H, HHt, active, loss: Loss, solver):
+    """One iteration of all S members of a bucket, by the solver's own blocks.
+
+    Shapes: V ``(m, n)``; Wt ``(S, r, m)`` (W transposed, the blocks' rows form); H
+    ``(S, r, n)``; HHt ``(S, r, r)``, the Gram matrix of the current H; active ``(S, r)``,
+    False for a member's padded components. The cross products of all members are one GEMM
+    each (``H Vᵀ`` and ``Wᵀ V`` with the S·r rows stacked). Returns the new
     ``(Wt, H, HHt, WtW, WtV)``.
     """
     S, r, m = Wt.shape
     n = H.shape[2]
     a, pen = _coefficients(loss)
-    vec = lambda x: jnp.broadcast_to(x.reshape(-1), (S,))  # per-member scalars for vmap
-    hals = jax.vmap(_hals_rows)
-    keep = active[:, :, None]
     VHt_t = (H.reshape(S * r, n) @ V.T).reshape(S, r, m)  # (V Hᵀ)ᵀ, one GEMM for the bucket
-    if isinstance(solver, MU):
-        WHHt_t = jnp.einsum("sjk,skm->sjm", HHt, Wt)  # (W HHᵀ)ᵀ; HHᵀ is symmetric
-        Wt = Wt * mu_ratio(a * VHt_t, a * WHHt_t + pen["l1", "W"] + pen["l2", "W"] * Wt, 1.0)
-        Wt = jnp.where(keep, Wt, 0)
-    else:
-        Wt = hals(Wt, VHt_t, HHt, vec(a), vec(pen["l1", "W"]), vec(pen["l2", "W"]), active)
+    Wt = _block_update(
+        solver.block("W"), Wt, VHt_t, HHt, a, pen["l1", "W"], pen["l2", "W"], active, (m, n)
+    )
     WtW = jnp.einsum("sjm,skm->sjk", Wt, Wt)
     WtV = (Wt.reshape(S * r, m) @ V).reshape(S, r, n)
-    if isinstance(solver, MU):
-        WtWH = jnp.einsum("sjk,skn->sjn", WtW, H)
-        H = H * mu_ratio(a * WtV, a * WtWH + pen["l1", "H"] + pen["l2", "H"] * H, 1.0)
-        H = jnp.where(keep, H, 0)
-    else:
-        H = hals(H, WtV, WtW, vec(a), vec(pen["l1", "H"]), vec(pen["l2", "H"]), active)
+    H = _block_update(
+        solver.block("H"), H, WtV, WtW, a, pen["l1", "H"], pen["l2", "H"], active, (n, m)
+    )
     HHt = jnp.einsum("sjn,skn->sjk", H, H)
     return Wt, H, HHt, WtW, WtV
 

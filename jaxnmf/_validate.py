@@ -19,12 +19,6 @@ from . import init as _init
 from .losses import BetaDivergence, Custom, Loss
 
 
-def _is_sparse(x) -> bool:
-    if type(x).__module__.startswith("scipy.sparse"):
-        return True
-    return type(x).__name__ in ("BCOO", "BCSR")
-
-
 def compute_dtype(dtype) -> np.dtype:
     """The floating dtype jaxnmf computes in for input of ``dtype``.
 
@@ -66,7 +60,7 @@ def data_matrix(V, name: str = "V") -> np.ndarray:
     Half-precision floats that NumPy does not know as floats (bfloat16 and the float8 types
     of ``ml_dtypes``) come back as float32, in which they are computed anyway.
     """
-    if _is_sparse(V):
+    if _sparse.is_sparse_input(V):
         raise TypeError(f"{name} is a sparse matrix; {name} must be a dense array here")
     if isinstance(V, (str, bytes)) or V is None:
         raise TypeError(f"{name} must be a 2-D array of non-negative numbers, got {type(V)}")
@@ -165,7 +159,7 @@ def mask_matrix(mask, shape) -> np.ndarray | None:
             f"mask={mask!r} is for sparse V (mask='stored': the stored entries are the "
             "observed ones); for dense V pass an (m, n) array of weights"
         )
-    if _is_sparse(mask):
+    if _sparse.is_sparse_input(mask):
         mask = mask.toarray()
     arr = np.asarray(mask)
     if arr.dtype.kind not in "fiub":

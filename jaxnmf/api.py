@@ -262,6 +262,11 @@ def _prepare_sparse(V, rank, loss, solver, mask):
     _validate.sparse_loss_support(loss, values, stored)
     solver = as_solver(solver)
     solver.check(loss, stored)
+    if stored and not getattr(solver, "takes_stored_mask", True):
+        raise ValueError(
+            f"solver {solver.name!r} works from Gram statistics alone; with mask='stored' they "
+            "would need V densified. Use 'hals', 'mu' or 'pg' for sparse V with a mask."
+        )
     V = SparseMatrix(rows, cols, values, shape)
     mask = V.with_values(np.ones_like(values)) if stored else None
     return V, mask, loss.astype(dtype), solver, dtype

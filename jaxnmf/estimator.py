@@ -27,12 +27,10 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import numbers
 import warnings
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,20 +40,10 @@ from . import _scale, _sparse, _validate
 from . import api as _api
 from . import losses as _losses
 from . import metrics as _metrics
-from ._sparse import SparseMatrix
-from .solvers import (
-    HALS,
-    MU,
-    PG,
-    _hals_rows,
-    _hals_rows_masked,
-    as_solver,
-    is_quadratic,
-    quadratic_coefficients,
-)
+from . import solvers as _solvers
+from .init import observed_mean as _observed_mean
+from .solvers import as_solver
 from .solvers._base import objective_from_grams_ok
-from .solvers._hals import _hals_rows_sparse
-from .solvers._mu import mu_ratio
 
 __all__ = ["NMF"]
 
@@ -152,128 +140,6 @@ except ImportError:
             return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], object)
 
 
-# --------------------------------------------------------------------------------------------
-# The W-subproblem (transform): each solver's own update of W, with H fixed
-# --------------------------------------------------------------------------------------------
-
-
-class _Gram(NamedTuple):
-    """Products fixed while H is, for the Frobenius-family W-subproblem without mask."""
-
-    VHt: jax.Array  # (m, k)
-    HHt: jax.Array  # (k, k)
-    sq_norm: jax.Array  # Σ V²
-
-
-@dataclasses.dataclass(frozen=True)
-class FixedH:
-    """A solver that updates only ``W`` (``H`` fixed) with ``inner``'s own update of ``W``.
-
-    Run by the same driver as every fit (:func:`jaxnmf.api.fit_member`), so it has the same
-    stopping rule and status. For the built-in solvers each step is the W-half of theirs:
-
-    * ``mu``: ``W <- W · (neg / pos) ** γ(β)`` from the loss's split gradient (Lee & Seung
-      2001; Févotte & Idier 2011), the W update of :class:`~jaxnmf.solvers.MU`;
-    * ``hals``: one HALS sweep over the columns of ``W`` (Cichocki & Phan 2009);
-    * ``pg``: Lin's projected-gradient solve of the W sub-problem; a solve that is already
-      within its tolerance on entry is repeated at once with the tolerance divided by 10.
-
-    For a Frobenius-family loss without mask, ``V Hᵀ`` ``(m, k)`` and ``H Hᵀ`` ``(k, k)`` are
-    formed once, so an ``mu`` or ``hals`` iteration costs O(m k²), objective included
-    (``½‖V‖² - ⟨W, V Hᵀ⟩ + ½⟨WᵀW, H Hᵀ⟩``), instead of O(m n k).
-
-    Sparse ``V`` (a :class:`~jaxnmf._sparse.SparseMatrix`) is never densified: ``V Hᵀ`` is a
-    sparse product, the ``mu`` and ``pg`` steps take the loss's sparse gradients, and ``hals``
-    with ``mask="stored"`` keeps its residual at the stored entries only, as
-    :class:`~jaxnmf.solvers.HALS` does; O(nnz · k) per iteration.
-
-    Any other solver object runs its full ``step`` and its new ``H`` is discarded: exact for
-    solvers that update ``W`` first from the current ``(W, H)`` or both from the same
-    gradient (e.g. :func:`jaxnmf.solvers.projected`), at the cost of an unused H update.
-    """
-
-    inner: Any
-    name: str = "fixed_H"
-
-    def check(self, loss, has_mask):
-        self.inner.check(loss, has_mask)
-
-    def _gram(self, problem) -> bool:  # static: decided at trace time
-        kind = type(self.inner)
-        return kind in (MU, HALS) and problem.mask is None and is_quadratic(problem.loss)
-
-    def init(self, problem, W, H):
-        V, kind = problem.V, type(self.inner)
-        if self._gram(problem):
-            return _Gram(V @ H.T, H @ H.T, _sparse.sq_norm(V))
-        if kind is PG:
-            gW = problem.loss.grad(V, W, H, problem.mask, "W")
-            gW = jnp.where(problem.active[None, :], gW, 0)
-            return self.inner.initial_tol * jnp.linalg.norm(gW)
-        if kind in (MU, HALS):
-            return ()
-        return self.inner.init(problem, W, H)
-
-    def step(self, problem, W, H, extra):
-        """``(W, H, extra, value)``: H unchanged; ``value`` is the objective or ``None``."""
-        V, mask, loss, active = problem.V, problem.mask, problem.loss, problem.active
-        inner, kind = self.inner, type(self.inner)
-        if self._gram(problem):
-            a, pen = quadratic_coefficients(loss)
-            l1, l2 = pen["l1", "W"], pen["l2", "W"]
-            if kind is MU:
-                W = W * mu_ratio(a * extra.VHt, a * (W @ extra.HHt) + l1 + l2 * W, 1.0)
-                W = jnp.where(active[None, :], W, 0)
-            else:
-                W = _hals_rows(W.T, extra.VHt.T, extra.HHt, a, l1, l2, active).T
-            # From the Gram products where the stopping rule can trust it, as in fit
-            # (solvers._base.gram_objective): float64, or float32 at tol = 0 or >= 1e-4.
-            # Otherwise the driver evaluates the objective directly.
-            if W.dtype != jnp.float64 and not problem.objective_from_grams:
-                return W, H, extra, None
-            fit = 0.5 * extra.sq_norm - jnp.vdot(W, extra.VHt) + 0.5 * jnp.vdot(W @ extra.HHt, W)
-            value = a * jnp.maximum(fit, 0) + l1 * jnp.sum(W) + 0.5 * l2 * jnp.vdot(W, W)
-            return W, H, extra, value
-        if kind is MU:
-            pos, neg = loss.split_grad(V, W, H, mask, "W")
-            W = W * mu_ratio(neg, pos, _losses.mu_exponent(loss))
-            return jnp.where(active[None, :], W, 0), H, extra, None
-        if kind is HALS and isinstance(V, SparseMatrix):  # mask="stored": stored entries only
-            a, pen = quadratic_coefficients(loss)
-            r = V.values - _sparse.sample(W, H, V.rows, V.cols)
-            _, Wt = _hals_rows_sparse(
-                r, mask.values, W.T, H, V.rows, V.cols, a, pen["l1", "W"], pen["l2", "W"], active
-            )
-            return Wt.T, H, extra, None
-        if kind is HALS:  # with a mask: the residual is kept column by column
-            a, pen = quadratic_coefficients(loss)
-            R = V - W @ H
-            _, Wt = _hals_rows_masked(
-                R.T, mask.T, W.T, H, a, pen["l1", "W"], pen["l2", "W"], active
-            )
-            return Wt.T, H, extra, None
-        if kind is PG:
-            # Lin: a sub-problem solved on entry means its tolerance is too loose. Shrink it
-            # and solve again at once: a step that moved nothing would end the run, since the
-            # driver reads a zero change of the objective as convergence.
-            def stalled(c):
-                _, it, _, tries = c
-                return (it == 0) & (tries < inner.max_retries)
-
-            def retry(c):
-                _, _, tol, tries = c
-                tol = 0.1 * tol
-                W_new, it = inner._solve(problem, W, H, "W", tol)
-                return W_new, it, tol, tries + 1
-
-            W_new, it = inner._solve(problem, W, H, "W", extra)
-            tries = jnp.zeros((), jnp.int32)
-            W, _, tol, _ = jax.lax.while_loop(stalled, retry, (W_new, it, extra, tries))
-            return W, H, tol, None
-        out = inner.step(problem, W, H, extra)
-        return out[0], H, out[2], None
-
-
 @functools.partial(
     jax.jit, static_argnames=("solver", "method", "rank", "max_iter", "objective_from_grams")
 )
@@ -282,7 +148,8 @@ def _run_compiled(
 ):
     """One driver run (:func:`jaxnmf.api.fit_member`) from given factors or an initializer's.
 
-    Used for :meth:`NMF.transform` (``solver`` a :class:`FixedH`) and for fits with more
+    Used for :meth:`NMF.transform` (``solver`` a :class:`~jaxnmf.solvers.OneSide`) and for
+    fits with more
     components than ``min(n_samples, n_features)``, which :func:`jaxnmf.fit` refuses.
     Static: solver, init method, rank, max_iter, and whether a float32 objective may come
     from Gram products (:func:`~jaxnmf.solvers._base.objective_from_grams_ok` of ``tol``, as
@@ -384,19 +251,6 @@ def _as_scipy_coo(X):
     return scipy.sparse.coo_matrix((values, (rows, cols)), shape=shape)
 
 
-def _observed_mean(V, mask):
-    """Mean of V over its observed entries, on the host: dense V with an optional weight
-    array, or a :class:`~jaxnmf._sparse.SparseMatrix` (unstored entries zeros, or missing
-    with ``mask`` a SparseMatrix of V's pattern)."""
-    if isinstance(V, SparseMatrix):
-        values = np.asarray(V.values)
-        if mask is None:
-            return values.sum() / (V.shape[0] * V.shape[1])
-        weights = np.asarray(mask.values)
-        return np.vdot(weights, values) / weights.sum()
-    return V.mean() if mask is None else np.sum(mask * V) / np.sum(mask)
-
-
 def _may_hold_nan(mask) -> bool:
     """True when ``mask`` is a weight array: X may then hold NaN at its masked entries
     (``"stored"`` marks the stored entries of a sparse X as observed: they must be finite)."""
@@ -459,17 +313,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     864.6 there, and 1000 iterations the same 857.6 in both).
 
     ``transform(X)`` keeps ``H = components_`` fixed and solves the W-subproblem with the same
-    solver's own W update (see :class:`FixedH`), from scikit-learn's ``mu`` starting point
-    ``W = sqrt(mean(X) / n_components)``, with the same ``tol`` and ``max_iter``. Penalties on
-    ``W`` apply, those on ``H`` are constant there. On the training data it returns
-    approximately the ``W`` of ``fit_transform`` (to the accuracy both reach; scikit-learn
-    issue 18663): the objective is convex in ``W`` for β ≥ 1, so both approach the same
-    minimizer. On digits (k = 10, default ``tol`` and ``max_iter``) they differ by 0.7 %
-    (``hals``) and 0.2 % (``pg``), but by 5 % with ``mu``, whose fitted ``W`` is itself 4 %
-    away from that minimizer after 200 iterations. The stopping rule is on the whole batch,
-    so a batch's transform equals the row-by-row transform only up to that tolerance
-    (exactly for ``mu`` and ``hals`` when ``tol=0``: their rows of ``W`` are updated
-    independently).
+    solver's own W update (its block, run by :class:`~jaxnmf.solvers.OneSide`), from scikit-learn's
+    ``mu`` starting point ``W = sqrt(mean(X) / n_components)``, with the same ``tol`` and
+    ``max_iter``. Penalties on ``W`` apply, those on ``H`` are constant there. On the training data
+    it returns approximately the ``W`` of ``fit_transform`` (to the accuracy both reach;
+    scikit-learn issue 18663): the objective is convex in ``W`` for β ≥ 1, so both approach the same
+    minimizer. On digits (k = 10, default ``tol`` and ``max_iter``) they differ by 0.7 % (``hals``)
+    and 0.2 % (``pg``), but by 5 % with ``mu``, whose fitted ``W`` is itself 4 % away from that
+    minimizer after 200 iterations. The stopping rule is on the whole batch, so a batch's transform
+    equals the row-by-row transform only up to that tolerance (exactly for ``mu`` and ``hals`` when
+    ``tol=0``: their rows of ``W`` are updated independently).
 
     Sparse input (``scipy.sparse`` in any format, ``jax.experimental.sparse`` BCOO/BCSR) is
     **never densified**: ``fit``, ``fit_transform``, ``transform`` and ``score`` pass its
@@ -710,7 +563,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 **{_FINITE_KW: not masked},
             )
         else:
-            if _validate._is_sparse(X):
+            if _sparse.is_sparse_input(X):
                 if X.ndim != 2:
                     raise ValueError(f"X must be 2-D, got a {X.ndim}-D sparse array")
                 if X.dtype not in (np.float32, np.float64):
@@ -726,7 +579,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
                 )
-        if _validate._is_sparse(X):
+        if _sparse.is_sparse_input(X):
             return X  # the core takes it as it is: O(nnz) on the host, O(nnz · k) per iteration
         # One memory layout: results do not depend on it, bit for bit (sums run in order).
         return np.ascontiguousarray(X)
@@ -734,7 +587,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _check_values(self, X, mask):
         """Validates ``mask`` (returned as an array, ``"stored"`` or None) and the observed
         entries of X (the stored ones of a sparse X)."""
-        if _validate._is_sparse(X):
+        if _sparse.is_sparse_input(X):
             mask = "stored" if _validate.sparse_mask(mask) else None
             X, observed, name = np.asarray(X.data), None, "X (stored entries)"
         else:
@@ -751,7 +604,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _reconstruction_err(self, X, W, H, mask) -> float:
         H, beta = H.astype(W.dtype), self._error_beta()
-        if _validate._is_sparse(X):  # the stored entries
+        if _sparse.is_sparse_input(X):  # the stored entries
             d = float(_metrics.beta_divergence(X, W, H, beta, mask))
         else:
             d = float(_dense_beta_divergence(np.asarray(X, W.dtype), W, H, mask, beta=beta))
@@ -795,7 +648,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         k = self._resolve_n_components(n, H)
         init = self._resolve_init(k, m, n, W, H)
         solver = self._solver_object()
-        if type(solver) is MU and init == "nndsvd":
+        if getattr(solver, "keeps_zeros", False) and init == "nndsvd":
             warnings.warn(
                 "multiplicative updates cannot move the zeros of an 'nndsvd' initialization; "
                 "use init='nndsvda' or 'nndsvdar'",
@@ -894,7 +747,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         k = H.shape[0]
         # scikit-learn's starting point for 'mu': every entry sqrt(mean(X) / k), the mean
         # taken over observed entries. Positive, so multiplicative updates can move it.
-        mean = _observed_mean(V, mask_c)
+        mean = float(_observed_mean(V, mask_c))
         W0 = np.full((m, k), np.sqrt(mean / k), dtype)
         # Solved on X / max X with W0, H / √max X, as jaxnmf.fit does (jaxnmf._scale): tiny or
         # huge X transforms like X of order 1.
@@ -908,7 +761,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             W0,
             H,
             np.asarray(tol, dtype),
-            solver=FixedH(solver),
+            solver=_solvers.one_side(solver, "W"),
             method="given",
             rank=k,
             max_iter=max_iter,
@@ -960,7 +813,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``n_components_`` columns and finite, non-negative entries."""
         if _sparse.is_sparse_input(X) and not type(X).__module__.startswith("scipy.sparse"):
             X = _as_scipy_coo(X)  # BCOO, BCSR: their stored entries, on the host
-        if _validate._is_sparse(X):
+        if _sparse.is_sparse_input(X):
             if X.ndim != 2:
                 raise ValueError(f"W must be 2-D, got a {X.ndim}-D sparse array")
             values = np.asarray(X.data)

@@ -63,7 +63,10 @@ def component_draws(key, m: int, n: int, k_max: int, dtype):
     return jax.vmap(component)(jnp.arange(k_max))
 
 
-def _observed_mean(V, mask):
+def observed_mean(V, mask):
+    """Mean of V over its observed entries: dense V with an optional weight array, or a
+    :class:`~jaxnmf._sparse.SparseMatrix` (unstored entries zeros, or missing with ``mask``
+    a SparseMatrix of V's pattern)."""
     if isinstance(V, SparseMatrix):
         if mask is None:  # unstored entries are zeros
             return jnp.sum(V.values) / jnp.asarray(V.shape[0] * V.shape[1], V.dtype)
@@ -77,7 +80,7 @@ def _fill_missing(V, mask):
     """V with missing entries replaced by the observed mean (for the SVD of NNDSVD)."""
     if mask is None:
         return V
-    return jnp.where(mask > 0, V, _observed_mean(V, mask))
+    return jnp.where(mask > 0, V, observed_mean(V, mask))
 
 
 def random(V, key, k_max: int, rank, mask=None, draws=None):
@@ -98,7 +101,7 @@ def random(V, key, k_max: int, rank, mask=None, draws=None):
     """
     m, n = V.shape
     dtype = V.dtype
-    scale = jnp.sqrt(_observed_mean(V, mask) / jnp.asarray(rank, dtype))
+    scale = jnp.sqrt(observed_mean(V, mask) / jnp.asarray(rank, dtype))
     w_cols, h_rows = component_draws(key, m, n, k_max, dtype) if draws is None else draws
     active = component_mask(k_max, rank)
     W0 = jnp.where(active[None, :], scale * jnp.abs(w_cols.T), 0)
@@ -184,7 +187,7 @@ def _sparse_svd(V, mask, k: int):
         D, mu = V, jnp.zeros((), dtype)
         mean = jnp.sum(V.values) / size
     else:
-        mu = _observed_mean(V, mask)
+        mu = observed_mean(V, mask)
         D = V.with_values(jnp.where(mask.values > 0, V.values - mu, 0))
         mean = mu + jnp.sum(D.values) / size
 

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _compile, _fused, _memory, _scale, _sharding, _sparse, _validate
+from . import _compile, _driver, _fused, _memory, _scale, _sharding, _sparse, _validate
 from ._driver import Code
 from .api import (
     FitResult,
@@ -37,6 +37,7 @@ from .api import (
     check_loss_data,
     fit_member,
     prepare,
+    to_result,
 )
 from .losses import Loss, as_loss
 from .solvers._base import objective_from_grams_ok
@@ -268,27 +269,24 @@ class SweepResult:
         return names(self.status_code)
 
     def result(self, rank: int, seed: int, loss_index: int = 0) -> FitResult:
-        """The :class:`FitResult` of one member, exactly as ``jaxnmf.fit`` reports it."""
+        """The :class:`FitResult` of one member, exactly as ``jaxnmf.fit`` reports it (built
+        by the same :func:`jaxnmf.api.to_result` from the member's final state)."""
         i = self._index(rank, seed, loss_index)
-        n = int(self.n_iter[i])
-        return FitResult(
+        nan = np.full((), np.nan)
+        member = _driver.RunState(
             W=self.W[i][:, :rank],
             H=self.H[i][:rank],
-            losses=self.history[i][:n],
-            n_iter=n,
-            status=Status.from_code(self.status_code[i]),
-            loss=float(self.final_loss[i]),
-            initial_loss=float(self.initial_loss[i]),
-            kkt_residual=float(self.kkt_residual[i]),
-            initial_kkt_residual=(
-                float("nan")
-                if self.initial_kkt_residual is None
-                else float(self.initial_kkt_residual[i])
-            ),
-            kkt_history=None if self.kkt_history is None else self.kkt_history[i][:n],
-            solver=self.solver,
-            loss_fn=self.losses_grid[loss_index],
+            extra=(),
+            it=self.n_iter[i],
+            loss=self.final_loss[i],
+            loss0=self.initial_loss[i],
+            kkt=self.kkt_residual[i],
+            kkt0=nan if self.initial_kkt_residual is None else self.initial_kkt_residual[i],
+            history=self.history[i],
+            kkt_history=np.zeros(0) if self.kkt_history is None else self.kkt_history[i],
+            status=self.status_code[i],
         )
+        return to_result(member, self.solver, self.losses_grid[loss_index])
 
     def fit_mask(self, seed: int) -> np.ndarray | None:
         """The weights the members of ``seed`` were fitted with (user mask × held-out split)."""

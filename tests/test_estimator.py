@@ -760,7 +760,7 @@ def test_transform_w_update_equals_mu_w_update_bitwise():
     V = positive_data(30, 20, seed=21)
     W, H = random_factors(30, 20, 10, seed=21)
     problem = Problem(V, None, jn.losses.beta(0.5).astype(np.float64), jnp.ones(10, bool))
-    mu, fixed = MU(), est_mod.FixedH(MU())
+    mu, fixed = MU(), jn.solvers.one_side(MU(), "W")
     W_mu = jax.jit(lambda W, H: mu.step(problem, W, H, mu.init(problem, W, H))[0])(W, H)
     W_fx = jax.jit(lambda W, H: fixed.step(problem, W, H, fixed.init(problem, W, H))[0])(W, H)
     np.testing.assert_array_equal(np.asarray(W_fx), np.asarray(W_mu))

@@ -22,9 +22,9 @@ SCRIPT = textwrap.dedent(
 
     out = {"n_devices": len(jax.devices()), "cases": []}
     V = positive_data(30, 14, seed=3)  # 30 rows: not a multiple of 4, so padding is used
-    for solver in ("mu", "hals"):
+    for solver in ("mu", "hals", "greedy_cd"):
         for loss in ("frobenius", "kl"):
-            if solver == "hals" and loss == "kl":
+            if solver in ("hals", "greedy_cd") and loss == "kl":
                 continue
             kw = dict(solver=solver, loss=loss, max_iter=30, tol=0.0, seed=2)
             one = jn.fit(V, 3, **kw)
@@ -75,7 +75,7 @@ def test_sharded_fit_and_sweep_equal_single_device():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["n_devices"] == 4
-    assert len(out["cases"]) == 3
+    assert len(out["cases"]) == 4  # mu × (frobenius, kl), hals, greedy_cd (blocks only)
     for case in out["cases"]:
         for key in ("fit_W", "fit_H", "fit_loss", "sweep_W", "sweep_loss"):
             assert case[key] < 1e-8, case

@@ -72,6 +72,7 @@ FROBENIUS_SOLVERS = {
     "accelerated_hals": "accelerated_hals",
     "nesterov": "nesterov",
     "anls": "anls",
+    "greedy_cd": "greedy_cd",
 }
 UNMASKED_CASES = [("frobenius", s) for s in FROBENIUS_SOLVERS] + [
     ("kl", s) for s in ("mu", "pg", "adam")
@@ -402,7 +403,7 @@ def _bcoo_batched():
             sp.csr_matrix(D),
             {"solver": "anls", "mask": "stored"},
             ValueError,
-            r"no mask",
+            r"mask='stored'",
             id="anls-stored",
         ),
         pytest.param(

@@ -1,4 +1,15 @@
-"""NMF solvers: pure ``init`` / ``step`` pairs run by one driver (:mod:`jaxnmf._driver`).
+"""NMF solvers: pure ``init`` / ``step`` pairs run by one driver (:mod:`jaxnmf._driver`),
+built from one-factor *blocks* and *schedules*.
+
+Every built-in method is written once, as a block that updates one factor with the other
+fixed (:class:`MUBlock`, :class:`HALSBlock`, :class:`PGBlock`, :class:`ANLSBlock`,
+:class:`NesterovBlock`, :class:`GreedyCDBlock`, :class:`OptaxBlock`), on a data operator
+(:class:`Side`: dense, sparse, masked; the sufficient :class:`Statistics` for
+Frobenius-family blocks). Schedules compose them: :class:`Alternating` (W then H; the
+solvers below subclass it), :class:`Repeated` (A-MU, A-HALS) and :class:`OneSide` (one
+factor only: ``transform``, refits with fixed components). A new solver is a block and an
+``Alternating`` subclass that names it (see ``_greedy_cd.py``); see
+:mod:`jaxnmf.solvers._schedules` for the block interface.
 
 A solver is a frozen (hashable) dataclass: its fields are static options, so an equal solver
 never recompiles. It has three methods:
@@ -29,8 +40,9 @@ solver                        sparse V, no mask      sparse V, ``mask="stored"``
 ============================  =====================  ==================================
 mu, pg, projected             Frobenius, KL          any β-divergence
 hals                          Frobenius              Frobenius (residual at stored entries)
-accelerated_mu/_hals,         Frobenius              no (they need no mask, as for dense V)
-nesterov, anls
+accelerated_mu/_hals,         Frobenius              no: they work from statistics alone,
+nesterov, anls, greedy_cd                            whose masked form (the imputation
+                                                     majorizer) would densify V
 ============================  =====================  ==================================
 
 (l1/l2 penalties combine with all of them; custom terms need dense V.)
@@ -43,7 +55,9 @@ import optax
 from ._accelerated import AcceleratedHALS as AcceleratedHALS
 from ._accelerated import AcceleratedMU as AcceleratedMU
 from ._accelerated import Nesterov as Nesterov
+from ._accelerated import NesterovBlock as NesterovBlock
 from ._anls import ANLS as ANLS
+from ._anls import ANLSBlock as ANLSBlock
 from ._anls import nnls_bpp as nnls_bpp
 from ._base import Problem as Problem
 from ._base import gram_objective as gram_objective
@@ -52,13 +66,24 @@ from ._base import keep_active as keep_active
 from ._base import projected_gradient as projected_gradient
 from ._base import quadratic_coefficients as quadratic_coefficients
 from ._base import uses_gram_form as uses_gram_form
+from ._greedy_cd import GreedyCD as GreedyCD
+from ._greedy_cd import GreedyCDBlock as GreedyCDBlock
 from ._hals import HALS as HALS
+from ._hals import HALSBlock as HALSBlock
 from ._hals import _hals_rows as _hals_rows
 from ._hals import _hals_rows_masked as _hals_rows_masked
 from ._mu import MU as MU
+from ._mu import MUBlock as MUBlock
+from ._operators import Side as Side
+from ._operators import Statistics as Statistics
 from ._pg import PG as PG
+from ._pg import PGBlock as PGBlock
 from ._pg import PGState as PGState
+from ._projected import OptaxBlock as OptaxBlock
 from ._projected import Projected as Projected
+from ._schedules import Alternating as Alternating
+from ._schedules import OneSide as OneSide
+from ._schedules import Repeated as Repeated
 
 # Former private names, kept for modules that imported them.
 _is_quadratic = is_quadratic
@@ -69,19 +94,34 @@ __all__ = [
     "HALS",
     "MU",
     "PG",
+    "ANLSBlock",
     "AcceleratedHALS",
     "AcceleratedMU",
+    "Alternating",
+    "GreedyCD",
+    "GreedyCDBlock",
+    "HALSBlock",
+    "MUBlock",
     "Nesterov",
+    "NesterovBlock",
+    "OneSide",
+    "OptaxBlock",
+    "PGBlock",
     "Problem",
     "Projected",
+    "Repeated",
+    "Side",
+    "Statistics",
     "accelerated_hals",
     "accelerated_mu",
     "anls",
     "as_solver",
+    "greedy_cd",
     "hals",
     "mu",
     "nesterov",
     "nnls_bpp",
+    "one_side",
     "pg",
     "projected",
 ]
@@ -143,6 +183,32 @@ def anls(max_pivots: int | None = None) -> ANLS:
     return ANLS(max_pivots=max_pivots)
 
 
+def greedy_cd(tol: float = 1e-3, max_inner: int | None = None) -> GreedyCD:
+    """Greedy coordinate descent (Hsieh & Dhillon 2011). See :class:`GreedyCD`."""
+    return GreedyCD(tol=tol, max_inner=max_inner)
+
+
+def one_side(solver, factor: str = "W") -> OneSide:
+    """``solver``'s update of ``factor`` only, the other factor fixed (:class:`OneSide`):
+    run it with fixed ``H`` to find ``W`` for new data (the estimator's ``transform``), or
+    with fixed ``W`` to refit coefficients on fixed components.
+
+    Examples:
+        >>> import jaxnmf as jn
+        >>> jn.solvers.one_side("hals", "W").name
+        'hals[W only]'
+    """
+    if factor not in ("W", "H"):
+        raise ValueError(f"factor must be 'W' or 'H', got {factor!r}")
+    solver = as_solver(solver)
+    if not hasattr(solver, "block"):
+        raise TypeError(
+            f"one_side() needs a solver made of blocks (with a block(factor) method), got "
+            f"{solver!r}"
+        )
+    return OneSide(solver, factor)
+
+
 _NAMED = {
     "mu": mu,
     "hals": hals,
@@ -154,6 +220,8 @@ _NAMED = {
     "nesterov": nesterov,
     "nenmf": nesterov,
     "anls": anls,
+    "greedy_cd": greedy_cd,
+    "gcd": greedy_cd,
 }
 
 

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from ..losses import Loss
-from ._accelerated import _require_quadratic
-from ._base import gram_objective, quadratic_coefficients
+from ._accelerated import require_quadratic
+from ._schedules import Alternating
 
 
 def nnls_bpp(G, R, active, max_pivots: int):
@@ -38,7 +38,7 @@ def nnls_bpp(G, R, active, max_pivots: int):
       G: ``(k, k)`` symmetric positive semi-definite.
       R: ``(k, p)``.
       active: ``(k,)`` bool; inactive variables are fixed at 0.
-      max_pivots: static bound on pivoting rounds.
+      max_pivots: bound on pivoting rounds (an int or a traced scalar).
 
     Returns:
       ``(X, rounds)``: the solutions ``(k, p)`` and the number of rounds used.
@@ -109,9 +109,37 @@ def nnls_bpp(G, R, active, max_pivots: int):
 
 
 @dataclasses.dataclass(frozen=True)
-class ANLS:
+class ANLSBlock:
+    """One factor solved exactly by block principal pivoting (:func:`nnls_bpp`), from its
+    statistics, as ``a(½⟨G X, X⟩ - ⟨C, X⟩) + l1 ΣX + ½ l2‖X‖²``
+    ``= ½⟨(aG + l2 I) X, X⟩ - ⟨aC - l1, X⟩``."""
+
+    max_pivots: int | None = None
+
+    stateless = True
+    takes_stored_mask = False
+
+    def init(self, side, g0):
+        return ()
+
+    def update(self, side, X, state):
+        return self.update_from_statistics(X, side.statistics(), state, side.dims)
+
+    def update_from_statistics(self, X, stats, state, dims):
+        k = X.shape[0]
+        # 5r + 10 for the member's rank r, not its padded width k (see greedy CD)
+        cap = self.max_pivots or 5 * jnp.sum(stats.active, dtype=jnp.int32) + 10
+        eye = jnp.eye(k, dtype=X.dtype)
+        gram = stats.a * stats.gram + stats.l2 * eye
+        X, _ = nnls_bpp(gram, stats.a * stats.cross - stats.l1, stats.active, cap)
+        return X, state
+
+
+@dataclasses.dataclass(frozen=True)
+class ANLS(Alternating):
     """Alternating non-negative least squares, each factor solved exactly by block principal
-    pivoting (:func:`nnls_bpp`). Frobenius loss with l1/l2 penalties, no mask.
+    pivoting (:class:`ANLSBlock`). Frobenius loss with l1/l2 penalties (a mask through the
+    imputation majorizer).
 
     ``max_pivots`` (static) bounds the pivoting rounds per sub-problem; the default ``None``
     uses ``5 k + 10``, far above the handful that BPP typically needs.
@@ -121,23 +149,7 @@ class ANLS:
     max_pivots: int | None = None
 
     def check(self, loss: Loss, has_mask: bool) -> None:
-        _require_quadratic(self.name, loss, has_mask)
+        require_quadratic(self.name, loss)
 
-    def init(self, problem, W, H):
-        return ()
-
-    def step(self, problem, W, H, extra):
-        V, _, loss, active = problem[:4]
-        a, pen = quadratic_coefficients(loss)
-        k = W.shape[1]
-        cap = self.max_pivots or 5 * k + 10
-        eye = jnp.eye(k, dtype=W.dtype)
-        # a(½⟨G X, X⟩ - ⟨R, X⟩) + l1 ΣX + ½ l2‖X‖²  =  ½⟨(aG + l2 I) X, X⟩ - ⟨aR - l1, X⟩
-        HHt = H @ H.T
-        Wt, _ = nnls_bpp(
-            a * HHt + pen["l2", "W"] * eye, a * (H @ V.T) - pen["l1", "W"], active, cap
-        )
-        W = Wt.T
-        WtW, WtV = W.T @ W, W.T @ V
-        H, _ = nnls_bpp(a * WtW + pen["l2", "H"] * eye, a * WtV - pen["l1", "H"], active, cap)
-        return W, H, extra, gram_objective(problem, W, H, WtW, WtV)
+    def block(self, factor: str) -> ANLSBlock:
+        return ANLSBlock(self.max_pivots)

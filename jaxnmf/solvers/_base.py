@@ -87,9 +87,15 @@ def gram_objective(problem, W, H, WtW, WtV):
     evaluates ``‖V - WH‖²`` directly (in float32 the Gram form is only good to ~1e-6 of the
     objective: too coarse for a stopping rule with a small tolerance, see
     :data:`GRAM_OBJECTIVE_MIN_TOL`)."""
-    if W.dtype != jnp.float64 and not problem.objective_from_grams:
+    if not gram_objective_allowed(problem, W.dtype):
         return None
     return _gram_objective_any_dtype(problem, W, H, WtW, WtV)
+
+
+def gram_objective_allowed(problem, dtype) -> bool:
+    """Whether a stopping rule may read the objective from Gram products: in float64, or in
+    any precision when ``problem.objective_from_grams`` (see :data:`GRAM_OBJECTIVE_MIN_TOL`)."""
+    return dtype == jnp.float64 or problem.objective_from_grams
 
 
 def _gram_objective_any_dtype(problem, W, H, WtW, WtV):

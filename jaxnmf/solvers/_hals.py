@@ -10,7 +10,8 @@ import jax.numpy as jnp
 
 from .._sparse import SparseMatrix, sample
 from ..losses import Loss
-from ._base import gram_objective, is_quadratic, quadratic_coefficients, uses_gram_form
+from ._base import is_quadratic, quadratic_coefficients
+from ._schedules import Alternating
 
 
 def _hals_rows(X, numer, gram, a, l1, l2, active):
@@ -87,7 +88,46 @@ def _hals_rows_sparse(r, w, X, Y, ix, iy, a, l1, l2, active):
 
 
 @dataclasses.dataclass(frozen=True)
-class HALS:
+class HALSBlock:
+    """One HALS sweep over the rows of a factor (its components), the other fixed: each row
+    minimized exactly with the others fixed (Cichocki & Phan 2009). From statistics without
+    a mask (:func:`_hals_rows`); with a mask, exact masked coordinate descent on the
+    residual (:func:`_hals_rows_masked`), kept at the stored entries only for sparse V with
+    ``mask="stored"`` (:func:`_hals_rows_sparse`)."""
+
+    stateless = True
+    takes_stored_mask = True
+
+    def init(self, side, g0):
+        return ()
+
+    def update_from_statistics(self, X, stats, state, dims):
+        a, l1, l2 = stats.a, stats.l1, stats.l2
+        return _hals_rows(X, stats.cross, stats.gram, a, l1, l2, stats.active), state
+
+    def update(self, side, X, state):
+        problem = side.problem
+        V, mask = problem.V, problem.mask
+        if mask is None:
+            return self.update_from_statistics(X, side.statistics(), state, side.dims)
+        a, pen = quadratic_coefficients(problem.loss)
+        l1, l2 = pen["l1", side.factor], pen["l2", side.factor]
+        W, H = side.factors(X)
+        Y, active = side.other, side.active
+        if isinstance(V, SparseMatrix):  # mask="stored": the residual at stored entries only
+            r = V.values - sample(W, H, V.rows, V.cols)
+            ix, iy = (V.rows, V.cols) if side.factor == "W" else (V.cols, V.rows)
+            _, X = _hals_rows_sparse(r, mask.values, X, Y, ix, iy, a, l1, l2, active)
+            return X, state
+        R, M = V - W @ H, mask
+        if side.factor == "W":  # rows of X index columns of the (transposed) data
+            R, M = R.T, M.T
+        _, X = _hals_rows_masked(R, M, X, Y, a, l1, l2, active)
+        return X, state
+
+
+@dataclasses.dataclass(frozen=True)
+class HALS(Alternating):
     """(Fast) hierarchical alternating least squares: exact coordinate descent on columns.
 
     For the Frobenius loss with l1/l2 penalties and an optional mask. Without a mask, the
@@ -114,28 +154,5 @@ class HALS:
                 f"terms [{names}]. Use solver='mu' or 'pg' for other losses."
             )
 
-    def init(self, problem, W, H):
-        return ()
-
-    def step(self, problem, W, H, extra):
-        V, mask, loss, active = problem[:4]
-        a, pen = quadratic_coefficients(loss)
-        if mask is None:
-            Wt = _hals_rows(W.T, H @ V.T, H @ H.T, a, pen["l1", "W"], pen["l2", "W"], active)
-            W = Wt.T
-            WtW, WtV = W.T @ W, W.T @ V
-            H = _hals_rows(H, WtV, WtW, a, pen["l1", "H"], pen["l2", "H"], active)
-            value = gram_objective(problem, W, H, WtW, WtV) if uses_gram_form(problem) else None
-            return W, H, extra, value
-        if isinstance(V, SparseMatrix):  # mask="stored": the residual at stored entries only
-            r = V.values - sample(W, H, V.rows, V.cols)
-            l1, l2 = pen["l1", "W"], pen["l2", "W"]
-            r, Wt = _hals_rows_sparse(r, mask.values, W.T, H, V.rows, V.cols, a, l1, l2, active)
-            l1, l2 = pen["l1", "H"], pen["l2", "H"]
-            _, H = _hals_rows_sparse(r, mask.values, H, Wt, V.cols, V.rows, a, l1, l2, active)
-            return Wt.T, H, extra, None
-        R = V - W @ H
-        Rt, Wt = _hals_rows_masked(R.T, mask.T, W.T, H, a, pen["l1", "W"], pen["l2", "W"], active)
-        W = Wt.T
-        _, H = _hals_rows_masked(Rt.T, mask, H, Wt, a, pen["l1", "H"], pen["l2", "H"], active)
-        return W, H, extra, None
+    def block(self, factor: str) -> HALSBlock:
+        return HALSBlock()

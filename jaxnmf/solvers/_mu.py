@@ -7,21 +7,8 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from .._sparse import SparseMatrix, sample
-from ..losses import Loss, mu_exponent, positive_power
-from ._base import gram_objective, quadratic_coefficients, uses_gram_form
-
-
-def _carries_wh(problem) -> bool:
-    """Whether MU keeps ``WH`` from one iteration to the next: when the loss has β-divergence
-    terms to reuse it and is not evaluated from Gram products. ``WH`` is ``(m, n)`` for
-    dense V and its values at the stored entries ``(nnz,)`` for sparse V."""
-    return not uses_gram_form(problem) and bool(problem.loss.beta_values)
-
-
-def _wh(V, W, H):
-    """``W @ H``, or its values at the stored entries of a sparse ``V``."""
-    return sample(W, H, V.rows, V.cols) if isinstance(V, SparseMatrix) else W @ H
+from ..losses import mu_exponent, positive_power
+from ._schedules import Alternating
 
 
 def mu_ratio(neg, pos, gamma: float):
@@ -35,8 +22,35 @@ def mu_ratio(neg, pos, gamma: float):
 
 
 @dataclasses.dataclass(frozen=True)
-class MU:
-    """Multiplicative updates: ``X <- X · (neg / pos) ** γ``, W then H.
+class MUBlock:
+    """One multiplicative update of a factor (rows ``X`` ``(k, p)``), the other fixed:
+    ``X <- X · (neg / pos) ** γ`` with ``pos``, ``neg`` the non-negative parts of the loss
+    gradient and γ Févotte & Idier's exponent for the loss's β, a majorization–minimization
+    step for any β-divergence with l1/l2 penalties and any mask. From statistics (Frobenius
+    family): ``pos = a·G X + l1 + l2 X``, ``neg = a·C``. See :mod:`._schedules`."""
+
+    stateless = True
+    takes_stored_mask = True
+    reuses_prediction = True  # general losses: the schedule's W @ H serves the gradient
+    keeps_zeros = True  # a multiplicative update cannot move a zero entry
+
+    def init(self, side, g0):
+        return ()
+
+    def update(self, side, X, state):
+        pos, neg = side.split_grad(X)
+        return side.keep_active(X * mu_ratio(neg, pos, mu_exponent(side.problem.loss))), state
+
+    def update_from_statistics(self, X, stats, state, dims):
+        a = stats.a
+        pos = a * (stats.gram @ X) + stats.l1 + stats.l2 * X
+        X = X * mu_ratio(a * stats.cross, pos, 1.0)
+        return jnp.where(stats.active[:, None], X, 0), state
+
+
+@dataclasses.dataclass(frozen=True)
+class MU(Alternating):
+    """Multiplicative updates: ``X <- X · (neg / pos) ** γ``, W then H (:class:`MUBlock`).
 
     ``pos``, ``neg`` are the non-negative parts of the loss gradient (see
     :mod:`jaxnmf.losses`), and γ the exponent of Févotte & Idier (2011) for the β of the loss,
@@ -51,43 +65,5 @@ class MU:
 
     name: str = "mu"
 
-    def check(self, loss: Loss, has_mask: bool) -> None:
-        del loss, has_mask  # any loss with a split gradient
-
-    def init(self, problem, W, H):
-        return _wh(problem.V, W, H) if _carries_wh(problem) else ()
-
-    def step(self, problem, W, H, extra):
-        V, mask, loss, active = problem[:4]
-        gamma = mu_exponent(loss)
-        ratio = lambda neg, pos: mu_ratio(neg, pos, gamma)
-
-        if uses_gram_form(problem):
-            # Frobenius family without mask: the same update from Gram products, and the
-            # objective from them too (no m×n temporaries at all).
-            a, pen = quadratic_coefficients(loss)
-            HHt, VHt = H @ H.T, V @ H.T
-            W = W * ratio(a * VHt, a * (W @ HHt) + pen["l1", "W"] + pen["l2", "W"] * W)
-            W = jnp.where(active[None, :], W, 0)
-            WtW, WtV = W.T @ W, W.T @ V
-            H = H * ratio(a * WtV, a * (WtW @ H) + pen["l1", "H"] + pen["l2", "H"] * H)
-            H = jnp.where(active[:, None], H, 0)
-            return W, H, extra, gram_objective(problem, W, H, WtW, WtV)
-
-        if not _carries_wh(problem):
-            pos, neg = loss.split_grad(V, W, H, mask, "W")
-            W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
-            pos, neg = loss.split_grad(V, W, H, mask, "H")
-            H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
-            return W, H, extra, None
-        # β ≠ 2 (or masked): WH at the end of an iteration serves both its objective and the
-        # next W update, so each iteration forms WH twice instead of three times (for sparse V,
-        # the W update then gathers only H and takes no dot products at the stored entries).
-        pos, neg = loss.split_grad(V, W, H, mask, "W", WH=extra)
-        W = jnp.where(active[None, :], W * ratio(neg, pos), 0)
-        # Sparse V: the H update's WH stays fused into its pass over the stored entries.
-        WH_mid = None if isinstance(V, SparseMatrix) else W @ H
-        pos, neg = loss.split_grad(V, W, H, mask, "H", WH=WH_mid)
-        H = jnp.where(active[:, None], H * ratio(neg, pos), 0)
-        WH = _wh(V, W, H)
-        return W, H, WH, loss.value(V, W, H, mask, WH=WH)
+    def block(self, factor: str) -> MUBlock:
+        return MUBlock()

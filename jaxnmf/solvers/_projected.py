@@ -195,6 +195,8 @@ class Projected:
             )
         return _unpickle, (self._recipe, self.name)
 
+    takes_stored_mask = True  # its gradients come from the loss, at the stored entries
+
     def check(self, loss: Loss, has_mask: bool) -> None:
         del loss, has_mask
         if not isinstance(self.optimizer, optax.GradientTransformation):
@@ -209,7 +211,7 @@ class Projected:
             return self.optimizer.init((W, H))
 
     def step(self, problem, W, H, extra):
-        V, mask, loss, active = problem[:4]
+        V, mask, loss, active = problem.V, problem.mask, problem.loss, problem.active
         grads = (loss.grad(V, W, H, mask, "W"), loss.grad(V, W, H, mask, "H"))
         with jax.numpy_dtype_promotion("standard"):
             updates, extra = self.optimizer.update(grads, extra, (W, H))
@@ -217,3 +219,31 @@ class Projected:
             W, H = optax.projections.projection_non_negative((W, H))
         W, H = keep_active(W, H, active)
         return W, H, extra, None
+
+    def block(self, factor: str) -> OptaxBlock:
+        """The optimizer on one factor alone (for one-side runs such as ``transform``): the
+        same steps as this solver's for that factor when the optimizer treats its leaves
+        independently (adam, sgd, rmsprop, ...; not global-norm clipping)."""
+        return OptaxBlock(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptaxBlock:
+    """One optax step on one factor (rows ``X``), then projection onto ``X ≥ 0``.
+    ``solver`` is the :class:`Projected` that holds the optimizer (compared by its recipe)."""
+
+    solver: Projected
+
+    stateless = False
+    takes_stored_mask = True
+
+    def init(self, side, g0):
+        with jax.numpy_dtype_promotion("standard"):
+            return self.solver.optimizer.init(side.X)
+
+    def update(self, side, X, state):
+        G = side.grad(X)
+        with jax.numpy_dtype_promotion("standard"):
+            updates, state = self.solver.optimizer.update(G, state, X)
+            X = optax.projections.projection_non_negative(optax.apply_updates(X, updates))
+        return side.keep_active(X), state
