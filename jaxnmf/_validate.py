@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -180,6 +181,29 @@ def rank(value, m: int, n: int, name: str = "rank") -> int:
     if not 1 <= value <= min(m, n):
         raise ValueError(f"{name} must be between 1 and min(m, n) = {min(m, n)}, got {value}")
     return value
+
+
+class RunOptions(NamedTuple):
+    """The run options that fit, sweep and compare share, validated once."""
+
+    max_iter: int
+    tol: float
+    pg_tol: float
+    eval_every: int
+    on_failure: str
+
+
+def run_options(max_iter, tol, pg_tol=0.0, eval_every=1, on_failure="warn") -> RunOptions:
+    """:class:`RunOptions` from a caller's arguments; TypeError/ValueError naming the bad one."""
+    if on_failure not in ("warn", "raise", "ignore"):
+        raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
+    return RunOptions(
+        max_iter=positive_int(max_iter, "max_iter"),
+        tol=non_negative_float(tol, "tol"),
+        pg_tol=non_negative_float(pg_tol, "pg_tol"),
+        eval_every=positive_int(eval_every, "eval_every"),
+        on_failure=on_failure,
+    )
 
 
 def positive_int(value, name: str, minimum: int = 1) -> int:

@@ -403,12 +403,9 @@ def fit(
     m, n = V.shape
     rank = _validate.rank(rank, m, n)
     method, W0, H0 = _validate.init_spec(init, m, n, rank, dtype)
-    max_iter = _validate.positive_int(max_iter, "max_iter")
-    tol = _validate.non_negative_float(tol, "tol")
-    pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
-    eval_every = _validate.positive_int(eval_every, "eval_every")
-    if on_failure not in ("warn", "raise", "ignore"):
-        raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
+    max_iter, tol, pg_tol, eval_every, on_failure = _validate.run_options(
+        max_iter, tol, pg_tol, eval_every, on_failure
+    )
     key = _validate.seed_key(seed)
     track_kkt = bool(track_kkt or pg_tol > 0)
     devices = _sharding.resolve(devices)

@@ -216,10 +216,9 @@ def compare(
     V, loss = scaling.data(V), scaling.loss(user_loss)
     if method == "given":
         W_given, H_given = scaling.factors_in(W_given, H_given)
-    max_iter = _validate.positive_int(max_iter, "max_iter")
+    max_iter, tol, _, eval_every, _ = _validate.run_options(max_iter, tol, eval_every=eval_every)
+    tol = np.asarray(tol, dtype)
     chunk = _validate.positive_int(chunk, "chunk")
-    eval_every = _validate.positive_int(eval_every, "eval_every")
-    tol = np.asarray(_validate.non_negative_float(tol, "tol"), dtype)
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty")

@@ -392,11 +392,10 @@ def sweep(
     if not isinstance(init, str):
         raise TypeError("sweep needs an init method name (a pair (W0, H0) has one rank)")
     method, _, _ = _validate.init_spec(init, m, n, 1, dtype)
-    max_iter = _validate.positive_int(max_iter, "max_iter")
-    tol = _validate.non_negative_float(tol, "tol")
-    pg_tol = _validate.non_negative_float(pg_tol, "pg_tol")
+    max_iter, tol, pg_tol, eval_every, on_failure = _validate.run_options(
+        max_iter, tol, pg_tol, eval_every, on_failure
+    )
     heldout = _validate.non_negative_float(heldout, "heldout")
-    eval_every = _validate.positive_int(eval_every, "eval_every")
     if heldout >= 1:
         raise ValueError(f"heldout must be a fraction in [0, 1), got {heldout}")
     sparse = isinstance(V, _sparse.SparseMatrix)
@@ -406,8 +405,6 @@ def sweep(
             "mask='stored' (unstored entries missing); without a mask every unstored zero "
             "is data, and hiding some of them would densify V"
         )
-    if on_failure not in ("warn", "raise", "ignore"):
-        raise ValueError(f"on_failure must be 'warn', 'raise' or 'ignore', got {on_failure!r}")
     terms, weights = _stack_losses([scaling.loss(x.astype(dtype)) for x in loss_list], dtype)
     k_max = max(ranks)
     track_kkt = pg_tol > 0
