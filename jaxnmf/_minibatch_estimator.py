@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _online, _stream, _validate
+from . import _online, _sparse, _stream, _validate
 from . import api as _api
 from .estimator import NMF as _NMF
 from .estimator import ConvergenceWarning, _seed_from, check_is_fitted
@@ -19,6 +19,10 @@ from .minibatch import _check_forget, _Online, run_online
 from .solvers import as_solver
 
 __all__ = ["MiniBatchNMF"]
+
+# A sparse X up to this size is densified for the one-call fit (the dense batches of the
+# host loop would densify it all anyway, one batch at a time, over every pass).
+_RESIDENT_BYTES = 256 << 20
 
 
 class MiniBatchNMF(_NMF):
@@ -240,24 +244,28 @@ class MiniBatchNMF(_NMF):
         self._check_values(X, None)
         cfg = self._settings()
         solver = self._solver_object()
-        W0, H0, _ = self._initial(X, W, H, solver)
+        W0, H0, dtype = self._initial(X, W, H, solver)
         m, n = X.shape
-        source = _stream.open_source(X)
         inner = cfg["fresh_max_iter"] if self.fresh_restarts else 1
         engine = self._engine(H0, n, solver, cfg, inner_max_iter=inner)
-        W_store = None if self.fresh_restarts else W0
-        code, epochs, _ = run_online(
-            engine,
-            source,
-            batch_size=cfg["batch_size"],
-            block_rows=max(m, 1),
-            max_epochs=cfg["max_iter"],
-            forget_factor=cfg["forget_factor"],
-            n_cols=n,
-            dtype=X.dtype,
-            W_store=W_store,
-            prefetch=False,
-        )
+        if _sparse.is_sparse_input(X) and m * n * np.dtype(dtype).itemsize > _RESIDENT_BYTES:
+            # too large to densify: batch by batch from the host (densified one at a time)
+            W_store = None if self.fresh_restarts else W0
+            code, epochs, _ = run_online(
+                engine,
+                _stream.open_source(X),
+                batch_size=cfg["batch_size"],
+                block_rows=cfg["batch_size"],
+                max_epochs=cfg["max_iter"],
+                forget_factor=cfg["forget_factor"],
+                n_cols=n,
+                dtype=X.dtype,
+                W_store=W_store,
+                prefetch=False,
+            )
+            W_out = W_store
+        else:
+            code, epochs, W_out = self._fit_resident(engine, X, W0, cfg, dtype)
         state = engine.host_state()
         self._store(state, solver, cfg, m)
         if code == _online.Code.MAX_ITER and cfg["tol"] > 0:
@@ -270,9 +278,53 @@ class MiniBatchNMF(_NMF):
         self.status_ = _api.Status.from_code(code)
         self.n_iter_ = int(epochs)
         self.n_steps_ = int(state.step)
-        W_fit = self._solve(X, cfg) if self.fresh_restarts else np.asarray(W_store)
+        W_fit = self._solve(X, cfg) if self.fresh_restarts else np.asarray(W_out)
         self.reconstruction_err_ = self._reconstruction_err(X, W_fit, self.components_, None)
         return W_fit
+
+    def _fit_resident(self, engine: _Online, X, W0, cfg, dtype):
+        """Every pass in one compiled loop (:func:`jaxnmf._online.fit_resident`): X cut
+        into batches of ``min(batch_size, n_samples)`` rows, the last zero-padded.
+        Returns ``(code, passes, W)``."""
+        m, n = X.shape
+        k = W0.shape[1]
+        b = min(cfg["batch_size"], m)
+        n_b = -(-m // b)
+        pad = n_b * b - m
+        Xd = _stream.dense_rows(X, 0, m, dtype)
+        Xp = np.concatenate([Xd, np.zeros((pad, n), dtype)]) if pad else Xd
+        Wp = np.concatenate([W0, np.zeros((pad, k), dtype)]) if pad else W0
+        last = m - (n_b - 1) * b
+        sizes = np.full((n_b,), b, np.int32)
+        sizes[-1] = last
+        both = jax.tree.map(
+            lambda u, v: np.stack([u, v]), engine.loss_for(b), engine.loss_for(last)
+        )
+        out = _online.fit_resident(
+            engine.state,
+            Xp.reshape(n_b, b, n),
+            Wp.reshape(n_b, b, k),
+            sizes,
+            both,
+            np.asarray(cfg["forget_factor"] ** (b / m), dtype),
+            np.asarray(m, dtype),
+            engine.tol,
+            engine.inner_tol,
+            engine.max_no_improvement,
+            solver=engine.solver,
+            inner_max_iter=engine.inner_max_iter,
+            objective_from_grams=engine.objective_from_grams,
+            max_steps=cfg["max_iter"] * n_b,
+            fresh=bool(self.fresh_restarts),
+            padded=pad > 0,
+        )
+        engine.state = out.state
+        n_steps = int(out.n_steps)
+        code = int(out.state.status)
+        if code == _online.Code.RUNNING:
+            code = _online.Code.MAX_ITER
+        W = np.asarray(out.W).reshape(n_b * b, k)[:m]
+        return code, -(-n_steps // n_b), W
 
     def _store(self, state, solver, cfg, n_samples):
         self._online_state = state

@@ -101,14 +101,21 @@ def initial_state(H0, loss, solver) -> OnlineState:
 
 
 def solve_W(problem: Problem, W0, H, solver, tol, *, max_iter: int):
-    """``W`` ``(b, k)`` for the batch of ``problem`` with ``H`` fixed: the one-side schedule
-    of ``solver``'s W block from ``W0``, by the driver (its stopping rule on ``tol``).
-    Returns the driver's :class:`~jaxnmf._driver.RunState` (``.loss`` is the objective at
-    ``(W, H)``, penalties on both factors included)."""
+    """``(W, f)``: ``W`` ``(b, k)`` for the batch of ``problem`` with ``H`` fixed — the
+    one-side schedule of ``solver``'s W block from ``W0``, run by the driver (its stopping
+    rule on ``tol``) — and the objective ``f`` at ``(W, H)``, penalties on both factors
+    included. With ``max_iter == 1`` the schedule's single step is taken directly: the
+    driver's loop and its objective at ``W0`` would be compiled and computed for nothing."""
     one = OneSide(solver, "W")
+    if max_iter == 1:
+        W, _, _, f = one.step(problem, W0, H, one.init(problem, W0, H))
+        if f is None:
+            f = problem.loss.value(problem.V, W, H, problem.mask)
+        return W, f
     static = dict(max_iter=max_iter, track_kkt=False)
     state = _driver.start(problem, W0, H, one, **static)
-    return _driver.advance(problem, state, one, tol, 0.0, **static)
+    state = _driver.advance(problem, state, one, tol, 0.0, **static)
+    return state.W, state.loss
 
 
 def update_H(problem: Problem, W, s: OnlineState, rho, solver):
@@ -149,6 +156,7 @@ def step(
     tol,
     inner_tol,
     max_no_improvement,
+    valid=None,
     *,
     solver,
     inner_max_iter: int,
@@ -167,6 +175,9 @@ def step(
       tol: the stopping tolerance on ``‖ΔH‖ / ‖H‖`` (0 disables).
       inner_tol: the W solve's own tolerance (the driver's relative objective change).
       max_no_improvement: steps without EWA improvement that end the run (int32; 0 disables).
+      valid: None (every row is data), or ``(b,)`` bool: rows that are data, the others zero
+        padding (see :func:`padding_is_exact`): their W is held at zero, and for β ≠ 2 a
+        row mask keeps them out of the objective and the split gradients.
       solver: a solver made of blocks (static).
       inner_max_iter: the W solve's iteration cap (static).
       objective_from_grams: static; see :data:`~jaxnmf.solvers._base.GRAM_OBJECTIVE_MIN_TOL`.
@@ -179,10 +190,18 @@ def step(
     k = s.H.shape[0]
     b = X.shape[0]
     active = jnp.ones((k,), bool)
-    problem = Problem(X, None, loss, active, _sparse.sq_norm(X), objective_from_grams)
-    inner = solve_W(problem, W0, s.H, solver, inner_tol, max_iter=inner_max_iter)
-    W = inner.W
-    cost = (inner.loss / b).astype(dtype)
+    mask = None
+    if valid is not None:
+        # A zero row of X with a zero row of W stays zero under every block (its gradient
+        # is zero; multiplicative updates keep zeros) and adds nothing to WᵀW, WᵀX or the
+        # Frobenius objective. β-divergences floor WH, so there a row mask is needed.
+        W0 = jnp.where(valid[:, None], W0, 0)
+        b = jnp.sum(valid).astype(dtype)
+        if not is_quadratic(loss):
+            mask = jnp.broadcast_to(valid[:, None], X.shape).astype(dtype)
+    problem = Problem(X, mask, loss, active, _sparse.sq_norm(X), objective_from_grams)
+    W, f = solve_W(problem, W0, s.H, solver, inner_tol, max_iter=inner_max_iter)
+    cost = (f / b).astype(dtype)
     finite = jnp.isfinite(cost) & jnp.all(jnp.isfinite(W))
     H, A, B, l1, l2 = update_H(problem, W, s, rho, solver)
     finite = finite & jnp.all(jnp.isfinite(H))
@@ -246,12 +265,112 @@ def step_compiled(
     )
 
 
+class ResidentOut(NamedTuple):
+    state: OnlineState
+    W: jax.Array  # (n_batches, b, k) every sample's last W (zero on padding rows)
+    costs: jax.Array  # (max_steps,) batch objective per sample after each step, NaN after
+    n_steps: jax.Array  # int32
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "solver",
+        "inner_max_iter",
+        "objective_from_grams",
+        "max_steps",
+        "fresh",
+        "padded",
+    ),
+)
+def fit_resident(
+    s,
+    Xp,
+    Wp,
+    sizes,
+    losses,
+    rho,
+    n_samples,
+    tol,
+    inner_tol,
+    max_no_improvement,
+    *,
+    solver,
+    inner_max_iter,
+    objective_from_grams,
+    max_steps,
+    fresh,
+    padded,
+):
+    """The online schedule over a device-resident X, every pass in one compiled loop.
+
+    ``Xp`` ``(n_batches, b, n)``: X cut into batches, the last zero-padded; ``Wp``
+    ``(n_batches, b, k)``: each sample's W (warm starts between passes unless ``fresh``);
+    ``sizes`` ``(n_batches,)`` int32: the data rows of each batch; ``losses``: the objective
+    of a full batch and of the last one (a :class:`~jaxnmf.losses.Loss` whose weight leaves
+    have a leading axis of 2: scikit-learn's penalties grow with the batch). Batches are
+    taken in order, ``max_steps`` at most (static), until the stopping rule fires: the
+    iterates are those of the host loop batch by batch (:func:`step`), without a return to
+    the host per batch. ``fresh`` (static): every batch's W starts at
+    ``sqrt(mean(X_b) / k)``. ``padded`` (static): whether the last batch has padding rows
+    (they are then held out exactly, see :func:`step`'s ``valid``).
+    """
+    n_batches, b, _ = Xp.shape
+    k = s.H.shape[0]
+    dtype = s.H.dtype
+    rows = jnp.arange(b, dtype=jnp.int32)
+
+    def body(c):
+        s, Wp, costs, i = c
+        j = i % n_batches
+        X = Xp[j]
+        size = sizes[j]
+        if fresh:
+            mean = jnp.sum(X) / (size.astype(dtype) * X.shape[1])
+            W0 = jnp.full((b, k), jnp.sqrt(jnp.maximum(mean, 0) / k), dtype)
+        else:
+            W0 = Wp[j]
+        last = (j == n_batches - 1).astype(jnp.int32)
+        loss = jax.tree.map(lambda w: w[last], losses)
+        alpha = jnp.minimum(size.astype(dtype) / (n_samples + 1), 1).astype(dtype)
+        valid = rows < size if padded else None
+        s, W = step(
+            s,
+            X,
+            W0,
+            loss,
+            rho,
+            alpha,
+            tol,
+            inner_tol,
+            max_no_improvement,
+            valid,
+            solver=solver,
+            inner_max_iter=inner_max_iter,
+            objective_from_grams=objective_from_grams,
+        )
+        return s, Wp.at[j].set(W), costs.at[i].set(s.cost), i + 1
+
+    def cond(c):
+        s, _, _, i = c
+        return (i < max_steps) & (s.status == Code.RUNNING)
+
+    costs = jnp.full((max_steps,), jnp.nan, dtype)
+    init = (s, Wp, costs, jnp.zeros((), jnp.int32))
+    s, Wp, costs, i = jax.lax.while_loop(cond, body, init)
+    return ResidentOut(s, Wp, costs, i)
+
+
 @functools.partial(jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams"))
 def transform_compiled(X, W0, H, loss, tol, *, solver, max_iter, objective_from_grams=False):
     """``(W, n_iter, status)`` of ``X`` ``(b, n)`` with ``H`` fixed, from ``W0``."""
     k = H.shape[0]
     problem = Problem(X, None, loss, jnp.ones((k,), bool), _sparse.sq_norm(X), objective_from_grams)
-    s = solve_W(problem, W0, H, solver, tol, max_iter=max_iter)
+    one = OneSide(solver, "W")
+    static = dict(max_iter=max_iter, track_kkt=False)
+    s = _driver.advance(
+        problem, _driver.start(problem, W0, H, one, **static), one, tol, 0.0, **static
+    )
     return s.W, s.it, s.status
 
 

@@ -298,6 +298,7 @@ def fit_minibatch(
     forget_factor: float = 0.7,
     inner_max_iter: int = 30,
     seed=0,
+    n_samples: int | None = None,
     prefetch: bool = True,
     on_error: str = "raise",
 ) -> MiniBatchResult:
@@ -336,6 +337,9 @@ def fit_minibatch(
         unknown length), as scikit-learn's.
       inner_max_iter: cap on the W solve's iterations per batch.
       seed: seed of random initializations.
+      n_samples: the number of rows of an iterable source, when known: it sets the
+        forgetting per batch and the averaging weight as for an array of that length
+        (array-like sources know theirs).
       prefetch: read the next block in a background thread while the device works.
       on_error: ``"raise"`` (default): a bad block raises :class:`StreamError` with the
         factors so far in ``error.result``; ``"return"``: return that result instead.
@@ -391,8 +395,12 @@ def fit_minibatch(
         per_row = n_cols * np.dtype(dtype).itemsize
         block_rows = batch_size * max(1, (64 << 20) // (per_row * batch_size))
     block_rows = _validate.positive_int(block_rows, "block_rows")
-    if not src.rereadable or src.n_rows is None:
+    if not src.rereadable:
         src = _restart(src, source, first, first_iter)
+    if n_samples is not None:
+        if src.n_rows is not None and n_samples != src.n_rows:
+            raise ValueError(f"n_samples={n_samples}, but the source has {src.n_rows} rows")
+        src.n_rows = _validate.positive_int(n_samples, "n_samples")
     loss_c = loss_obj.astype(dtype)
     engine = _Online(
         H0,
