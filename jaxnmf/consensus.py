@@ -376,7 +376,7 @@ def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol):
     """
     from . import _scale
     from . import solvers as _solvers
-    from .estimator import _observed_mean, _run_compiled
+    from .estimator import _run_compiled
     from .solvers._base import objective_from_grams_ok
 
     V, mask_c, loss_c, solver_c, dtype = _api.prepare(X, None, loss, solver, mask)
@@ -402,6 +402,18 @@ def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol):
     )
     res = _api.to_result(state, solver_c, loss_c, scaling)
     return dataclasses.replace(res, H=H)
+
+
+def _observed_mean(V, mask) -> float:
+    """Mean of prepared V over its observed entries, on the host (dense or SparseMatrix)."""
+    if isinstance(V, _sparse.SparseMatrix):
+        values = np.asarray(V.values, np.float64)
+        if mask is None:  # unstored entries are zeros
+            return float(values.sum() / (V.shape[0] * V.shape[1]))
+        weights = np.asarray(mask.values, np.float64)
+        return float(np.vdot(weights, values) / weights.sum())
+    V = np.asarray(V, np.float64)
+    return float(V.mean() if mask is None else np.sum(mask * V) / np.sum(mask))
 
 
 def _w_only(solver, solvers_module):
