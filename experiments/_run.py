@@ -414,6 +414,11 @@ def run_one(name: str, variant: str, overrides: list[str], out: Path, force: boo
             print(f"{tag} --force: deleted {len(gone)} earlier result files", flush=True)
     else:
         meta = _common.finished_run(out_dir, config)
+        if meta is not None and "records" not in meta:  # written before runs held records
+            raise _common.ResultFileError(
+                f"{out_dir}/meta.json: a finished run in the layout before typed records (no "
+                "'records' in it), which the figures cannot read; rerun with --force"
+            )
         if meta is not None:
             _common.update_manifest(out, out_dir)
             print(

@@ -9,6 +9,7 @@ takes about 20–40 s on 2 CPU cores.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -192,21 +193,24 @@ def test_result_files_are_deterministic_and_checked_against_the_manifest(
 # --------------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class Toy:
+    """The record of a toy part."""
+
+    x: np.ndarray
+
+
 def _toy_experiment(calls: list):
     """A two-part experiment of a few small arrays (milliseconds), for ``run_one``."""
     from types import SimpleNamespace
 
+    def parts(config, run):
+        for tag in ("a", "b"):
+            yield _run.Part(tag, Toy, lambda tag=tag: Toy(np.arange(config["size"]) + ord(tag)))
+
     def main(config, out_dir):
         calls.append(config)
-        parts = _common.Parts(out_dir, config, log=lambda _: None)
-        arrays = {}
-        for tag in ("a", "b"):
-            compute = lambda tag=tag: ({f"{tag}_x": np.arange(config["size"]) + ord(tag)}, {})
-            arrays.update(parts.run(tag, compute)[0])
-        arrays["parts"] = np.array(["a", "b"])
-        meta = {"experiment": "toy", "config": config, "parts": parts.record}
-        _common.write_results(out_dir, arrays, meta)
-        return meta
+        return _run.run(config, out_dir, parts)
 
     return SimpleNamespace(get_config=lambda variant: _config(variant=variant), main=main)
 
@@ -239,8 +243,16 @@ def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, c
     assert len(calls) == 2 and _common.sha256_file(npz) == recorded
     assert check(out) == 0
 
-    # A run written before hashes were recorded cannot be verified: an error, not a reuse.
+    # A finished run in the layout before typed records: an error naming it, not a reuse.
     meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(
+        json.dumps({k: v for k, v in meta.items() if k != "records"})
+    )
+    with pytest.raises(_common.ResultFileError, match=r"meta\.json: a finished run in the layout"):
+        _run.run_one("toy", "smoke", [], out)
+    assert len(calls) == 2
+
+    # A run written before hashes were recorded cannot be verified: an error, not a reuse.
     del meta["arrays_sha256"]
     (run_dir / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(_common.ResultFileError, match=r"arrays\.npz: no sha256 of it recorded"):
@@ -254,7 +266,7 @@ def test_a_replaced_part_file_is_never_reused(tmp_path):
     recorded = _common.sha256_file(part)
     # A part file with the right stamp (same config, same part name) but other arrays.
     _common.Parts(elsewhere, _config(), log=lambda _: None).run(
-        "a", lambda: ({"a_x": np.zeros(3)}, {})
+        "a", lambda: ({"x": np.zeros(3)}, {})
     )
     part.write_bytes((elsewhere / "parts" / "a.npz").read_bytes())
     found = _common.sha256_file(part)
