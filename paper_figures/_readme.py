@@ -51,15 +51,17 @@ def _where(run) -> str:
 
 
 def _machine(meta: dict, blas) -> str:
-    """``"x86_64, 2 CPU cores, BLAS openblas 0.3.31 (SkylakeX kernels, 2 threads)"``."""
+    """``"x86_64, 2 CPU cores, BLAS openblas 0.3.30, 0.3.31 (SkylakeX kernels, 2 threads)"``:
+    every BLAS loaded (numpy's and scipy's), in a fixed order (threadpoolctl's varies)."""
     dev = meta["device"]
     libs = [b for b in blas if isinstance(b, dict) and b.get("user_api", "blas") == "blas"]
-    kernel = (
-        f"{libs[0].get('internal_api')} {libs[0].get('version')} ({libs[0].get('architecture')} "
-        f"kernels, {libs[0].get('num_threads')} threads)"
-        if libs
-        else "not recorded"
-    )
+    libs = sorted(libs, key=lambda b: str(b.get("filepath")))
+    kernel = "not recorded"
+    if libs:
+        versions = ", ".join(dict.fromkeys(str(b.get("version")) for b in libs))
+        kernels = "/".join(dict.fromkeys(str(b.get("architecture")) for b in libs))
+        threads = "/".join(dict.fromkeys(str(b.get("num_threads")) for b in libs))
+        kernel = f"{libs[0].get('internal_api')} {versions} ({kernels} kernels, {threads} threads)"
     return f"{dev.get('processor') or dev['host']}, {dev['cpu_count']} CPU cores, BLAS {kernel}"
 
 
