@@ -15,8 +15,12 @@ keep zeros) and adds nothing to the objective, so the padded problem has the sam
 initial factors are drawn on the unpadded V, so results match the single-device run up to
 the order of floating-point reductions.
 
-Several hosts: call ``jax.distributed.initialize()`` on every host first; ``jax.devices()``
-then lists the devices of all hosts, and ``devices=jax.devices()`` spans them.
+Several hosts (processes): call ``jax.distributed.initialize()`` in every process first;
+``jax.devices()`` then lists the devices of all of them, and ``devices=jax.devices()`` spans
+them. Every process runs the same call with the same data; :func:`place` builds each
+process's shards from its copy (``jax.device_put`` refuses devices of other processes), and
+:func:`gather` brings a result that spans processes back whole to every process
+(``tests/test_multiprocess.py`` runs this with 2 processes).
 """
 # ruff: noqa: N803
 
@@ -69,16 +73,48 @@ def pad_rows(X: np.ndarray, multiple: int) -> np.ndarray:
     return np.concatenate([X, np.zeros((extra, *X.shape[1:]), X.dtype)])
 
 
+def place(x, sharding: NamedSharding):
+    """``x`` (the same value in every process) placed with ``sharding``.
+
+    One process: ``jax.device_put``. Several (``sharding`` spans devices of other
+    processes, which ``device_put`` refuses): each process builds its own shards from its
+    copy (``jax.make_array_from_callback``); PRNG key arrays travel as their key data.
+    """
+    if sharding.is_fully_addressable:
+        return jax.device_put(x, sharding)
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+        impl = jax.random.key_impl(x)
+        data = place(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=impl)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def gather(tree):
+    """Every array leaf of ``tree`` whole in this process: leaves that span devices of other
+    processes are all-gathered (``multihost_utils.process_allgather``, a collective: every
+    process must call it), the others returned as they are."""
+
+    def whole(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return multihost_utils.process_allgather(x, tiled=True)
+        return x
+
+    return jax.tree.map(whole, tree)
+
+
 def split_rows(X, mesh_: Mesh):
     """Place ``X`` (rows divisible by the mesh size) split by rows across the mesh."""
-    return jax.device_put(X, NamedSharding(mesh_, P(mesh_.axis_names[0], None)))
+    return place(X, NamedSharding(mesh_, P(mesh_.axis_names[0], None)))
 
 
 def replicate(X, mesh_: Mesh):
-    return jax.device_put(X, NamedSharding(mesh_, P()))
+    return place(X, NamedSharding(mesh_, P()))
 
 
 def split_leading(tree, mesh_: Mesh):
     """Place every leaf of ``tree`` split along its leading axis across the mesh."""
     spec = NamedSharding(mesh_, P(mesh_.axis_names[0]))
-    return jax.tree.map(lambda x: jax.device_put(x, spec), tree)
+    return jax.tree.map(lambda x: place(x, spec), tree)

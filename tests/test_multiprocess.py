@@ -1,0 +1,120 @@
+"""Several processes: ``devices=`` across 2 processes joined by ``jax.distributed``.
+
+Two Python processes on this machine (a localhost coordinator, CPU collectives by gloo), each
+with 2 simulated CPU devices: ``jax.devices()`` lists all 4. Each runs the same fit:
+
+* ``jn.fit(V, devices=jax.devices())`` equals the single-process (one-device) fit;
+* a row-sharded run whose W spans both processes (32 rows: no padding, so nothing slices it
+  back onto one process) is gathered whole by ``jaxnmf._sharding.gather`` in each process
+  and equals the single-process run; each process held only its own rows before that.
+
+Skipped with the reason when the platform cannot start the processes (no gloo, no free
+port, a sandbox that forbids sockets).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+WORKER = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    pid, port = int(sys.argv[1]), sys.argv[2]
+    jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=pid,
+                               initialization_timeout=60)
+    import numpy as np
+    import jaxnmf as jn
+    from jaxnmf import _sharding, api
+    from jaxnmf._testing import positive_data
+
+    out = {"pid": pid, "n_devices": len(jax.devices()), "n_local": len(jax.local_devices())}
+    kw = dict(solver="mu", max_iter=20, tol=0.0, seed=2)
+    V = positive_data(30, 14, seed=3)
+    one, many = jn.fit(V, 3, **kw), jn.fit(V, 3, devices=jax.devices(), **kw)
+    out["fit_W"] = float(np.max(np.abs(many.W - one.W)) / np.abs(one.W).max())
+    out["fit_H"] = float(np.max(np.abs(many.H - one.H)) / np.abs(one.H).max())
+    out["fit_loss"] = abs(many.loss - one.loss) / one.loss
+
+    V = positive_data(32, 14, seed=3)
+    rng = np.random.default_rng(4)
+    W0, H0 = rng.random((32, 3)) + 0.1, rng.random((3, 14)) + 0.1
+    loss = jn.losses.frobenius().astype(np.float64)
+    static = dict(solver=jn.solvers.mu(), method="given", rank=3, max_iter=20,
+                  track_kkt=False)
+    ref = api._fit_compiled(V, None, loss, jax.random.key(0), W0, H0, np.float64(0),
+                            np.float64(0), **static)
+    mesh = _sharding.mesh(jax.devices(), "rows")
+    state = api._fit_compiled(
+        _sharding.split_rows(V, mesh), None, loss, jax.random.key(0),
+        _sharding.split_rows(W0, mesh), _sharding.replicate(H0, mesh), np.float64(0),
+        np.float64(0), **static)
+    out["W_spans_processes"] = not state.W.is_fully_addressable
+    out["local_rows"] = sorted(int(s.index[0].start) for s in state.W.addressable_shards)
+    whole = _sharding.gather(state)
+    out["gathered_W"] = float(np.max(np.abs(np.asarray(whole.W) - np.asarray(ref.W))))
+    out["gathered_H"] = float(np.max(np.abs(np.asarray(whole.H) - np.asarray(ref.H))))
+    out["gathered_shape"] = list(np.shape(whole.W))
+    print("RESULT " + json.dumps(out), flush=True)
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_fit_and_gather_like_one(tmp_path):
+    try:
+        port = _free_port()
+    except OSError as e:
+        pytest.skip(f"no localhost socket for the coordinator: {e}")
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(i), str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    outs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=300)
+            outs.append((p.returncode, stdout, stderr))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for rc, _, stderr in outs:
+        unsupported = "gloo" in stderr.lower() and "not" in stderr.lower()
+        if rc != 0 and (unsupported or "Address already in use" in stderr):
+            pytest.skip(f"the platform cannot start 2 JAX processes: {stderr[-500:]}")
+        assert rc == 0, stderr[-3000:]
+    results = [json.loads(o[1].split("RESULT ", 1)[1]) for o in outs]
+    assert sorted(r["pid"] for r in results) == [0, 1]
+    rows = []
+    for r in results:
+        assert r["n_devices"] == 4 and r["n_local"] == 2
+        assert r["fit_W"] < 1e-10 and r["fit_H"] < 1e-10 and r["fit_loss"] < 1e-12
+        assert r["W_spans_processes"]
+        assert r["gathered_shape"] == [32, 3]
+        assert r["gathered_W"] < 1e-10 and r["gathered_H"] < 1e-10
+        rows.append(r["local_rows"])
+    # each process held its own two shards of 8 rows, and together all four
+    assert sorted(rows[0] + rows[1]) == [0, 8, 16, 24] and not set(rows[0]) & set(rows[1])
