@@ -259,6 +259,44 @@ def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, c
         _common.finished_run(run_dir, _config())
 
 
+def test_absent_data_or_a_disabled_part_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    import jaxnmf.datasets as datasets
+
+    # A loader whose package is absent says what to install, as an ImportError.
+    def absent(name):
+        raise ImportError(name)
+
+    monkeypatch.setattr(datasets.importlib, "import_module", absent)
+    with pytest.raises(ImportError, match=r"load_faces needs 'skimage'.*pip install scikit-image"):
+        datasets.load_faces()
+    monkeypatch.undo()
+
+    def parts(config, run):
+        yield _run.Part("a", Toy, lambda: Toy(np.arange(2)))
+        yield _run.Part("b", Toy, lambda: datasets.load_faces(0))  # not reached: disabled
+        yield _run.Part("c", Toy, lambda: absent_data("toydata"))
+
+    def absent_data(name):
+        raise datasets.DataUnavailableError(f"{name} is not installed (pip install {name})")
+
+    config = _config(b={"enabled": False})
+    meta = _run.run(config, tmp_path, parts)
+    assert meta["skipped"] == {
+        "b": "disabled in the config (b.enabled=false)",
+        "c": "toydata is not installed (pip install toydata)",
+    }
+    assert _common.load_npz(tmp_path / "arrays.npz")["parts"].tolist() == ["a"]
+    # Absent data may be installed now: the run is not finished, its part "a" is reused.
+    assert _common.finished_run(tmp_path, config) is None
+
+    # A part skipped by its config is a choice, not absent data: that run is finished.
+    def disabled(config, run):
+        yield _run.Part("b", Toy, lambda: pytest.fail("computed a disabled part"))
+
+    _run.run(config, tmp_path / "d", disabled)
+    assert _common.finished_run(tmp_path / "d", config)["complete"] is True
+
+
 def test_a_replaced_part_file_is_never_reused(tmp_path):
     run_dir, elsewhere = tmp_path / "run", tmp_path / "other"
     _toy_experiment([]).main(_config(), run_dir)
