@@ -12,7 +12,7 @@ a read that fails (a file that disappeared, a truncated dataset), becomes a
 :class:`StreamError` naming the block (its index and first row). Memory: at most the block
 being used, the block read ahead and the one being read, never ``X``.
 """
-# ruff: noqa: N803
+# ruff: noqa: N803, N806
 
 from __future__ import annotations
 
@@ -73,6 +73,42 @@ class Source:
         return self._blocks(block_rows)
 
 
+class NpyRows:
+    """Row blocks of a C-order ``.npy`` file read with ``read()`` calls, never mapped: the
+    memory of a pass is one block (pages of a memory map count in the process's resident
+    set until the kernel evicts them, so a memory-mapped pass over a 40 GB file shows up to
+    40 GB of RSS). Fortran-order files fall back to a memory map."""
+
+    def __init__(self, path: str):
+        self.path = path
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read(f)
+            self.offset = f.tell()
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self._map = np.load(path, mmap_mode="r") if fortran and len(shape) > 1 else None
+
+    def __getitem__(self, key):
+        if self._map is not None or not isinstance(key, slice) or len(self.shape) != 2:
+            X = self._map if self._map is not None else np.load(self.path, mmap_mode="r")
+            return X[key]
+        a, b, step = key.indices(self.shape[0])
+        if step != 1:
+            raise ValueError("NpyRows reads contiguous row ranges only")
+        row_bytes = self.shape[1] * self.dtype.itemsize
+        with open(self.path, "rb") as f:  # opened per block: a vanished file is an error here
+            f.seek(self.offset + a * row_bytes)
+            out = np.fromfile(f, self.dtype, count=max(b - a, 0) * self.shape[1])
+        if out.size != max(b - a, 0) * self.shape[1]:
+            raise OSError(f"{self.path} is truncated: rows {a}..{b} could not be read")
+        return out.reshape(-1, self.shape[1])
+
+
 def _sliced(X, n_rows: int, name: str) -> Callable[[int], Iterator]:
     def blocks(block_rows):
         for a in range(0, n_rows, block_rows):
@@ -90,7 +126,7 @@ def open_source(source) -> Source:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path.endswith(".npy"):
-            return open_source(np.load(path, mmap_mode="r"))
+            return open_source(NpyRows(path))
         if path.endswith(".h5ad"):
             import anndata
 
