@@ -195,3 +195,21 @@ def test_no_switch_on_solver_classes_outside_the_solvers_package():
                 ):
                     found.append(f"{path.name}:{node.lineno}")
     assert not found, found
+
+
+def test_alternating_composes_blocks_and_checks_their_losses():
+    """``alternating(block_W, block_H)`` (DESIGN.md's name) is a solver like the built-in
+    ones: HALS on W and MU on H runs in the batched sweep executor and equals its fit; the
+    same blocks as the built-in solver give that solver's iterates bit for bit; a block that
+    cannot take the loss is refused before compiling."""
+    mixed = jn.solvers.alternating(jn.solvers.hals_block(), jn.solvers.mu_block())
+    assert mixed.batchable
+    kw = dict(solver=mixed, max_iter=8, tol=1e-6)
+    _assert_same(jn.sweep(V_, [2, 3], [0], **kw).result(rank=3, seed=0), jn.fit(V_, 3, **kw))
+    same = jn.fit(V_, 3, solver=jn.solvers.alternating(jn.solvers.hals_block()), max_iter=8)
+    builtin = jn.fit(V_, 3, solver="hals", max_iter=8)
+    np.testing.assert_array_equal(same.W, builtin.W)
+    with pytest.raises(ValueError, match="Frobenius"):
+        jn.fit(V_, 3, loss="kl", solver=jn.solvers.alternating(jn.solvers.greedy_cd_block()))
+    with pytest.raises(TypeError, match="block"):
+        jn.solvers.alternating("hals")

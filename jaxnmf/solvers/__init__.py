@@ -82,6 +82,7 @@ from ._pg import PGState as PGState
 from ._projected import OptaxBlock as OptaxBlock
 from ._projected import Projected as Projected
 from ._schedules import Alternating as Alternating
+from ._schedules import Blocks as Blocks
 from ._schedules import OneSide as OneSide
 from ._schedules import Repeated as Repeated
 
@@ -98,6 +99,7 @@ __all__ = [
     "AcceleratedHALS",
     "AcceleratedMU",
     "Alternating",
+    "Blocks",
     "GreedyCD",
     "GreedyCDBlock",
     "HALSBlock",
@@ -114,16 +116,25 @@ __all__ = [
     "Statistics",
     "accelerated_hals",
     "accelerated_mu",
+    "alternating",
     "anls",
+    "anls_block",
     "as_solver",
     "greedy_cd",
+    "greedy_cd_block",
     "hals",
+    "hals_block",
     "mu",
+    "mu_block",
     "nesterov",
+    "nesterov_block",
     "nnls_bpp",
     "one_side",
+    "optax_block",
     "pg",
+    "pg_block",
     "projected",
+    "repeated",
 ]
 
 
@@ -207,6 +218,70 @@ def one_side(solver, factor: str = "W") -> OneSide:
             f"{solver!r}"
         )
     return OneSide(solver, factor)
+
+
+# --- blocks: each method's one-factor update, to compose into solvers ----------------------
+
+
+def mu_block() -> MUBlock:
+    """The multiplicative update of one factor (any β-divergence, penalties, masks)."""
+    return MUBlock()
+
+
+def hals_block() -> HALSBlock:
+    """One HALS sweep over one factor's components (Frobenius + l1/l2, masks)."""
+    return HALSBlock()
+
+
+def pg_block(**options) -> PGBlock:
+    """Lin's (2007) projected-gradient solve of one factor's sub-problem. Options: :class:`PG`."""
+    return PGBlock(**options)
+
+
+def anls_block(max_pivots: int | None = None) -> ANLSBlock:
+    """One factor solved exactly by block principal pivoting (Kim & Park 2011)."""
+    return ANLSBlock(max_pivots)
+
+
+def nesterov_block(**options) -> NesterovBlock:
+    """One factor's sub-problem by Nesterov's method (NeNMF). Options: :class:`Nesterov`."""
+    return NesterovBlock(**options)
+
+
+def greedy_cd_block(tol: float = 1e-3, max_inner: int | None = None) -> GreedyCDBlock:
+    """Greedy coordinate descent on one factor (Hsieh & Dhillon 2011)."""
+    return GreedyCDBlock(tol, max_inner)
+
+
+def optax_block(opt) -> OptaxBlock:
+    """One optax step on one factor, then projection onto the non-negative orthant."""
+    return OptaxBlock(projected(opt))
+
+
+def repeated(block, alpha: float = 0.5, delta: float = 0.1) -> Repeated:
+    """``block`` repeated on the same statistics while it pays (Gillis & Glineur 2012)."""
+    return Repeated(block, alpha, delta)
+
+
+def alternating(block_W, block_H=None, name: str = "alternating") -> Blocks:  # noqa: N803
+    """A solver from one-factor blocks: W by ``block_W``, then H by ``block_H`` (default: the
+    same block). It runs wherever a built-in solver does — fit, both sweep executors (the
+    batched one when both blocks work from statistics alone and keep no state), compare,
+    the estimator, ``devices=``.
+
+    Examples:
+        >>> import jaxnmf as jn
+        >>> solver = jn.solvers.alternating(jn.solvers.hals_block(), jn.solvers.mu_block())
+        >>> solver.batchable
+        True
+    """
+    block_H = block_W if block_H is None else block_H  # noqa: N806
+    for block in (block_W, block_H):
+        if not (hasattr(block, "init") and hasattr(block, "update")):
+            raise TypeError(
+                f"a block needs init(side, g0) and update(side, X, state); got {block!r}"
+            )
+    return Blocks(block_W, block_H, name)
 
 
 _NAMED = {

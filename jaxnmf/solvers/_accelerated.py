@@ -25,19 +25,10 @@ import jax
 import jax.numpy as jnp
 
 from ..losses import Loss
-from ._base import is_quadratic, projected_gradient
+from ._base import projected_gradient, require_quadratic
 from ._hals import HALSBlock
 from ._mu import MUBlock
 from ._schedules import Alternating, Repeated
-
-
-def require_quadratic(name: str, loss: Loss) -> None:
-    """Refuse a loss outside the Frobenius family (l1/l2 penalties allowed)."""
-    if not is_quadratic(loss):
-        raise ValueError(
-            f"solver '{name}' works from Gram products: it needs the Frobenius loss (with "
-            "l1/l2 penalties). Use 'mu' or 'pg' for other losses."
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +88,9 @@ class NesterovBlock:
 
     stateless = False
     takes_stored_mask = False
+
+    def check(self, loss, has_mask: bool) -> None:
+        require_quadratic("nesterov_block", loss)
 
     def init(self, side, g0):
         return NesterovState(self.initial_tol * g0(), jnp.zeros((), jnp.int32))

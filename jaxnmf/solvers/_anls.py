@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from ..losses import Loss
-from ._accelerated import require_quadratic
+from ._base import require_quadratic
 from ._schedules import Alternating
 
 
@@ -118,6 +118,9 @@ class ANLSBlock:
 
     stateless = True
     takes_stored_mask = False
+
+    def check(self, loss, has_mask: bool) -> None:
+        require_quadratic("anls_block", loss)
 
     def init(self, side, g0):
         return ()

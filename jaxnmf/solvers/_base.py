@@ -75,6 +75,15 @@ def is_quadratic(loss: Loss) -> bool:
     ) and any(isinstance(t, BetaDivergence) for t in loss.terms)
 
 
+def require_quadratic(name: str, loss: Loss) -> None:
+    """Refuse a loss outside the Frobenius family (l1/l2 penalties allowed)."""
+    if not is_quadratic(loss):
+        raise ValueError(
+            f"solver '{name}' works from Gram products: it needs the Frobenius loss (with "
+            "l1/l2 penalties). Use 'mu' or 'pg' for other losses."
+        )
+
+
 def uses_gram_form(problem) -> bool:
     """True when the objective is a Frobenius-family quadratic of (W, H) without mask, so
     steps can work from Gram products (static: decided at trace time)."""

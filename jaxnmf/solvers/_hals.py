@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from .._sparse import SparseMatrix, sample
 from ..losses import Loss
-from ._base import is_quadratic, quadratic_coefficients
+from ._base import is_quadratic, quadratic_coefficients, require_quadratic
 from ._schedules import Alternating
 
 
@@ -97,6 +97,9 @@ class HALSBlock:
 
     stateless = True
     takes_stored_mask = True
+
+    def check(self, loss, has_mask: bool) -> None:
+        require_quadratic("hals_block", loss)
 
     def init(self, side, g0):
         return ()

@@ -25,7 +25,7 @@ pays", a block made of a block) and :class:`OneSide` (one factor only, the other
 estimator's ``transform`` and refits with fixed components). Each is run by the one driver
 (:mod:`jaxnmf._driver`), so stopping rule, statuses and diagnostics are shared.
 """
-# ruff: noqa: N803, N806
+# ruff: noqa: N803, N806, N815
 
 from __future__ import annotations
 
@@ -35,8 +35,16 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._sparse import SparseMatrix
 from ..losses import Loss
-from ._base import Problem, gram_objective, gram_objective_allowed, quadratic_coefficients
+from ._base import (
+    Problem,
+    gram_objective,
+    gram_objective_allowed,
+    is_quadratic,
+    quadratic_coefficients,
+    require_quadratic,
+)
 from ._operators import Side, initial_gradient_norm, prediction
 
 
@@ -116,10 +124,12 @@ class Alternating:
         )
 
     def _reuses_prediction(self, problem: Problem) -> bool:
-        side = Side(problem, None, None, "W")
+        """Whether the W block takes the loss's gradient from ``W @ H`` (β-divergence terms,
+        not run from statistics), so that the iteration's last product can serve it."""
+        from_statistics = problem.mask is None and is_quadratic(problem.loss)
         return (
             getattr(self.block("W"), "reuses_prediction", False)
-            and not side.unmasked_quadratic
+            and not from_statistics
             and bool(problem.loss.beta_values)
         )
 
@@ -133,7 +143,7 @@ class Alternating:
     def step(self, problem, W, H, extra):
         bW, bH = self.block("W"), self.block("H")
         reuse = self._reuses_prediction(problem)
-        dense = not hasattr(problem.V, "rows")
+        dense = not isinstance(problem.V, SparseMatrix)
 
         def half_step(W, H, stats, states):
             del stats
@@ -157,6 +167,25 @@ class Alternating:
         if stats is not None:
             value = gram_objective(problem, W, H, stats.gram, stats.cross)
         return W, H, AlternatingState(sW, sH, ()), value
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocks(Alternating):
+    """A solver from two blocks: ``block_W`` updates W, then ``block_H`` updates H
+    (:func:`jaxnmf.solvers.alternating`)."""
+
+    block_W: Any
+    block_H: Any
+    name: str = "alternating"
+
+    def block(self, factor: str):
+        return self.block_W if factor == "W" else self.block_H
+
+    def check(self, loss: Loss, has_mask: bool) -> None:
+        for block in (self.block_W, self.block_H):
+            check = getattr(block, "check", None)
+            if check is not None:
+                check(loss, has_mask)
 
 
 def inner_cap(alpha: float, dims: tuple[int, int], k, dtype=jnp.float64):
@@ -193,6 +222,12 @@ class Repeated:
     @property
     def keeps_zeros(self) -> bool:
         return getattr(self.inner, "keeps_zeros", False)
+
+    def check(self, loss: Loss, has_mask: bool) -> None:
+        require_quadratic("repeated", loss)
+        check = getattr(self.inner, "check", None)
+        if check is not None:
+            check(loss, has_mask)
 
     def init(self, side, g0):
         return ()
