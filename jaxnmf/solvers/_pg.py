@@ -42,9 +42,8 @@ def _subproblem_oracle(side):
 
 
 @dataclasses.dataclass(frozen=True)
-class PGBlock:
-    """Lin's (2007) projected-gradient solve of one factor's sub-problem to its tolerance;
-    see :class:`PG` for the options."""
+class PGOptions:
+    """The options of Lin's method, shared by :class:`PGBlock` and :class:`PG` (see there)."""
 
     sigma: float = 0.01
     shrink: float = 0.1
@@ -52,6 +51,12 @@ class PGBlock:
     max_inner: int = 1000
     initial_tol: float = 1e-3
     max_retries: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class PGBlock(PGOptions):
+    """Lin's (2007) projected-gradient solve of one factor's sub-problem to its tolerance;
+    see :class:`PG` for the options."""
 
     stateless = False
     takes_stored_mask = True
@@ -117,7 +122,7 @@ class PGBlock:
 
 
 @dataclasses.dataclass(frozen=True)
-class PG(Alternating):
+class PG(Alternating, PGOptions):
     """Alternating projected gradient with Armijo step search (Lin 2007).
 
     Each outer iteration solves the sub-problem in W (H fixed), then in H, by projected
@@ -138,19 +143,7 @@ class PG(Alternating):
     """
 
     name: str = "pg"
-    sigma: float = 0.01
-    shrink: float = 0.1
-    max_trials: int = 20
-    max_inner: int = 1000
-    initial_tol: float = 1e-3
-    max_retries: int = 10
 
     def block(self, factor: str) -> PGBlock:
-        return PGBlock(
-            self.sigma,
-            self.shrink,
-            self.max_trials,
-            self.max_inner,
-            self.initial_tol,
-            self.max_retries,
-        )
+        options = {f.name: getattr(self, f.name) for f in dataclasses.fields(PGOptions)}
+        return PGBlock(**options)
