@@ -1,7 +1,7 @@
 """The scikit-learn estimator :class:`MiniBatchNMF` (imported on first use: it imports
 scikit-learn). The schedule is :mod:`jaxnmf._online`, the host loop
 :func:`jaxnmf.minibatch.run_online`."""
-# ruff: noqa: N803, N806
+# ruff: noqa: N802, N803, N806
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .estimator import NMF as _NMF
 from .estimator import ConvergenceWarning, _seed_from, check_is_fitted
 from .minibatch import _check_forget, _Online, run_online
 from .solvers import as_solver
+from .solvers._base import objective_from_grams_ok
 
 __all__ = ["MiniBatchNMF"]
 
@@ -150,6 +151,11 @@ class MiniBatchNMF(_NMF):
             raise TypeError(f"MiniBatchNMF needs a solver made of blocks, got {solver!r}")
         return solver
 
+    def _check_X(self, X, *, reset: bool, masked: bool):
+        """As :class:`jaxnmf.NMF`'s, a sparse X as CSR: batches are its row ranges."""
+        X = super()._check_X(X, reset=reset, masked=masked)
+        return X.tocsr() if _sparse.is_sparse_input(X) else X
+
     def _settings(self) -> dict:
         """Validated parameters (ValueError/TypeError before anything compiles)."""
         mni = self.max_no_improvement
@@ -190,7 +196,7 @@ class MiniBatchNMF(_NMF):
             inner_tol=cfg["tol"],
             max_no_improvement=cfg["max_no_improvement"],
             inner_max_iter=inner_max_iter,
-            objective_from_grams=cfg["tol"] == 0 or cfg["tol"] >= 1e-4,
+            objective_from_grams=objective_from_grams_ok(cfg["tol"]),
         )
         if state is not None:
             engine.state = jax.tree.map(jnp.asarray, state)
@@ -356,8 +362,7 @@ class MiniBatchNMF(_NMF):
         else:
             _, _, dtype = self._prepared(X, self.components_.shape[0], solver)
             H0 = np.asarray(self.components_, dtype)
-            state = self._online_state._replace(status=np.int32(_online.Code.RUNNING))
-            state = jax.tree.map(lambda a: np.asarray(a).astype(np.asarray(a).dtype), state)
+            state = self._online_state
             if np.dtype(state.H.dtype) != dtype:  # a batch of another dtype: continue in it
                 state = jax.tree.map(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a, state)
         engine = self._engine(H0, n, solver, cfg, inner_max_iter=cfg["fresh_max_iter"], state=state)
@@ -403,7 +408,7 @@ class MiniBatchNMF(_NMF):
                 np.asarray(cfg["tol"], dtype),
                 solver=solver,
                 max_iter=cfg["transform_max_iter"],
-                objective_from_grams=cfg["tol"] == 0 or cfg["tol"] >= 1e-4,
+                objective_from_grams=objective_from_grams_ok(cfg["tol"]),
             )
             out[a : a + Xb.shape[0]] = np.asarray(W)
         return out

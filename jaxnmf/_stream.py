@@ -310,6 +310,8 @@ def prefetched(blocks: Iterator, depth: int = 1) -> Iterator:
 def dense_rows(block, a: int, b: int, dtype) -> np.ndarray:
     """Rows ``a:b`` of a checked block as a dense C-contiguous array of ``dtype`` (a sparse
     block is densified one batch at a time: bounded by the batch, not by X)."""
+    if _sparse.is_sparse_input(block) and block.format not in ("csr", "csc"):
+        block = block.tocsr()  # COO, DIA, ... cannot be sliced by rows
     part = block[a:b]
     if _sparse.is_sparse_input(part):
         part = part.toarray()

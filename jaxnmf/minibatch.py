@@ -37,6 +37,7 @@ from . import api as _api
 from . import losses as _losses
 from ._stream import StreamError, StreamTypeError
 from .solvers import as_solver
+from .solvers._base import objective_from_grams_ok
 
 __all__ = [
     "INTERRUPTED",
@@ -410,7 +411,7 @@ def fit_minibatch(
         inner_tol=tol,
         max_no_improvement=max_no_improvement,
         inner_max_iter=inner_max_iter,
-        objective_from_grams=tol == 0 or tol >= 1e-4,
+        objective_from_grams=objective_from_grams_ok(tol),
     )
     try:
         code, epochs, rows = run_online(

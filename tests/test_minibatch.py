@@ -18,6 +18,7 @@ import os
 import threading
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -80,14 +81,21 @@ def np_online(batches, H, rho, beta):
 
 @pytest.mark.parametrize(
     "solver, beta",
-    [("hals", 2.0), ("mu", 2.0), ("mu", 1.0), ("greedy_cd", 2.0)],
+    [("hals", 2.0), ("mu", 1.0), ("greedy_cd", 2.0)],
 )
 def test_one_batch_first_pass_is_one_alternating_iteration(data, solver, beta):
     W0 = np.random.default_rng(4).random((M, K)) + 0.1
     H0 = _H0()
     est = jn.MiniBatchNMF(
-        K, init="custom", batch_size=M, max_iter=1, tol=0.0, forget_factor=1.0,
-        solver=solver, beta_loss=beta, max_no_improvement=None,
+        K,
+        init="custom",
+        batch_size=M,
+        max_iter=1,
+        tol=0.0,
+        forget_factor=1.0,
+        solver=solver,
+        beta_loss=beta,
+        max_no_improvement=None,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -95,9 +103,13 @@ def test_one_batch_first_pass_is_one_alternating_iteration(data, solver, beta):
     # the same blocks, alternating (W then H) from the same factors
     loss = jn.losses.beta(beta).astype(np.float64)
     s = jn.solvers.as_solver(solver)
-    V = jnp.asarray(data)
-    problem = jn.solvers.Problem(V, None, loss, jnp.ones(K, bool), jnp.sum(V * V))
-    Wa, Ha, _, _ = s.step(problem, jnp.asarray(W0), jnp.asarray(H0), s.init(problem, W0, H0))
+
+    @jax.jit
+    def alternating(V, W, H):
+        problem = jn.solvers.Problem(V, None, loss, jnp.ones(K, bool), jnp.sum(V * V))
+        return s.step(problem, W, H, s.init(problem, W, H))[:2]
+
+    Wa, Ha = alternating(data, W0, H0)
     np.testing.assert_allclose(W, Wa, rtol=1e-10)
     np.testing.assert_allclose(est.components_, Ha, rtol=1e-10)
     # and NumPy's formulas
@@ -117,8 +129,17 @@ def test_one_batch_first_pass_is_one_alternating_iteration(data, solver, beta):
 def test_forgetting_accumulates_the_statistics(data, solver, beta):
     rho = 0.5
     res = jn.fit_minibatch(
-        data, K, loss=beta, solver=solver, init=_H0(), batch_size=B, max_iter=1,
-        tol=0.0, max_no_improvement=None, forget_factor=rho, inner_max_iter=1,
+        data,
+        K,
+        loss=beta,
+        solver=solver,
+        init=_H0(),
+        batch_size=B,
+        max_iter=1,
+        tol=0.0,
+        max_no_improvement=None,
+        forget_factor=rho,
+        inner_max_iter=1,
     )
     batches = [data[a : a + B] for a in range(0, M, B)]
     # scikit-learn's forgetting: ρ^(batch_size / n_samples) per batch
@@ -279,8 +300,9 @@ def test_bad_arguments_and_first_blocks_raise_before_compiling(data):
 def test_one_compiled_step_serves_every_full_batch(data):
     # 3 passes over 3 batches: one program (the last batch is full too)
     before = _online.step_compiled._cache_size()
-    jn.fit_minibatch(data, K, batch_size=B, max_iter=3, tol=0.0, max_no_improvement=None,
-                     solver="mu", init=_H0())
+    jn.fit_minibatch(
+        data, K, batch_size=B, max_iter=3, tol=0.0, max_no_improvement=None, solver="mu", init=_H0()
+    )
     assert _online.step_compiled._cache_size() - before == 1
 
 

@@ -36,35 +36,70 @@ WORKER = textwrap.dedent(
     from jaxnmf._testing import positive_data
 
     out = {"pid": pid, "n_devices": len(jax.devices()), "n_local": len(jax.local_devices())}
-    kw = dict(solver="mu", max_iter=20, tol=0.0, seed=2)
-    V = positive_data(30, 14, seed=3)
-    one, many = jn.fit(V, 3, **kw), jn.fit(V, 3, devices=jax.devices(), **kw)
-    out["fit_W"] = float(np.max(np.abs(many.W - one.W)) / np.abs(one.W).max())
-    out["fit_H"] = float(np.max(np.abs(many.H - one.H)) / np.abs(one.H).max())
-    out["fit_loss"] = abs(many.loss - one.loss) / one.loss
+    res = jn.fit(positive_data(30, 14, seed=3), 3, devices=jax.devices(), **FIT)
+    out["fit"] = [res.W.tolist(), res.H.tolist(), res.loss]
 
-    V = positive_data(32, 14, seed=3)
-    rng = np.random.default_rng(4)
-    W0, H0 = rng.random((32, 3)) + 0.1, rng.random((3, 14)) + 0.1
-    loss = jn.losses.frobenius().astype(np.float64)
-    static = dict(solver=jn.solvers.mu(), method="given", rank=3, max_iter=20,
-                  track_kkt=False)
-    ref = api._fit_compiled(V, None, loss, jax.random.key(0), W0, H0, np.float64(0),
-                            np.float64(0), **static)
+    V, W0, H0 = GIVEN()
     mesh = _sharding.mesh(jax.devices(), "rows")
     state = api._fit_compiled(
-        _sharding.split_rows(V, mesh), None, loss, jax.random.key(0),
+        _sharding.split_rows(V, mesh), None, LOSS(), jax.random.key(0),
         _sharding.split_rows(W0, mesh), _sharding.replicate(H0, mesh), np.float64(0),
-        np.float64(0), **static)
+        np.float64(0), **STATIC())
     out["W_spans_processes"] = not state.W.is_fully_addressable
     out["local_rows"] = sorted(int(s.index[0].start) for s in state.W.addressable_shards)
     whole = _sharding.gather(state)
-    out["gathered_W"] = float(np.max(np.abs(np.asarray(whole.W) - np.asarray(ref.W))))
-    out["gathered_H"] = float(np.max(np.abs(np.asarray(whole.H) - np.asarray(ref.H))))
-    out["gathered_shape"] = list(np.shape(whole.W))
+    out["gathered"] = [np.asarray(whole.W).tolist(), np.asarray(whole.H).tolist()]
     print("RESULT " + json.dumps(out), flush=True)
     """
 )
+
+# Shared by the workers and the single-process reference computed here.
+PRELUDE = textwrap.dedent(
+    """
+    import numpy as np
+    FIT = dict(solver="mu", max_iter=20, tol=0.0, seed=2)
+
+    def GIVEN():
+        from jaxnmf._testing import positive_data
+        rng = np.random.default_rng(4)
+        return positive_data(32, 14, seed=3), rng.random((32, 3)) + 0.1, rng.random((3, 14)) + 0.1
+
+    def LOSS():
+        import jaxnmf as jn
+        return jn.losses.frobenius().astype(np.float64)
+
+    def STATIC():
+        import jaxnmf as jn
+        return dict(solver=jn.solvers.mu(), method="given", rank=3, max_iter=20, track_kkt=False)
+    """
+)
+
+
+def _reference():
+    """The single-process results, in this (pytest) process."""
+    import jax
+    import numpy as np
+
+    import jaxnmf as jn
+    from jaxnmf import api
+    from jaxnmf._testing import positive_data
+
+    ns = {}
+    exec(PRELUDE, ns)
+    fit = jn.fit(positive_data(30, 14, seed=3), 3, **ns["FIT"])
+    V, W0, H0 = ns["GIVEN"]()
+    state = api._fit_compiled(
+        V,
+        None,
+        ns["LOSS"](),
+        jax.random.key(0),
+        W0,
+        H0,
+        np.float64(0),
+        np.float64(0),
+        **ns["STATIC"](),
+    )
+    return fit, np.asarray(state.W), np.asarray(state.H)
 
 
 def _free_port() -> int:
@@ -79,7 +114,7 @@ def test_two_processes_fit_and_gather_like_one(tmp_path):
     except OSError as e:
         pytest.skip(f"no localhost socket for the coordinator: {e}")
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    script.write_text(PRELUDE + WORKER)
     flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
     env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
     procs = [
@@ -106,15 +141,21 @@ def test_two_processes_fit_and_gather_like_one(tmp_path):
         if rc != 0 and (unsupported or "Address already in use" in stderr):
             pytest.skip(f"the platform cannot start 2 JAX processes: {stderr[-500:]}")
         assert rc == 0, stderr[-3000:]
+    import numpy as np
+
     results = [json.loads(o[1].split("RESULT ", 1)[1]) for o in outs]
     assert sorted(r["pid"] for r in results) == [0, 1]
+    fit, W_ref, H_ref = _reference()
     rows = []
     for r in results:
         assert r["n_devices"] == 4 and r["n_local"] == 2
-        assert r["fit_W"] < 1e-10 and r["fit_H"] < 1e-10 and r["fit_loss"] < 1e-12
+        W, H, loss = r["fit"]
+        np.testing.assert_allclose(W, fit.W, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(H, fit.H, rtol=1e-10, atol=1e-12)
+        assert abs(loss - fit.loss) <= 1e-12 * fit.loss
         assert r["W_spans_processes"]
-        assert r["gathered_shape"] == [32, 3]
-        assert r["gathered_W"] < 1e-10 and r["gathered_H"] < 1e-10
+        np.testing.assert_allclose(r["gathered"][0], W_ref, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(r["gathered"][1], H_ref, rtol=1e-10, atol=1e-12)
         rows.append(r["local_rows"])
     # each process held its own two shards of 8 rows, and together all four
     assert sorted(rows[0] + rows[1]) == [0, 8, 16, 24] and not set(rows[0]) & set(rows[1])
