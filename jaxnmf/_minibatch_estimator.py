@@ -87,7 +87,7 @@ class MiniBatchNMF(_NMF):
     Examples:
       >>> import numpy as np, jaxnmf as jn
       >>> X = np.random.default_rng(0).random((60, 6)).astype(np.float32)
-      >>> model = jn.MiniBatchNMF(3, batch_size=20, max_iter=20, random_state=0)
+      >>> model = jn.MiniBatchNMF(3, batch_size=20, max_iter=20, tol=0.0, random_state=0)
       >>> W = model.fit_transform(X)
       >>> W.shape, model.components_.shape, W.dtype
       ((60, 3), (3, 6), dtype('float32'))

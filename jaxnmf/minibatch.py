@@ -207,8 +207,10 @@ def run_online(
     positive: bool = False,
 ):
     """Feed ``source`` to ``engine`` for up to ``max_epochs`` passes, until its stopping
-    rule. ``W_store`` ``(n_samples, k)``: keep each sample's W between passes (warm starts,
-    as scikit-learn's MiniBatchNMF without fresh restarts), else every batch starts fresh.
+    rule. ``n_cols``, ``dtype``: the width and dtype every block must have (the first
+    block's; batches are cast to the engine's compute dtype). ``W_store``
+    ``(n_samples, k)``: keep each sample's W between passes (warm starts, as
+    scikit-learn's MiniBatchNMF without fresh restarts), else every batch starts fresh.
 
     Returns ``(code, n_epochs, rows_seen)``; a bad block raises :class:`StreamError`
     (its ``.rows_seen``/``.n_epochs`` attributes set)."""
@@ -225,7 +227,7 @@ def run_online(
                 blocks = _positive(blocks)
             if prefetch:
                 blocks = _stream.prefetched(blocks)
-            for row, X in _batches(blocks, b_full, dtype):
+            for row, X in _batches(blocks, b_full, engine.dtype):
                 b = X.shape[0]
                 alpha = min(b / ((n if n is not None else rows_seen + b) + 1), 1.0)
                 W0 = None if W_store is None else W_store[row : row + b]

@@ -185,6 +185,9 @@ def test_array_like_sources_read_block_by_block(data, reference, tmp_path):
     assert max(rec.reads) <= 20  # memory bounded by the block, not by X
     # blocks (20 rows) are cut and joined into batches of 16: the same iterates
     _same(jn.fit_minibatch(data, block_rows=20, **KW), reference)
+    # counts are computed in the float dtype (the same compiled step)
+    counts = jn.fit_minibatch(np.rint(10 * data).astype(np.int32), **KW)
+    assert counts.H.dtype == np.float64 and np.all(np.isfinite(counts.H))
 
 
 def test_iterables_of_dense_and_sparse_blocks(data, reference):

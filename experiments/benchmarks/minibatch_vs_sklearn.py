@@ -7,7 +7,8 @@
    reported apart).
 2. **Out of core**: a planted rank-20 float32 matrix (``--rows`` × ``--cols``, default
    2,000,000 × 500 = 4 GB) is written to a ``.npy`` file in chunks; one pass of
-   ``jn.fit_minibatch(path, 20)`` (blocks read with ``read()`` calls and prefetched) and one
+   ``jn.fit_minibatch(path, 20)`` (blocks read with ``read()`` calls and prefetched; with
+   scikit-learn's ``fit`` forgetting, and with its ``partial_fit`` forgetting) and one
    pass of scikit-learn's ``partial_fit`` over the same blocks (read by the same reader), each
    in its own child process: wall time, rows per second, peak RSS
    (``ru_maxrss``), and the planted components' recovery (mean cosine of the matched rows
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 K_DIGITS, K_PLANTED = 10, 20
+LIBS = ("jaxnmf", "jaxnmf_rho", "sklearn")  # the out-of-core runs (see child)
 GRID = (1, 2, 3, 5, 8, 13, 20, 30, 50, 80, 120, 200)
 
 
@@ -231,7 +233,7 @@ def out_of_core(rows: int, cols: int, batch_size: int, folder: str | None) -> di
             "write_seconds": time.perf_counter() - t,
         }
         env = _fair_env.cleaned(os.environ)
-        for lib in ("jaxnmf", "sklearn"):
+        for lib in LIBS:
             cmd = [
                 sys.executable,
                 "-m",
@@ -297,7 +299,7 @@ def main(argv=None):
     parser.add_argument("--max-passes", type=int, default=200)
     parser.add_argument("--dir", default=None, help="folder for the planted file (temporary)")
     parser.add_argument("--out", default="results/benchmarks")
-    parser.add_argument("--child", choices=("jaxnmf", "sklearn"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=LIBS, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -325,7 +327,7 @@ def main(argv=None):
         )
     print(f"  time ratio sklearn / jaxnmf: {d['time_ratio_sklearn_over_jaxnmf']:.1f}")
     print(f"out of core {o['shape']} ({o['file_bytes'] / 2**30:.2f} GiB):")
-    for lib in ("jaxnmf", "sklearn"):
+    for lib in LIBS:
         r = o[lib]
         print(
             f"  {lib:8s} {r['rows_per_second']:10.0f} rows/s, peak RSS "
