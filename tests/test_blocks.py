@@ -69,21 +69,21 @@ def _assert_same(got, want, rtol=1e-10):
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_fit_equals_both_sweep_executors(case, monkeypatch):
     """fit == sweep's general (vmapped) executor == its batched executor (where it applies),
-    float64, rtol 1e-10. Rank 3 is unpadded in both; for the batched solvers rank 2 is
-    padded to width 3 in the general executor too: inner caps that followed the padded width
-    (A-MU, A-HALS, ANLS, greedy CD) made a member depend on the other ranks of its sweep."""
+    float64, rtol 1e-10, for the unpadded member of rank 3. For the solvers with an inner
+    cap, rank 2 is padded to width 3 in the general executor too: caps that followed the
+    padded width (A-MU, A-HALS, ANLS, greedy CD) made a member depend on the other ranks of
+    its sweep."""
     V, kw = _kwargs(case)
     batched = case[0] in BATCHABLE and case[2] is None and not case[3]
-    ranks = [3, 2] if batched else [3]
-    want = {r: jn.fit(V, r, seed=1, **kw) for r in ranks}
+    padded = case[0] in ("accelerated_hals", "greedy_cd")
+    want = jn.fit(V, 3, seed=1, **kw)
     if batched:
-        sweep = jn.sweep(V, [2, 3], [0, 1], **kw)
-        for r in ranks:
-            _assert_same(sweep.result(rank=r, seed=1), want[r])
+        _assert_same(jn.sweep(V, [2, 3], [1], **kw).result(rank=3, seed=1), want)
         monkeypatch.setattr(_fused, "eligible", lambda *a, **k: False)
-    sweep = jn.sweep(V, [2, 3], [0, 1], **kw)
-    for r in ranks:
-        _assert_same(sweep.result(rank=r, seed=1), want[r])
+    sweep = jn.sweep(V, [2, 3], [1], **kw)
+    _assert_same(sweep.result(rank=3, seed=1), want)
+    if padded:
+        _assert_same(sweep.result(rank=2, seed=1), jn.fit(V, 2, seed=1, **kw))
 
 
 # --- the one-side schedule (transform) runs the solver's own block --------------------------
@@ -146,14 +146,15 @@ def test_one_side_h_refit_recovers_planted_coefficients():
 
 
 def test_new_solver_greedy_cd_matches_hals_fixed_point_and_runs_everywhere():
-    """Greedy CD (one file of blocks) reaches HALS's objective on a planted problem, runs in
-    the batched sweep executor and in the estimator's transform."""
+    """Greedy CD (one file of blocks) fits exact planted data to round-off, and runs in the
+    estimator's fit and transform (the sweep executors and devices= are tested above and in
+    test_sharding)."""
     from jaxnmf._testing import planted
 
     V, _, _ = planted(30, 20, 3, seed=4)
     gcd = jn.fit(V, 3, solver="greedy_cd", max_iter=300, tol=0.0, seed=0)
-    hals = jn.fit(V, 3, solver="hals", max_iter=300, tol=0.0, seed=0)
-    assert gcd.loss <= hals.loss * (1 + 1e-3) + 1e-9 * np.sum(V**2), (gcd.loss, hals.loss)
+    # (HALS, same start and budget: 4.0e-5; exact data, so 0 is the minimum)
+    assert gcd.loss <= 1e-8 * np.sum(V**2), gcd.loss
     assert jn.solvers.as_solver("gcd").batchable
     model = jn.NMF(3, solver="greedy_cd", init="nndsvda", max_iter=300, tol=1e-9)
     W_fit = model.fit_transform(V)
