@@ -21,6 +21,7 @@ EXPERIMENTS = (
     "topics",
     "movielens",
     "speed",
+    "consensus",
 )
 VARIANTS = ("smoke", "full")
 

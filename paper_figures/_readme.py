@@ -33,11 +33,12 @@ from . import (
     fig_05_topics,
     fig_06_movielens,
     fig_07_speed,
+    fig_08_consensus,
 )
 
 SECTIONS = ("figures", "benchmarks")
 FIGURES = (fig_01_parts, fig_02_convergence, fig_03_rank_selection, fig_04_audio, fig_05_topics,
-           fig_06_movielens, fig_07_speed)  # fmt: skip
+           fig_06_movielens, fig_07_speed, fig_08_consensus)  # fmt: skip
 _BLOCK = re.compile(r"<!-- results:(\w+) -->\n(.*?)<!-- /results:(\w+) -->\n", re.S)
 _MARK = re.compile(r"<!-- (/?)results:(\w+) -->")
 # A result file named in a section: `results/<experiment>/<variant>/meta.json` and the like.
@@ -132,8 +133,27 @@ def _figure_rows(root, variant) -> tuple[list[str], list]:
     def fig07(run):
         return "rank survey and time to target against scikit-learn: the benchmark table below"
 
+    def fig08(run):
+        recs, out = fig_08_consensus.load(run), []
+        if "pbmc" in recs:
+            p = recs["pbmc"]
+            out.append(
+                f"consensus NMF of PBMC ({p.shape[0]} cells × {p.shape[1]} genes, ranks "
+                f"{p.rank[0]}..{p.rank[-1]} × {p.n_replicates} replicates): stability peak "
+                f"k = {p.stability_pick} ({p.stability[list(p.rank).index(p.k)]:.2f})"
+            )
+        if "bfi" in recs:
+            picks = fig_08_consensus.picks(recs["bfi"])
+            out.append(
+                f"Big Five inventory (5 traits): held-out 1-SE rule k = "
+                f"{picks.get('heldout_rmse_1se')}, bi-cross-validation "
+                + (f"k = {picks['bcv']}" if "bcv" in picks else "not run")
+            )
+        return "; ".join(out)
+
     rows, runs = [], []
-    summaries = dict(zip(FIGURES, (fig01, fig02, fig03, fig04, fig05, fig06, fig07), strict=True))
+    figs = (fig01, fig02, fig03, fig04, fig05, fig06, fig07, fig08)
+    summaries = dict(zip(FIGURES, figs, strict=True))
     for module, row in summaries.items():
         run = _style.load_run(root, module.EXPERIMENT, variant, module.STEM)
         # Skipped as a whole (its data absent): the reason under the experiment's own name.
