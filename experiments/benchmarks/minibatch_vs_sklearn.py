@@ -192,14 +192,24 @@ def child(lib: str, path: str, batch_size: int) -> dict:
 
     X = NpyRows(path)
     n = X.shape[0]
-    if lib == "jaxnmf":
+    if lib.startswith("jaxnmf"):
         import jax
 
         import jaxnmf as jn
 
+        # "jaxnmf": scikit-learn's fit forgetting, ρ = 0.7^(batch_size / n_samples) per
+        # batch; "jaxnmf_rho": ρ = 0.7 per batch, what scikit-learn's partial_fit uses (its
+        # first call sets ρ = forget_factor^(batch_size / batch_size))
+        forget = 0.7 if lib == "jaxnmf" else 0.7 ** (n / batch_size)
         t = time.perf_counter()
         res = jn.fit_minibatch(
-            path, K_PLANTED, batch_size=batch_size, max_iter=1, tol=0.0, max_no_improvement=None
+            path,
+            K_PLANTED,
+            batch_size=batch_size,
+            max_iter=1,
+            tol=0.0,
+            max_no_improvement=None,
+            forget_factor=forget,
         )
         seconds = time.perf_counter() - t
         H, extra = (
