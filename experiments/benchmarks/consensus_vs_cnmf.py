@@ -1,0 +1,276 @@
+"""Consensus NMF end to end: ``jaxnmf.consensus`` against the ``cnmf`` package (1.7.1).
+
+Question: on scanpy's PBMC data (``pbmc68k_reduced``, 700 cells × 765 genes, ``.raw.X``),
+how long does cNMF's whole procedure take over ranks 5..15 × 100 replicates, with the
+``cnmf`` package (prepare, factorize, combine, then consensus at every k) against one
+``jaxnmf.consensus`` call, and how much memory does each use at its peak?
+
+Each library runs in its own child process (its own peak RSS, ``VmHWM``), without the
+machine's OpenBLAS kernel overrides (``_fair_env``):
+
+* ``cnmf``: ``.raw.X`` is written to a temporary ``.h5ad`` (anndata); ``cNMF.prepare`` (its
+  defaults: TPM, up to 2000 over-dispersed genes, genes scaled to unit variance, Frobenius,
+  scikit-learn's ``cd`` with ``tol=1e-4, max_iter=1000``), ``factorize`` (one worker, its
+  default), ``combine``, and ``consensus(k)`` for every k (defaults; ``show_clustering=False``:
+  no clustergram figure is drawn). Each stage is timed.
+* ``jaxnmf``: reads the matrix cNMF's ``prepare`` wrote (``cnmf_tmp/<name>.norm_counts.h5ad``),
+  so both factorize the same data, and runs ``jn.consensus`` on it with the same grid (HALS,
+  ``max_iter=1000``, ``tol=1e-4``, density threshold 0.5, L = 0.3 · replicates), compilation
+  included. Without cnmf (``--skip-cnmf``) it factorizes ``.raw.X`` instead (recorded).
+
+The record holds both wall times, cnmf's stage times, both peak RSS, the ratio, and both
+stability curves (a check that they solved the same problem). Writes
+``results/benchmarks/consensus_vs_cnmf.json``. Not part of the CI smoke job. Runtime on the
+2-core CPU: cnmf's factorize dominates (1100 scikit-learn fits); ``--ranks 5..8
+--replicates 20`` for a quick look.
+
+    python -m experiments.benchmarks.consensus_vs_cnmf [--ranks 5..15] [--replicates 100]
+"""
+
+from __future__ import annotations
+
+# First, before numpy: this process drops the OpenBLAS kernel overrides (why: _fair_env).
+from experiments.benchmarks import _fair_env
+
+# isort: split
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from experiments import _run
+from experiments.benchmarks._bench import load_1min, machine, print_machine, write_json
+
+_T = {"metadata": _run.META}
+
+
+@dataclass(frozen=True)
+class ConsensusBenchmark:
+    """One end-to-end run of each library on the same data and grid."""
+
+    ranks: np.ndarray
+    n_replicates: int
+    shape: np.ndarray  # the matrix factorized (cells × genes)
+    data: str  # "cnmf norm_counts" or ".raw.X"
+    jaxnmf_stability: np.ndarray
+    cnmf_stability: np.ndarray  # (0,) without cnmf
+    jaxnmf_seconds: float = field(**_T)  # end to end, compilation included
+    jaxnmf_compile_seconds: float = field(**_T)
+    jaxnmf_mean_iter: float = field(**_T)
+    jaxnmf_peak_rss_gib: float = field(**_T)
+    cnmf_seconds: float = field(**_T)  # NaN without cnmf
+    cnmf_stage_seconds: dict = field(**_T)
+    cnmf_peak_rss_gib: float = field(**_T)
+    speedup: float = field(**_T)  # cnmf / jaxnmf
+    load_average: list = field(**_T)  # 1-minute load at the start and the end
+    machine: dict = field(**_T)
+    date: str = field(**_T)
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident set, ``VmHWM`` (Linux keeps ``ru_maxrss`` across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+# --- the children ---------------------------------------------------------------------------
+
+
+def child_cnmf(folder: str, ranks: list[int], n_rep: int) -> dict:
+    """cNMF's four steps, timed; runs in its own process."""
+    warnings.simplefilter("ignore")
+    t_all = time.perf_counter()
+    from cnmf import cNMF
+
+    stages, t = {}, time.perf_counter()
+    obj = cNMF(output_dir=folder, name="pbmc")
+    obj.prepare(
+        counts_fn=str(Path(folder) / "counts.h5ad"), components=ranks, n_iter=n_rep, seed=14
+    )
+    stages["prepare"] = time.perf_counter() - t
+    t = time.perf_counter()
+    obj.factorize(worker_i=0, total_workers=1)
+    stages["factorize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    obj.combine()
+    stages["combine"] = time.perf_counter() - t
+    t, stability = time.perf_counter(), []
+    for k in ranks:
+        obj.consensus(k, show_clustering=False, close_clustergram_fig=True)
+    stages["consensus"] = time.perf_counter() - t
+    total = time.perf_counter() - t_all
+    # stability as cNMF's k_selection_plot reports it (no density filter): after the timing
+    t = time.perf_counter()
+    for k in ranks:
+        out = obj.consensus(k, skip_density_and_return_after_stats=True, show_clustering=False)
+        stability.append(float(out.stats["silhouette"]))
+    return {
+        "seconds": total,
+        "stages": stages,
+        "stability_seconds": time.perf_counter() - t,
+        "stability": stability,
+        "peak_rss_gib": peak_rss_gib(),
+    }
+
+
+def child_jaxnmf(path: str, ranks: list[int], n_rep: int) -> dict:
+    """One ``jn.consensus`` call on the matrix at ``path`` (.h5ad), timed from the import."""
+    warnings.simplefilter("ignore")
+    t = time.perf_counter()
+    import anndata
+
+    import jaxnmf as jn
+
+    adata = anndata.read_h5ad(path)
+    X = adata.X
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, np.float32)
+    cons = jn.consensus(X, ranks, range(n_rep), max_iter=1000, tol=1e-4)
+    seconds = time.perf_counter() - t
+    # cNMF's stability (no density filter), for the comparison: after the timing
+    nofilter = jn.consensus(X, ranks, range(n_rep), max_iter=1000, tol=1e-4, density_threshold=2.0)
+    return {
+        "seconds": seconds,
+        "compile_seconds": float(cons.sweep.compile_time),
+        "mean_iter": float(np.mean(cons.sweep.n_iter)),
+        "shape": list(X.shape),
+        "stability": [float(s) for s in nofilter.table["stability"]],
+        "peak_rss_gib": peak_rss_gib(),
+    }
+
+
+def _child(lib: str, *args) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "experiments.benchmarks.consensus_vs_cnmf",
+        "--child",
+        lib,
+        *map(str, args),
+    ]
+    env = _fair_env.cleaned(os.environ)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=_fair_env.REPO_ROOT, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{lib} child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def run(ranks, n_rep: int, skip_cnmf: bool = False, folder: str | None = None):
+    """Both libraries end to end on the PBMC data; a :class:`ConsensusBenchmark`."""
+    from experiments.consensus import load_pbmc
+
+    mach, load0 = machine(gemm=False), load_1min()
+    ranks = [int(r) for r in ranks]
+    X, genes, _ = load_pbmc()
+    have_cnmf = not skip_cnmf and _installed("cnmf")
+    with tempfile.TemporaryDirectory(dir=folder) as d:
+        import anndata
+        import pandas as pd
+        import scipy.sparse
+
+        counts = anndata.AnnData(
+            X=scipy.sparse.csr_matrix(X),
+            obs=pd.DataFrame(index=[f"cell{i}" for i in range(X.shape[0])]),
+            var=pd.DataFrame(index=genes),
+        )
+        counts.write_h5ad(Path(d) / "counts.h5ad")
+        theirs = _child("cnmf", d, ",".join(map(str, ranks)), n_rep) if have_cnmf else None
+        norm = Path(d) / "pbmc" / "cnmf_tmp" / "pbmc.norm_counts.h5ad"
+        path = norm if theirs is not None else Path(d) / "counts.h5ad"
+        ours = _child("jaxnmf", path, ",".join(map(str, ranks)), n_rep)
+    nan = float("nan")
+    return ConsensusBenchmark(
+        ranks=np.asarray(ranks),
+        n_replicates=n_rep,
+        shape=np.asarray(ours["shape"]),
+        data="cnmf norm_counts" if theirs is not None else ".raw.X",
+        jaxnmf_stability=np.asarray(ours["stability"]),
+        cnmf_stability=np.asarray(theirs["stability"] if theirs else []),
+        jaxnmf_seconds=ours["seconds"],
+        jaxnmf_compile_seconds=ours["compile_seconds"],
+        jaxnmf_mean_iter=ours["mean_iter"],
+        jaxnmf_peak_rss_gib=ours["peak_rss_gib"],
+        cnmf_seconds=theirs["seconds"] if theirs else nan,
+        cnmf_stage_seconds=theirs["stages"] if theirs else {},
+        cnmf_peak_rss_gib=theirs["peak_rss_gib"] if theirs else nan,
+        speedup=theirs["seconds"] / ours["seconds"] if theirs else nan,
+        load_average=[load0, load_1min()],
+        machine=mach,
+        date=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def _installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _ranks(text: str) -> list[int]:
+    if ".." in text:
+        lo, hi = text.split("..")
+        return list(range(int(lo), int(hi) + 1))
+    return [int(r) for r in text.split(",")]
+
+
+def main(argv=None):
+    """The command line: :func:`run`, then the JSON file and a summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ranks", default="5..15", help="e.g. 5..15 or 5,7,9")
+    parser.add_argument("--replicates", type=int, default=100)
+    parser.add_argument("--skip-cnmf", action="store_true")
+    parser.add_argument("--dir", default=None, help="parent of the temporary folder")
+    parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
+    parser.add_argument("--child", choices=("jaxnmf", "cnmf"), help=argparse.SUPPRESS)
+    parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        where, ranks, n_rep = args.child_args
+        fn = child_cnmf if args.child == "cnmf" else child_jaxnmf
+        print(json.dumps(fn(where, _ranks(ranks), int(n_rep))))
+        return
+    rec = run(_ranks(args.ranks), args.replicates, args.skip_cnmf, args.dir)
+    print_machine(rec.machine)
+    r = rec
+    print(
+        f"ranks {r.ranks[0]}..{r.ranks[-1]} × {r.n_replicates} replicates, V {r.shape} ({r.data}):"
+    )
+    print(
+        f"  jaxnmf {r.jaxnmf_seconds:.1f} s (compile {r.jaxnmf_compile_seconds:.1f} s, mean "
+        f"{r.jaxnmf_mean_iter:.0f} it.), peak RSS {r.jaxnmf_peak_rss_gib:.2f} GiB"
+    )
+    if np.isfinite(r.cnmf_seconds):
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in r.cnmf_stage_seconds.items())
+        print(
+            f"  cnmf   {r.cnmf_seconds:.1f} s ({stages}), peak RSS "
+            f"{r.cnmf_peak_rss_gib:.2f} GiB; speedup {r.speedup:.1f}×"
+        )
+        print(
+            f"  stability (no filter) jaxnmf {np.round(r.jaxnmf_stability, 3).tolist()}\n"
+            f"                        cnmf   {np.round(r.cnmf_stability, 3).tolist()}"
+        )
+    print(f"wrote {write_json('consensus_vs_cnmf', _run.to_json(rec), args.out)}")
+
+
+if __name__ == "__main__":
+    main()
