@@ -18,6 +18,12 @@ machine's OpenBLAS kernel overrides (``_fair_env``):
   ``max_iter=1000``, ``tol=1e-4``, density threshold 0.5, L = 0.3 · replicates), compilation
   included. Without cnmf (``--skip-cnmf``) it factorizes ``.raw.X`` instead (recorded).
 
+The stopping rules differ: jaxnmf's ``tol`` is on the objective's relative decrease (at
+``tol=1e-4`` PBMC members stop after about 40 HALS iterations), scikit-learn's ``cd`` ``tol``
+on the projected gradient relative to its first value (about 100..900 iterations here).
+``--tol 0 --pg-tol 1e-4`` gives jaxnmf the projected-gradient rule instead (its norm is L2,
+scikit-learn's L1); ``--matrix`` reruns jaxnmf alone on a kept ``norm_counts.h5ad``.
+
 The record holds both wall times, cnmf's stage times, both peak RSS, the ratio, and both
 stability curves (a check that they solved the same problem). Writes
 ``results/benchmarks/consensus_vs_cnmf.json``. Not part of the CI smoke job. Runtime on the
@@ -25,6 +31,7 @@ stability curves (a check that they solved the same problem). Writes
 --replicates 20`` for a quick look.
 
     python -m experiments.benchmarks.consensus_vs_cnmf [--ranks 5..15] [--replicates 100]
+        [--tol 1e-4] [--pg-tol 0] [--matrix norm_counts.h5ad] [--skip-cnmf] [--no-check]
 """
 
 from __future__ import annotations
@@ -59,7 +66,9 @@ class ConsensusBenchmark:
     ranks: np.ndarray
     n_replicates: int
     shape: np.ndarray  # the matrix factorized (cells × genes)
-    data: str  # "cnmf norm_counts" or ".raw.X"
+    data: str  # "cnmf norm_counts", ".raw.X" or the --matrix file
+    jaxnmf_tol: float  # jaxnmf's stopping rule (cnmf: scikit-learn's cd, tol=1e-4)
+    jaxnmf_pg_tol: float
     jaxnmf_stability: np.ndarray
     cnmf_stability: np.ndarray  # (0,) without cnmf
     jaxnmf_seconds: float = field(**_T)  # end to end, compilation included
@@ -129,8 +138,9 @@ def child_cnmf(folder: str, ranks: list[int], n_rep: int) -> dict:
     }
 
 
-def child_jaxnmf(path: str, ranks: list[int], n_rep: int) -> dict:
-    """One ``jn.consensus`` call on the matrix at ``path`` (.h5ad), timed from the import."""
+def child_jaxnmf(path: str, ranks: list[int], n_rep: int, stop: dict, check: bool) -> dict:
+    """One ``jn.consensus`` call on the matrix at ``path`` (.h5ad), timed from the import;
+    ``stop``: its ``tol`` and ``pg_tol``; ``check``: also the stability without the filter."""
     warnings.simplefilter("ignore")
     t = time.perf_counter()
     import anndata
@@ -140,16 +150,21 @@ def child_jaxnmf(path: str, ranks: list[int], n_rep: int) -> dict:
     adata = anndata.read_h5ad(path)
     X = adata.X
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, np.float32)
-    cons = jn.consensus(X, ranks, range(n_rep), max_iter=1000, tol=1e-4)
+    cons = jn.consensus(X, ranks, range(n_rep), max_iter=1000, **stop)
     seconds = time.perf_counter() - t
     # cNMF's stability (no density filter), for the comparison: after the timing
-    nofilter = jn.consensus(X, ranks, range(n_rep), max_iter=1000, tol=1e-4, density_threshold=2.0)
+    stability = []
+    if check:
+        kw = dict(max_iter=1000, density_threshold=2.0, **stop)
+        stability = [
+            float(s) for s in jn.consensus(X, ranks, range(n_rep), **kw).table["stability"]
+        ]
     return {
         "seconds": seconds,
         "compile_seconds": float(cons.sweep.compile_time),
         "mean_iter": float(np.mean(cons.sweep.n_iter)),
         "shape": list(X.shape),
-        "stability": [float(s) for s in nofilter.table["stability"]],
+        "stability": stability,
         "peak_rss_gib": peak_rss_gib(),
     }
 
@@ -175,14 +190,28 @@ def _child(lib: str, *args) -> dict:
 # --- the run --------------------------------------------------------------------------------
 
 
-def run(ranks, n_rep: int, skip_cnmf: bool = False, folder: str | None = None):
-    """Both libraries end to end on the PBMC data; a :class:`ConsensusBenchmark`."""
+def run(
+    ranks,
+    n_rep: int,
+    skip_cnmf: bool = False,
+    folder: str | None = None,
+    *,
+    tol: float = 1e-4,
+    pg_tol: float = 0.0,
+    matrix: str | None = None,
+    check: bool = True,
+):
+    """Both libraries end to end on the PBMC data; a :class:`ConsensusBenchmark`.
+
+    ``tol``, ``pg_tol``: jaxnmf's stopping rule. ``matrix``: an ``.h5ad`` that jaxnmf
+    factorizes instead (cnmf is then not run), e.g. a kept ``norm_counts.h5ad``."""
     from experiments.consensus import load_pbmc
 
     mach, load0 = machine(gemm=False), load_1min()
     ranks = [int(r) for r in ranks]
     X, genes, _ = load_pbmc()
-    have_cnmf = not skip_cnmf and _installed("cnmf")
+    have_cnmf = not skip_cnmf and matrix is None and _installed("cnmf")
+    stop = json.dumps({"tol": tol, "pg_tol": pg_tol})
     with tempfile.TemporaryDirectory(dir=folder) as d:
         import anndata
         import pandas as pd
@@ -196,14 +225,16 @@ def run(ranks, n_rep: int, skip_cnmf: bool = False, folder: str | None = None):
         counts.write_h5ad(Path(d) / "counts.h5ad")
         theirs = _child("cnmf", d, ",".join(map(str, ranks)), n_rep) if have_cnmf else None
         norm = Path(d) / "pbmc" / "cnmf_tmp" / "pbmc.norm_counts.h5ad"
-        path = norm if theirs is not None else Path(d) / "counts.h5ad"
-        ours = _child("jaxnmf", path, ",".join(map(str, ranks)), n_rep)
+        path = norm if theirs is not None else Path(matrix or Path(d) / "counts.h5ad")
+        ours = _child("jaxnmf", path, ",".join(map(str, ranks)), n_rep, stop, int(check))
     nan = float("nan")
     return ConsensusBenchmark(
         ranks=np.asarray(ranks),
         n_replicates=n_rep,
         shape=np.asarray(ours["shape"]),
-        data="cnmf norm_counts" if theirs is not None else ".raw.X",
+        data="cnmf norm_counts" if theirs is not None else (matrix or ".raw.X"),
+        jaxnmf_tol=tol,
+        jaxnmf_pg_tol=pg_tol,
         jaxnmf_stability=np.asarray(ours["stability"]),
         cnmf_stability=np.asarray(theirs["stability"] if theirs else []),
         jaxnmf_seconds=ours["seconds"],
@@ -239,21 +270,39 @@ def main(argv=None):
     parser.add_argument("--ranks", default="5..15", help="e.g. 5..15 or 5,7,9")
     parser.add_argument("--replicates", type=int, default=100)
     parser.add_argument("--skip-cnmf", action="store_true")
+    parser.add_argument("--tol", type=float, default=1e-4, help="jaxnmf's tol")
+    parser.add_argument("--pg-tol", type=float, default=0.0, help="jaxnmf's pg_tol")
+    parser.add_argument("--matrix", help="an .h5ad for jaxnmf alone (cnmf not run)")
+    parser.add_argument("--no-check", action="store_true", help="no unfiltered stability")
     parser.add_argument("--dir", default=None, help="parent of the temporary folder")
     parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
     parser.add_argument("--child", choices=("jaxnmf", "cnmf"), help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        where, ranks, n_rep = args.child_args
-        fn = child_cnmf if args.child == "cnmf" else child_jaxnmf
-        print(json.dumps(fn(where, _ranks(ranks), int(n_rep))))
+        where, ranks, n_rep, *extra = args.child_args
+        if args.child == "cnmf":
+            out = child_cnmf(where, _ranks(ranks), int(n_rep))
+        else:
+            stop, check = json.loads(extra[0]), bool(int(extra[1]))
+            out = child_jaxnmf(where, _ranks(ranks), int(n_rep), stop, check)
+        print(json.dumps(out))
         return
-    rec = run(_ranks(args.ranks), args.replicates, args.skip_cnmf, args.dir)
+    rec = run(
+        _ranks(args.ranks),
+        args.replicates,
+        args.skip_cnmf,
+        args.dir,
+        tol=args.tol,
+        pg_tol=args.pg_tol,
+        matrix=args.matrix,
+        check=not args.no_check,
+    )
     print_machine(rec.machine)
     r = rec
     print(
-        f"ranks {r.ranks[0]}..{r.ranks[-1]} × {r.n_replicates} replicates, V {r.shape} ({r.data}):"
+        f"ranks {r.ranks[0]}..{r.ranks[-1]} × {r.n_replicates} replicates, V {r.shape} ({r.data})"
+        f"; jaxnmf tol {r.jaxnmf_tol:g}, pg_tol {r.jaxnmf_pg_tol:g}:"
     )
     print(
         f"  jaxnmf {r.jaxnmf_seconds:.1f} s (compile {r.jaxnmf_compile_seconds:.1f} s, mean "
