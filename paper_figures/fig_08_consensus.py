@@ -99,7 +99,8 @@ def caption(recs: dict, meta: dict) -> str:
         lines.append(
             f"(a, b) jaxnmf.consensus of scanpy's pbmc68k_reduced .raw.X ({r.shape[0]} cells × "
             f"{r.shape[1]} genes), ranks {r.rank[0]}..{r.rank[-1]} × {r.n_replicates} "
-            f"replicates, {c['solver']}, max_iter {c['max_iter']}, density threshold "
+            f"replicates, {c['solver']}, max_iter {c['max_iter']}, tol {c['tol']:g}, pg_tol "
+            f"{c.get('pg_tol', 0.0):g}, density threshold "
             f"{c['density_threshold']:g}; stability peak k = {r.stability_pick}, shown k = {r.k}."
         )
         lines.append(f"{'rank':>4} {'stability':>9} {'error':>10} {'rel.err':>7} {'outliers':>8}")
