@@ -445,7 +445,10 @@ def fit(
         eval_every=eval_every,
     )
     if devices is not None:
-        state = state._replace(W=state.W[:m])  # drop the padding rows
+        # whole in this process (W's rows may live on other processes' devices), then
+        # without the padding rows
+        state = _sharding.gather(state)
+        state = state._replace(W=state.W[:m])
     result = to_result(state, solver, loss, scaling)
     _on_failure(result.status, on_failure, f"fit(solver={solver.name!r})")
     return result

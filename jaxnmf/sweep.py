@@ -496,7 +496,7 @@ def sweep(
     for start in range(0, total, batch_size):
         chunk = grid[start : start + batch_size]
         state, stats = compiled(*chunk_args(chunk))
-        state, stats = jax.device_get((state, stats))
+        state, stats = jax.device_get(_sharding.gather((state, stats)))
         n_real = len(chunk)  # drop the padding members
         outputs.append(jax.tree.map(lambda x: x[:n_real], (state, stats)))  # noqa: B023
         if progress is not None:

@@ -6,7 +6,9 @@ with 2 simulated CPU devices: ``jax.devices()`` lists all 4. Each runs the same 
 * ``jn.fit(V, devices=jax.devices())`` equals the single-process (one-device) fit;
 * a row-sharded run whose W spans both processes (32 rows: no padding, so nothing slices it
   back onto one process) is gathered whole by ``jaxnmf._sharding.gather`` in each process
-  and equals the single-process run; each process held only its own rows before that.
+  and equals the single-process run; each process held only its own rows before that;
+* ``jn.fit`` of those 32 rows and ``jn.sweep(..., devices=jax.devices())`` (members split
+  over both processes' devices) return, in each process, the single-process results.
 
 Skipped with the reason when the platform cannot start the processes (no gloo, no free
 port, a sandbox that forbids sockets).
@@ -38,6 +40,10 @@ WORKER = textwrap.dedent(
     out = {"pid": pid, "n_devices": len(jax.devices()), "n_local": len(jax.local_devices())}
     res = jn.fit(positive_data(30, 14, seed=3), 3, devices=jax.devices(), **FIT)
     out["fit"] = [res.W.tolist(), res.H.tolist(), res.loss]
+    # 32 rows divide by 4 devices: no padding slice to make W whole by accident
+    out["fit32"] = jn.fit(GIVEN()[0], 3, devices=jax.devices(), **FIT).W.tolist()
+    sw = jn.sweep(positive_data(30, 14, seed=3), [2, 3], [0, 1], devices=jax.devices(), **SWEEP)
+    out["sweep"] = [np.asarray(sw.W).tolist(), np.asarray(sw.final_loss).tolist()]
 
     V, W0, H0 = GIVEN()
     mesh = _sharding.mesh(jax.devices(), "rows")
@@ -58,6 +64,7 @@ PRELUDE = textwrap.dedent(
     """
     import numpy as np
     FIT = dict(solver="mu", max_iter=20, tol=0.0, seed=2)
+    SWEEP = dict(solver="mu", max_iter=20, tol=0.0)
 
     def GIVEN():
         from jaxnmf._testing import positive_data
@@ -99,7 +106,9 @@ def _reference():
         np.float64(0),
         **ns["STATIC"](),
     )
-    return fit, np.asarray(state.W), np.asarray(state.H)
+    fit32 = jn.fit(V, 3, **ns["FIT"])
+    sw = jn.sweep(positive_data(30, 14, seed=3), [2, 3], [0, 1], **ns["SWEEP"])
+    return fit, np.asarray(state.W), np.asarray(state.H), fit32, sw
 
 
 def _free_port() -> int:
@@ -145,7 +154,7 @@ def test_two_processes_fit_and_gather_like_one(tmp_path):
 
     results = [json.loads(o[1].split("RESULT ", 1)[1]) for o in outs]
     assert sorted(r["pid"] for r in results) == [0, 1]
-    fit, W_ref, H_ref = _reference()
+    fit, W_ref, H_ref, fit32, sw = _reference()
     rows = []
     for r in results:
         assert r["n_devices"] == 4 and r["n_local"] == 2
@@ -153,6 +162,9 @@ def test_two_processes_fit_and_gather_like_one(tmp_path):
         np.testing.assert_allclose(W, fit.W, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(H, fit.H, rtol=1e-10, atol=1e-12)
         assert abs(loss - fit.loss) <= 1e-12 * fit.loss
+        np.testing.assert_allclose(r["fit32"], fit32.W, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(r["sweep"][0], sw.W, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(r["sweep"][1], sw.final_loss, rtol=1e-10)
         assert r["W_spans_processes"]
         np.testing.assert_allclose(r["gathered"][0], W_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(r["gathered"][1], H_ref, rtol=1e-10, atol=1e-12)
