@@ -374,56 +374,13 @@ def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol):
     (scikit-learn's) start ``W = √(mean(X) / k)`` everywhere, on ``X / max X`` like every fit
     (:mod:`jaxnmf._scale`). Returns a :class:`~jaxnmf.FitResult` with ``H`` exactly as given.
     """
-    from . import _scale
-    from . import solvers as _solvers
-    from .estimator import _run_compiled
-    from .solvers._base import objective_from_grams_ok
+    from .estimator import solve_w_with_h_fixed
 
     V, mask_c, loss_c, solver_c, dtype = _api.prepare(X, None, loss, solver, mask)
     H = np.asarray(H, dtype)
-    k = H.shape[0]
-    m = V.shape[0]
-    W0 = np.full((m, k), np.sqrt(_observed_mean(V, mask_c) / k), dtype)
-    scaling = _scale.data_scale(V, mask_c, loss_c)
-    W0s, Hs = scaling.factors_in(W0, H)
-    state = _run_compiled(
-        scaling.data(V),
-        mask_c,
-        scaling.loss(loss_c),
-        None,
-        W0s,
-        Hs,
-        np.asarray(tol, dtype),
-        solver=_w_only(solver_c, _solvers),
-        method="given",
-        rank=k,
-        max_iter=max_iter,
-        objective_from_grams=objective_from_grams_ok(tol),
-    )
+    state, scaling = solve_w_with_h_fixed(V, mask_c, loss_c, solver_c, H, tol, max_iter)
     res = _api.to_result(state, solver_c, loss_c, scaling)
     return dataclasses.replace(res, H=H)
-
-
-def _observed_mean(V, mask) -> float:
-    """Mean of prepared V over its observed entries, on the host (dense or SparseMatrix)."""
-    if isinstance(V, _sparse.SparseMatrix):
-        values = np.asarray(V.values, np.float64)
-        if mask is None:  # unstored entries are zeros
-            return float(values.sum() / (V.shape[0] * V.shape[1]))
-        weights = np.asarray(mask.values, np.float64)
-        return float(np.vdot(weights, values) / weights.sum())
-    V = np.asarray(V, np.float64)
-    return float(V.mean() if mask is None else np.sum(mask * V) / np.sum(mask))
-
-
-def _w_only(solver, solvers_module):
-    """``solver``'s W-update alone: the one-side schedule where the library has it
-    (``jaxnmf.solvers.one_side``), else the estimator's ``FixedH`` that preceded it."""
-    if hasattr(solvers_module, "one_side"):
-        return solvers_module.one_side(solver, "W")
-    from .estimator import FixedH  # pragma: no cover - the layer before one_side
-
-    return FixedH(solver)
 
 
 # --------------------------------------------------------------------------------------------

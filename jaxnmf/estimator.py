@@ -140,6 +140,38 @@ except ImportError:
             return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], object)
 
 
+def solve_w_with_h_fixed(V, mask, loss, solver, H, tol, max_iter):
+    """``W`` for prepared data ``V`` (``(m, n)``, from :func:`jaxnmf.api.prepare`) with ``H``
+    ``(k, n)`` fixed: ``solver``'s W block under the one-side schedule, from scikit-learn's
+    start ``W = sqrt(mean(V) / k)`` (mean over observed entries; positive, so multiplicative
+    updates can move it), solved on ``V / max V`` as :func:`jaxnmf.fit` does
+    (:mod:`jaxnmf._scale`). Used by :meth:`NMF.transform` and the consensus refit.
+
+    Returns ``(state, scaling)``: the final run state, in the scaled units, and the scaling
+    (``scaling.factors_out`` / ``scaling.run_state`` map it back).
+    """
+    dtype = np.dtype(H.dtype)
+    k = H.shape[0]
+    W0 = np.full((V.shape[0], k), np.sqrt(float(_observed_mean(V, mask)) / k), dtype)
+    scaling = _scale.data_scale(V, mask, loss)
+    W0, H = scaling.factors_in(W0, H)
+    state = _run_compiled(
+        scaling.data(V),
+        mask,
+        scaling.loss(loss),
+        None,
+        W0,
+        H,
+        np.asarray(tol, dtype),
+        solver=_solvers.one_side(solver, "W"),
+        method="given",
+        rank=k,
+        max_iter=max_iter,
+        objective_from_grams=objective_from_grams_ok(tol),
+    )
+    return state, scaling
+
+
 @functools.partial(
     jax.jit, static_argnames=("solver", "method", "rank", "max_iter", "objective_from_grams")
 )
@@ -743,32 +775,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         V, mask_c, loss_c, solver, dtype = _api.prepare(X, None, loss, self._solver_object(), mask)
         max_iter = _validate.positive_int(self.max_iter, "max_iter")
         tol = _validate.non_negative_float(self.tol, "tol")
-        H = np.asarray(self.components_, dtype)
-        k = H.shape[0]
-        # scikit-learn's starting point for 'mu': every entry sqrt(mean(X) / k), the mean
-        # taken over observed entries. Positive, so multiplicative updates can move it.
-        mean = float(_observed_mean(V, mask_c))
-        W0 = np.full((m, k), np.sqrt(mean / k), dtype)
-        # Solved on X / max X with W0, H / √max X, as jaxnmf.fit does (jaxnmf._scale): tiny or
-        # huge X transforms like X of order 1.
-        scaling = _scale.data_scale(V, mask_c, loss_c)
-        W0, H = scaling.factors_in(W0, H)
-        state = _run_compiled(
-            scaling.data(V),
-            mask_c,
-            scaling.loss(loss_c),
-            None,
-            W0,
-            H,
-            np.asarray(tol, dtype),
-            solver=_solvers.one_side(solver, "W"),
-            method="given",
-            rank=k,
-            max_iter=max_iter,
-            objective_from_grams=objective_from_grams_ok(tol),
+        state, scaling = solve_w_with_h_fixed(
+            V, mask_c, loss_c, solver, np.asarray(self.components_, dtype), tol, max_iter
         )
         W, it, code = jax.device_get((state.W, state.it, state.status))
-        W = scaling.factors_out(W, H)[0]
+        W = scaling.factors_out(W, state.H)[0]
         status = _api.Status.from_code(code)
         _warn_nonfinite(status, "transform")
         return np.array(W), int(it), status
