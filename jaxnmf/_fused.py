@@ -167,31 +167,29 @@ def plan_buckets(ranks, max_buckets: int = 3) -> list[list[int]]:
     return buckets[::-1]
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("solver", "max_iter", "objective_from_grams"),
-)
-def sweep_buckets(
-    V, loss: Loss, W0s, H0s, ranks, tol, *, solver, max_iter: int, objective_from_grams: bool
-):
-    """Run every member from its initial factors; members are ordered by bucket.
+def sweep_buckets(V, member, tol, *, spec):
+    """Run every member from its initial factors; members are ordered by bucket. The body of
+    :func:`jaxnmf._run.run_compiled` in mode ``"buckets"``.
 
     Args:
       V: ``(m, n)`` dense data shared by all members.
-      loss: a Frobenius-family :class:`~jaxnmf.losses.Loss` whose weights have shape ``(M,)``,
-        one per member, in bucket order.
-      W0s, H0s: per bucket, the initial factors of its S members, ``(S, m, k)`` and
-        ``(S, k, n)`` at the bucket's width k (components ``>= rank`` zero).
-      ranks: ``(M,)`` int rank of each member, in bucket order.
+      member: a :class:`~jaxnmf._run.Member` of all members in bucket order: ``loss`` a
+        Frobenius-family :class:`~jaxnmf.losses.Loss` whose weights have shape ``(M,)``;
+        ``W0``, ``H0`` per bucket the initial factors of its S members, ``(S, m, k)`` and
+        ``(S, k, n)`` at the bucket's width k (components ``>= rank`` zero); ``rank``
+        ``(M,)`` int rank of each member.
       tol: relative objective-change tolerance (traced).
-      objective_from_grams: evaluate each iterate's objective from the Gram products
-        (O((m + n) r²)) rather than as ``‖V - WH‖²`` (O(mnr)); see
-        :func:`jaxnmf.solvers._base.frobenius_gram_objective` for its accuracy.
+      spec: the :class:`~jaxnmf._run.RunSpec`: its solver, ``max_iter`` and
+        ``objective_from_grams`` (evaluate each iterate's objective from the Gram products,
+        O((m + n) r²), rather than as ``‖V - WH‖²``, O(mnr); see
+        :func:`jaxnmf.solvers._base.frobenius_gram_objective` for its accuracy).
 
     Returns:
       One :class:`~jaxnmf._driver.RunState` per bucket, batched over its members, with ``W``
       ``(S, m, r)`` and the final KKT residual in ``kkt``.
     """
+    loss, W0s, H0s, ranks = member.loss, member.W0, member.H0, member.rank
+    solver, max_iter = spec.solver, spec.max_iter
     dtype = V.dtype
     sq_norm = jnp.sum(jnp.square(V))
     value = _few_at_a_time(lambda W, H, loss: loss.value(V, W, H, None), V)
@@ -237,7 +235,7 @@ def sweep_buckets(
         for b, s in enumerate(states):
             lb = bucket_loss(b)
             Wt, H, HHt, WtW, WtV = _step(V, s.W, s.H, s.extra, bucket_active(b), lb, solver)
-            if objective_from_grams:
+            if spec.objective_from_grams:
                 f = jax.vmap(frobenius_gram_objective, in_axes=(0, None, 0, 0, 0, 0, 0))(
                     lb, sq_norm, Wt, H, WtW, WtV, HHt
                 )

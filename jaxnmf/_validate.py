@@ -9,6 +9,8 @@ raises; run-time trouble becomes a status (see :mod:`jaxnmf._driver`).
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 import warnings
 from typing import NamedTuple
 
@@ -18,6 +20,16 @@ import numpy as np
 from . import _sparse
 from . import init as _init
 from .losses import BetaDivergence, Custom, Loss
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by this module's caller point at the
+    first frame outside jaxnmf: the user's line, whichever entry point they called."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def compute_dtype(dtype) -> np.dtype:
@@ -37,7 +49,7 @@ def compute_dtype(dtype) -> np.dtype:
                 "before using JAX (or set JAX_ENABLE_X64=1), or pass V.astype('float32') "
                 "to silence this warning.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=_user_stacklevel(),
             )
             return np.dtype(np.float32)
         return dtype

@@ -11,12 +11,12 @@ import warnings
 import jax
 import numpy as np
 
-from . import _memory, _scale, _sharding, _sparse, _validate
+from . import _memory, _run, _scale, _sharding, _sparse, _validate
 from . import init as _init
-from ._driver import Code, run
+from ._driver import Code
 from ._sparse import SparseMatrix
 from .losses import Loss, as_loss
-from .solvers import Problem, as_solver
+from .solvers import as_solver
 from .solvers._base import is_quadratic, objective_from_grams_ok
 
 __all__ = ["FitResult", "Status", "fit"]
@@ -118,94 +118,6 @@ class FitResult:
         return np.asarray(reconstruct(self.W, self.H, rows, cols))
 
 
-def fit_member(
-    V,
-    mask,
-    loss,
-    key,
-    rank,
-    W0,
-    H0,
-    tol,
-    pg_tol,
-    *,
-    solver,
-    method,
-    k_max,
-    max_iter,
-    track_kkt,
-    objective_from_grams=False,
-    eval_every=1,
-):
-    """One run at padded width ``k_max`` with ``rank`` active components (not jitted).
-
-    :func:`fit` jits it with ``k_max == rank``; :func:`jaxnmf.sweep` vmaps it over members
-    (rank and key traced). Components ``>= rank`` stay exactly zero throughout.
-    """
-    if method != "given":
-        W0, H0 = _init.initialize(V, key, k_max, rank, method, mask)
-    active = _init.component_mask(k_max, rank)
-    problem = Problem(V, mask, loss, active, _sparse.sq_norm(V), objective_from_grams)
-    static = dict(max_iter=max_iter, track_kkt=track_kkt, eval_every=eval_every)
-    return run(problem, W0, H0, solver, tol, pg_tol, **static)
-
-
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "solver",
-        "method",
-        "rank",
-        "max_iter",
-        "track_kkt",
-        "objective_from_grams",
-        "eval_every",
-    ),
-)
-def _fit_compiled(
-    V,
-    mask,
-    loss,
-    key,
-    W0,
-    H0,
-    tol,
-    pg_tol,
-    *,
-    solver,
-    method,
-    rank,
-    max_iter,
-    track_kkt,
-    objective_from_grams=False,
-    eval_every=1,
-):
-    """The compiled body of :func:`fit`. Static: solver, init method, rank, max_iter, tracking,
-    objective cadence.
-
-    Everything else is traced, so new data of the same shape, a new seed, new penalty weights
-    or a new tolerance reuse the compiled program.
-    """
-    return fit_member(
-        V,
-        mask,
-        loss,
-        key,
-        rank,
-        W0,
-        H0,
-        tol,
-        pg_tol,
-        solver=solver,
-        method=method,
-        k_max=rank,
-        max_iter=max_iter,
-        track_kkt=track_kkt,
-        objective_from_grams=objective_from_grams,
-        eval_every=eval_every,
-    )
-
-
 def prepare(V, rank, loss, solver, mask):
     """Host-side validation shared by every entry point.
 
@@ -280,6 +192,115 @@ def check_loss_data(loss, V, mask) -> None:
         _validate.sparse_loss_support(loss, V.values, mask is not None)
     else:
         _validate.beta_support(loss, V, None if mask is None else mask > 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A fit, sweep or compare call after validation, before anything is compiled.
+
+    Built once per call by :func:`request`, which runs every host-side check.
+
+    Attributes:
+      V_user: V as :func:`prepare` returns it (compute dtype, masked entries zeroed; or a
+        SparseMatrix), in the user's units.
+      V: what the members are fitted on: ``V_user / max V`` (see :mod:`jaxnmf._scale`).
+      mask: the prepared mask (None, weights of V's dtype, or a SparseMatrix of weights).
+      loss: the user's loss in the compute dtype; fit_loss: the same in the fitted units.
+      solver: the solver object; dtype: the compute dtype; scaling: a
+        :class:`jaxnmf._scale.Scaling`.
+      method: init method name, or ``"given"``; W0, H0: given initial factors in the fitted
+        units (None for a method).
+      options: the validated :class:`jaxnmf._validate.RunOptions`.
+    """
+
+    V_user: object
+    V: object
+    mask: object
+    loss: Loss
+    fit_loss: Loss
+    solver: object
+    dtype: np.dtype
+    scaling: _scale.Scaling
+    method: str
+    W0: object
+    H0: object
+    options: _validate.RunOptions
+
+    @property
+    def track_kkt(self) -> bool:
+        return self.options.pg_tol > 0
+
+    def hyper(self) -> _run.Hyper:
+        """The traced tolerances, in the compute dtype."""
+        dtype = self.dtype
+        return _run.Hyper(
+            np.asarray(self.options.tol, dtype), np.asarray(self.options.pg_tol, dtype)
+        )
+
+    def spec(self, k_max: int, **fields) -> _run.RunSpec:
+        """The :class:`~jaxnmf._run.RunSpec` of this call at width ``k_max``; ``fields``
+        override (``solver=``, ``vmap_size=``, ``heldout=``, ``mode=``, ...)."""
+        opts = self.options
+        base = dict(
+            solver=self.solver,
+            max_iter=opts.max_iter,
+            k_max=k_max,
+            method=self.method,
+            track_kkt=self.track_kkt,
+            objective_from_grams=objective_from_grams_ok(opts.tol),
+            eval_every=opts.eval_every,
+        )
+        return _run.RunSpec(**{**base, **fields})
+
+
+def request(
+    V,
+    rank,
+    *,
+    loss,
+    solver,
+    mask,
+    init,
+    max_iter,
+    tol,
+    pg_tol=0.0,
+    eval_every=1,
+    on_failure="warn",
+    check_rank=True,
+) -> Request:
+    """Validate a call's arguments into a :class:`Request` (TypeError/ValueError naming the
+    bad argument, before any compilation).
+
+    ``rank``: the fit's rank, ``1 ≤ rank ≤ min(m, n)``; with ``check_rank=False`` it is not
+    checked (the estimator's fits with more components than ``min(m, n)``), or None (a
+    sweep, which checks its ranks itself; ``init`` must then be a method name).
+    """
+    V_user, mask, user_loss, solver, dtype = prepare(
+        V, rank if check_rank else None, loss, solver, mask
+    )
+    m, n = V_user.shape
+    if check_rank:
+        rank = _validate.rank(rank, m, n)
+    method, W0, H0 = _validate.init_spec(init, m, n, 1 if rank is None else rank, dtype)
+    options = _validate.run_options(max_iter, tol, pg_tol, eval_every, on_failure)
+    # Fitted on V / max V (any representable scale fits like scale 1; see jaxnmf._scale).
+    scaling = _scale.data_scale(V_user, mask, user_loss)
+    if method == "given":
+        W0, H0 = scaling.factors_in(W0, H0)
+    return Request(
+        V_user=V_user,
+        V=scaling.data(V_user),
+        mask=mask,
+        loss=user_loss,
+        fit_loss=scaling.loss(user_loss),
+        solver=solver,
+        dtype=dtype,
+        scaling=scaling,
+        method=method,
+        W0=W0,
+        H0=H0,
+        options=options,
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("rank", "method"))
@@ -399,58 +420,40 @@ def fit(
       >>> res.W.shape, res.H.shape, res.W.dtype
       ((30, 4), (4, 20), dtype('float32'))
     """
-    V, mask, loss, solver, dtype = prepare(V, rank, loss, solver, mask)
+    req = request(
+        V, rank, loss=loss, solver=solver, mask=mask, init=init, max_iter=max_iter, tol=tol,
+        pg_tol=pg_tol, eval_every=eval_every, on_failure=on_failure,
+    )  # fmt: skip
+    rank = int(rank)
+    V, mask, dtype = req.V, req.mask, req.dtype
     m, n = V.shape
-    rank = _validate.rank(rank, m, n)
-    method, W0, H0 = _validate.init_spec(init, m, n, rank, dtype)
-    max_iter, tol, pg_tol, eval_every, on_failure = _validate.run_options(
-        max_iter, tol, pg_tol, eval_every, on_failure
-    )
     key = _validate.seed_key(seed)
-    track_kkt = bool(track_kkt or pg_tol > 0)
+    spec = req.spec(rank, track_kkt=bool(track_kkt or req.track_kkt))
     devices = _sharding.resolve(devices)
     if devices is not None and isinstance(V, SparseMatrix):
         raise ValueError("devices= splits a dense V by rows; sparse V runs on one device")
     if not isinstance(V, SparseMatrix):
         estimate = _memory.dense_fit_bytes(
-            m, n, rank, dtype, masked=mask is not None, beta_two=is_quadratic(loss)
+            m, n, rank, dtype, masked=mask is not None, beta_two=is_quadratic(req.loss)
         )
         n_dev = 1 if devices is None else len(devices)
         _memory.check(estimate // n_dev, f"fit of a {m} × {n} {dtype.name} V at rank {rank}")
-    # Fit V / max V (any representable scale fits like scale 1; see jaxnmf._scale).
-    scaling = _scale.data_scale(V, mask, loss)
-    V, fit_loss = scaling.data(V), scaling.loss(loss)
-    if method == "given":
-        W0, H0 = scaling.factors_in(W0, H0)
+    W0, H0 = req.W0, req.H0
     if devices is not None:
         V, mask, W0, H0, method = _split_by_rows(
-            V, mask, fit_loss, key, W0, H0, method, rank, devices
+            V, mask, req.fit_loss, key, W0, H0, req.method, rank, devices
         )
+        spec = dataclasses.replace(spec, method=method)
 
-    state = _fit_compiled(
-        V,
-        mask,
-        fit_loss,
-        key,
-        W0,
-        H0,
-        np.asarray(tol, dtype),
-        np.asarray(pg_tol, dtype),
-        solver=solver,
-        method=method,
-        rank=rank,
-        max_iter=max_iter,
-        track_kkt=track_kkt,
-        objective_from_grams=objective_from_grams_ok(tol),
-        eval_every=eval_every,
-    )
+    member = _run.Member(req.fit_loss, key, np.int32(rank), W0, H0)
+    state, _ = _run.run_compiled(V, mask, member, req.hyper(), spec=spec)
     if devices is not None:
         # whole in this process (W's rows may live on other processes' devices), then
         # without the padding rows
         state = _sharding.gather(state)
         state = state._replace(W=state.W[:m])
-    result = to_result(state, solver, loss, scaling)
-    _on_failure(result.status, on_failure, f"fit(solver={solver.name!r})")
+    result = to_result(state, req.solver, req.loss, req.scaling)
+    _on_failure(result.status, req.options.on_failure, f"fit(solver={req.solver.name!r})")
     return result
 
 

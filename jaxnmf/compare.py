@@ -16,18 +16,17 @@ nothing.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _compile, _driver, _scale, _sparse, _validate
-from .api import Status, initial_factors, prepare
+from . import _compile, _driver, _run, _sparse, _validate
+from . import api as _api
+from .api import Status
 from .metrics import relative_error
 from .solvers import Problem, as_solver
-from .solvers._base import objective_from_grams_ok
 
 __all__ = ["CompareResult", "SolverTrace", "compare"]
 
@@ -117,32 +116,12 @@ class CompareResult:
         return plot_compare(self, **kwargs)
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams"))
-def _start(V, mask, loss, W0, H0, *, solver, max_iter, objective_from_grams):
-    problem = _problem(V, mask, loss, W0.shape[1], objective_from_grams)
-    return _driver.start(problem, W0, H0, solver, max_iter=max_iter, track_kkt=False)
-
-
-@functools.partial(
-    jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams", "eval_every")
-)
-def _advance(
-    V, mask, loss, state, tol, stop_at, *, solver, max_iter, objective_from_grams, eval_every
-):
-    problem = _problem(V, mask, loss, state.W.shape[1], objective_from_grams)
-    static = dict(max_iter=max_iter, track_kkt=False, eval_every=eval_every)
-    return _driver.advance(problem, state, solver, tol, 0.0, stop_at, **static)
-
-
 @jax.jit
 def _kkt(V, mask, loss, W, H):
-    return _driver.kkt_residual(_problem(V, mask, loss, W.shape[1]), W, H)
-
-
-def _problem(V, mask, loss, k, objective_from_grams=False):
-    # The same Problem that jaxnmf.fit builds, so that both run the same code.
-    active = jnp.ones((k,), bool)
-    return Problem(V, mask, loss, active, _sparse.sq_norm(V), objective_from_grams)
+    """The KKT residual at a checkpoint (computed after the clock is read)."""
+    k = W.shape[1]
+    problem = Problem(V, mask, loss, jnp.ones((k,), bool), _sparse.sq_norm(V))
+    return _driver.kkt_residual(problem, W, H)
 
 
 def _labels(solvers) -> dict:
@@ -205,19 +184,15 @@ def compare(
     labels = _labels(solvers)
     if not labels:
         raise ValueError("compare needs at least one solver")
-    V, mask, user_loss, _, dtype = prepare(V, rank, loss, next(iter(labels.values())), mask)
+    req = _api.request(
+        V, rank, loss=loss, solver=next(iter(labels.values())), mask=mask, init=init,
+        max_iter=max_iter, tol=tol, eval_every=eval_every,
+    )  # fmt: skip
     for solver in labels.values():
-        solver.check(user_loss, mask is not None)
-    m, n = V.shape
-    rank = _validate.rank(rank, m, n)
-    method, W_given, H_given = _validate.init_spec(init, m, n, rank, dtype)
+        solver.check(req.loss, req.mask is not None)
     # Fitted on V / max V as in fit (jaxnmf._scale); traces are mapped back to V's units.
-    scaling = _scale.data_scale(V, mask, user_loss)
-    V, loss = scaling.data(V), scaling.loss(user_loss)
-    if method == "given":
-        W_given, H_given = scaling.factors_in(W_given, H_given)
-    max_iter, tol, _, eval_every, _ = _validate.run_options(max_iter, tol, eval_every=eval_every)
-    tol = np.asarray(tol, dtype)
+    V, mask, loss, scaling = req.V, req.mask, req.fit_loss, req.scaling
+    max_iter, rank = req.options.max_iter, int(rank)
     chunk = _validate.positive_int(chunk, "chunk")
     seeds = list(seeds)
     if not seeds:
@@ -227,26 +202,26 @@ def compare(
 
     starts = []
     for key in keys:
-        if method == "given":
-            starts.append((jnp.asarray(W_given), jnp.asarray(H_given)))
+        if req.method == "given":
+            starts.append((jnp.asarray(req.W0), jnp.asarray(req.H0)))
         else:
-            starts.append(initial_factors(V, mask, key, rank=rank, method=method))
+            starts.append(_api.initial_factors(V, mask, key, rank=rank, method=req.method))
+    hyper = req.hyper()
+    member = lambda W0, H0: _run.Member(loss, rank=np.int32(rank), W0=W0, H0=H0)
 
     traces = {}
     initial_loss = np.zeros(len(seeds))
     sq_norm = _sparse.sq_norm(V)  # the rounding scale of the divergence check (verdict)
     n_chunks = -(-max_iter // chunk) + 1
     for label, solver in labels.items():
-        static = dict(
-            solver=solver,
-            max_iter=max_iter,
-            objective_from_grams=objective_from_grams_ok(float(tol)),
-        )
-        start_c, seconds_start = _compile.compiled(_start, (V, mask, loss, *starts[0]), static)
-        state0 = start_c(V, mask, loss, *starts[0])
-        advance_args = (V, mask, loss, state0, tol, np.int32(0))
+        spec = req.spec(rank, solver=solver, method="given", track_kkt=False, mode=_run.START)
+        start_args = (V, mask, member(*starts[0]), hyper)
+        start_c, seconds_start = _compile.compiled(_run.run_compiled, start_args, dict(spec=spec))
+        state0 = start_c(*start_args)
+        spec_advance = dataclasses.replace(spec, mode=_run.ADVANCE)
+        advance_args = (V, mask, member(None, None), hyper, state0, np.int32(0))
         advance_c, seconds_advance = _compile.compiled(
-            _advance, advance_args, dict(static, eval_every=eval_every)
+            _run.run_compiled, advance_args, dict(spec=spec_advance)
         )
         compile_seconds = seconds_start + seconds_advance
 
@@ -256,7 +231,7 @@ def compare(
         cp_kkt = np.full((len(seeds), n_chunks), np.nan)
         n_iter, status, rel, Ws, Hs, final = [], [], [], [], [], []
         for i, (W0, H0) in enumerate(starts):
-            state = start_c(V, mask, loss, W0, H0)
+            state = start_c(V, mask, member(W0, H0), hyper)
             jax.block_until_ready(state)
             initial_loss[i] = float(scaling.objective(state.loss0))
             cp_iter[i, 0], cp_sec[i, 0] = 0, 0.0
@@ -265,7 +240,7 @@ def compare(
             while int(state.status) == _driver.Code.RUNNING:
                 stop_at = np.int32(min(int(state.it) + chunk, max_iter))
                 t0 = time.perf_counter()
-                state = advance_c(V, mask, loss, state, tol, stop_at)
+                state = advance_c(V, mask, member(None, None), hyper, state, stop_at)
                 jax.block_until_ready(state)
                 elapsed += time.perf_counter() - t0
                 cp_iter[i, j], cp_sec[i, j] = int(state.it), elapsed

@@ -33,10 +33,9 @@ import numbers
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import _scale, _sparse, _validate
+from . import _run, _scale, _sparse, _validate
 from . import api as _api
 from . import losses as _losses
 from . import metrics as _metrics
@@ -155,57 +154,16 @@ def solve_w_with_h_fixed(V, mask, loss, solver, H, tol, max_iter):
     W0 = np.full((V.shape[0], k), np.sqrt(float(_observed_mean(V, mask)) / k), dtype)
     scaling = _scale.data_scale(V, mask, loss)
     W0, H = scaling.factors_in(W0, H)
-    state = _run_compiled(
-        scaling.data(V),
-        mask,
-        scaling.loss(loss),
-        None,
-        W0,
-        H,
-        np.asarray(tol, dtype),
+    spec = _run.RunSpec(
         solver=_solvers.one_side(solver, "W"),
-        method="given",
-        rank=k,
         max_iter=max_iter,
+        k_max=k,
         objective_from_grams=objective_from_grams_ok(tol),
     )
+    hyper = _run.Hyper(np.asarray(tol, dtype), np.asarray(0, dtype))
+    member = _run.Member(scaling.loss(loss), rank=np.int32(k), W0=W0, H0=H)
+    state, _ = _run.run_compiled(scaling.data(V), mask, member, hyper, spec=spec)
     return state, scaling
-
-
-@functools.partial(
-    jax.jit, static_argnames=("solver", "method", "rank", "max_iter", "objective_from_grams")
-)
-def _run_compiled(
-    V, mask, loss, key, W0, H0, tol, *, solver, method, rank, max_iter, objective_from_grams
-):
-    """One driver run (:func:`jaxnmf.api.fit_member`) from given factors or an initializer's.
-
-    Used for :meth:`NMF.transform` (``solver`` a :class:`~jaxnmf.solvers.OneSide`) and for
-    fits with more
-    components than ``min(n_samples, n_features)``, which :func:`jaxnmf.fit` refuses.
-    Static: solver, init method, rank, max_iter, and whether a float32 objective may come
-    from Gram products (:func:`~jaxnmf.solvers._base.objective_from_grams_ok` of ``tol``, as
-    in :func:`jaxnmf.fit`); new data of the same shape, new weights or a new ``tol`` on the
-    same side of that rule reuse the compiled program.
-    """
-    zero = jnp.zeros((), V.dtype)
-    return _api.fit_member(
-        V,
-        mask,
-        loss,
-        key,
-        rank,
-        W0,
-        H0,
-        tol,
-        zero,
-        solver=solver,
-        method=method,
-        k_max=rank,
-        max_iter=max_iter,
-        track_kkt=False,
-        objective_from_grams=objective_from_grams,
-    )
 
 
 @functools.partial(jax.jit, static_argnames="beta")
@@ -709,27 +667,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 mask=mask,
             )
         else:  # more components than min(m, n): jaxnmf.fit refuses, the driver does not
-            V, mask_c, loss_c, solver_c, dtype = _api.prepare(X, None, loss, solver, mask)
-            method, W0, H0 = _validate.init_spec(init, m, n, k, dtype)
-            # X / max X, as jaxnmf.fit fits it (jaxnmf._scale)
-            scaling = _scale.data_scale(V, mask_c, loss_c)
-            V = scaling.data(V)
-            if method == "given":
-                W0, H0 = scaling.factors_in(W0, H0)
-            state = _run_compiled(
-                V,
-                mask_c,
-                scaling.loss(loss_c),
-                _validate.seed_key(seed),
-                W0,
-                H0,
-                np.asarray(tol, dtype),
-                solver=solver_c,
-                method=method,
-                rank=k,
-                max_iter=max_iter,
-                objective_from_grams=objective_from_grams_ok(tol),
+            req = _api.request(
+                X, k, loss=loss, solver=solver, mask=mask, init=init, max_iter=max_iter,
+                tol=tol, check_rank=False,
+            )  # fmt: skip
+            member = _run.Member(
+                req.fit_loss, _validate.seed_key(seed), np.int32(k), req.W0, req.H0
             )
+            state, _ = _run.run_compiled(req.V, req.mask, member, req.hyper(), spec=req.spec(k))
+            solver_c, loss_c, scaling = req.solver, req.loss, req.scaling
             res = _api.to_result(state, solver_c, loss_c, scaling)
             _warn_nonfinite(res.status, "fit")
 

@@ -18,7 +18,6 @@ frozen, so each keeps its own iteration count and status.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _compile, _driver, _fused, _memory, _scale, _sharding, _sparse, _validate
+from . import _compile, _driver, _fused, _memory, _run, _sharding, _sparse, _validate
 from ._driver import Code
 from .api import (
     FitResult,
@@ -35,17 +34,12 @@ from .api import (
     _on_failure,
     _shape_dtype,
     check_loss_data,
-    fit_member,
-    prepare,
+    request,
     to_result,
 )
 from .losses import Loss, as_loss
-from .solvers._base import objective_from_grams_ok
 
 __all__ = ["SweepResult", "heldout_mask", "sweep"]
-
-# fold_in tag of the held-out mask's key; component keys use tags 0..k_max-1 < 2**32 - 1.
-_HELDOUT_TAG = 2**32 - 1
 
 
 def heldout_mask(seed, shape, fraction: float) -> np.ndarray:
@@ -57,139 +51,7 @@ def heldout_mask(seed, shape, fraction: float) -> np.ndarray:
     the order of :meth:`SweepResult.fit_mask`'s ``rows`` and ``cols``.
     """
     key = _validate.seed_key(seed)
-    return np.asarray(_heldout_keep(key, tuple(shape), fraction), dtype=np.float64)
-
-
-def _heldout_keep(key, shape, fraction):
-    return ~jax.random.bernoulli(jax.random.fold_in(key, _HELDOUT_TAG), fraction, shape)
-
-
-def _member(
-    V,
-    mask,
-    loss,
-    key,
-    rank,
-    tol,
-    pg_tol,
-    *,
-    solver,
-    method,
-    k_max,
-    max_iter,
-    track_kkt,
-    heldout,
-    objective_from_grams,
-    eval_every=1,
-):
-    """One member of the sweep: optional held-out split, then :func:`fit_member`.
-
-    Returns the final run state and, with ``heldout > 0``, the squared error and the count of
-    the hidden (and observed) entries.
-    """
-    fit_mask = mask
-    stats = ()
-    sparse = isinstance(V, _sparse.SparseMatrix)
-    if heldout > 0 and sparse:  # mask="stored": hide a fraction of the stored entries
-        keep = _heldout_keep(key, (V.nnz,), heldout).astype(V.dtype)
-        fit_mask = mask.with_values(mask.values * keep)
-    elif heldout > 0:
-        keep = _heldout_keep(key, V.shape, heldout).astype(V.dtype)
-        fit_mask = keep if mask is None else mask * keep
-    state = fit_member(
-        V,
-        fit_mask,
-        loss,
-        key,
-        rank,
-        None,
-        None,
-        tol,
-        pg_tol,
-        solver=solver,
-        method=method,
-        k_max=k_max,
-        max_iter=max_iter,
-        track_kkt=track_kkt,
-        objective_from_grams=objective_from_grams,
-        eval_every=eval_every,
-    )
-    if heldout > 0 and sparse:
-        hidden = mask.values * (1 - keep)
-        wh = _sparse.sample(state.W, state.H, V.rows, V.cols)
-        stats = (jnp.sum(hidden * jnp.square(V.values - wh)), jnp.sum(hidden))
-    elif heldout > 0:
-        hidden = 1 - keep if mask is None else mask * (1 - keep)
-        sq = jnp.sum(hidden * jnp.square(V - state.W @ state.H))
-        stats = (sq, jnp.sum(hidden))
-    return state, stats
-
-
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "solver",
-        "method",
-        "k_max",
-        "max_iter",
-        "track_kkt",
-        "heldout",
-        "vmap_size",
-        "objective_from_grams",
-        "eval_every",
-    ),
-)
-def _sweep_compiled(
-    V,
-    mask,
-    losses,
-    keys,
-    ranks,
-    tol,
-    pg_tol,
-    *,
-    solver,
-    method,
-    k_max,
-    max_iter,
-    track_kkt,
-    heldout,
-    vmap_size,
-    objective_from_grams,
-    eval_every=1,
-):
-    """:func:`_member` over (losses, keys, ranks); V and mask are shared.
-
-    Members run ``vmap_size`` at a time (vmapped), and the groups one after the other
-    (``lax.map``). Measured on a 2-core CPU (digits, ranks 2..20 × 4 seeds, 200 MU
-    iterations, float32): 6.5–7.4 s run time with groups of 4 against 16–18 s with all 76
-    members vmapped at once, as the batched small products (``W (HHᵀ)``, ``WᵀW``) fall out of
-    cache; and a vmapped while_loop runs until its slowest member stops, so small groups also
-    waste less on early-stopping members.
-    """
-    member = functools.partial(
-        _member,
-        solver=solver,
-        method=method,
-        k_max=k_max,
-        max_iter=max_iter,
-        track_kkt=track_kkt,
-        heldout=heldout,
-        objective_from_grams=objective_from_grams,
-        eval_every=eval_every,
-    )
-    batched = jax.vmap(member, in_axes=(None, None, 0, 0, 0, None, None))
-    n_members = ranks.shape[0]
-    if vmap_size >= n_members:
-        return batched(V, mask, losses, keys, ranks, tol, pg_tol)
-    groups = n_members // vmap_size  # the caller pads chunks to a multiple of vmap_size
-    split = lambda x: x.reshape((groups, vmap_size, *x.shape[1:]))
-    merge = lambda x: x.reshape((n_members, *x.shape[2:]))
-    out = jax.lax.map(
-        lambda xs: batched(V, mask, *xs, tol, pg_tol),
-        jax.tree.map(split, (losses, keys, ranks)),
-    )
-    return jax.tree.map(merge, out)
+    return np.asarray(_run.heldout_keep(key, tuple(shape), fraction), dtype=np.float64)
 
 
 @dataclasses.dataclass
@@ -348,7 +210,7 @@ def sweep(
       batch_size: members per compiled call (default: all, or fewer to keep the per-call
         working set near 2 GiB).
       vmap_size: members vmapped together inside a call; groups run one after another
-        (see :func:`_sweep_compiled` for why 4).
+        (see :func:`jaxnmf._run.run_compiled` for why 4).
       progress: called as ``progress(done, total)`` after each chunk.
       on_failure: ``"ignore"`` (default: one diverging member must not discard a sweep; its
         status says so), ``"warn"`` or ``"raise"``.
@@ -369,15 +231,16 @@ def sweep(
     loss_list = [as_loss(loss)] if single_loss else [as_loss(x) for x in loss]
     if not loss_list:
         raise ValueError("loss: an empty list of losses")
-    V, mask, _, solver, dtype = prepare(V, None, loss_list[0], solver, mask)
+    if not isinstance(init, str):
+        raise TypeError("sweep needs an init method name (a pair (W0, H0) has one rank)")
+    req = request(
+        V, None, loss=loss_list[0], solver=solver, mask=mask, init=init, max_iter=max_iter,
+        tol=tol, pg_tol=pg_tol, eval_every=eval_every, on_failure=on_failure, check_rank=False,
+    )  # fmt: skip
     for other in loss_list[1:]:  # the same checks for every point of a penalty grid
-        solver.check(other, mask is not None)
-        check_loss_data(other, V, mask)
-    # Members are fitted on V / max V, as fit does (see jaxnmf._scale); results are mapped back.
-    scaling = _scale.data_scale(V, mask, loss_list[0])
-    V_user = V
-    V = scaling.data(V)
-    m, n = V.shape
+        req.solver.check(other, req.mask is not None)
+        check_loss_data(other, req.V_user, req.mask)
+    m, n = req.V.shape
     ranks = [_validate.rank(r, m, n, "ranks") for r in ranks]
     if not ranks:
         raise ValueError("ranks is empty")
@@ -389,123 +252,38 @@ def sweep(
     # count twice in rank selection's consensus.
     _validate.distinct(ranks, "ranks")
     _validate.distinct(seeds, "seeds")
-    if not isinstance(init, str):
-        raise TypeError("sweep needs an init method name (a pair (W0, H0) has one rank)")
-    method, _, _ = _validate.init_spec(init, m, n, 1, dtype)
-    max_iter, tol, pg_tol, eval_every, on_failure = _validate.run_options(
-        max_iter, tol, pg_tol, eval_every, on_failure
-    )
     heldout = _validate.non_negative_float(heldout, "heldout")
     if heldout >= 1:
         raise ValueError(f"heldout must be a fraction in [0, 1), got {heldout}")
-    sparse = isinstance(V, _sparse.SparseMatrix)
-    if heldout > 0 and sparse and mask is None:
+    sparse = isinstance(req.V, _sparse.SparseMatrix)
+    if heldout > 0 and sparse and req.mask is None:
         raise ValueError(
             "heldout with sparse V hides a fraction of the stored entries, which needs "
             "mask='stored' (unstored entries missing); without a mask every unstored zero "
             "is data, and hiding some of them would densify V"
         )
-    terms, weights = _stack_losses([scaling.loss(x.astype(dtype)) for x in loss_list], dtype)
-    k_max = max(ranks)
-    track_kkt = pg_tol > 0
-
+    # Members are fitted on V / max V, as fit does (see jaxnmf._scale); results are mapped back.
+    fit_losses = [req.scaling.loss(x.astype(req.dtype)) for x in loss_list]
+    terms, weights = _stack_losses(fit_losses, req.dtype)
+    # (loss, rank, seed) of every member, in grid order
+    grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
     devices = _sharding.resolve(devices)
     # The batched-GEMM path evaluates its (Gram-form, cheap) objective every iteration.
     fused = eval_every == 1 and _fused.eligible(
-        V, mask, loss_list[0], solver, heldout, track_kkt, devices
+        req.V, req.mask, loss_list[0], req.solver, heldout, req.track_kkt, devices
     )
-    if fused:
-        return _sweep_fused(
-            V,
-            ranks,
-            seeds,
-            keys,
-            loss_list,
-            terms,
-            weights,
-            solver,
-            method,
-            max_iter,
-            tol,
-            batch_size,
-            progress,
-            on_failure,
-            single_loss,
-            scaling,
-            V_user,
-        )
-
-    # Flat member list in (loss, rank, seed) order.
-    grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
-    total = len(grid)
-    masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
-    per_member = _member_bytes(m, n, k_max, max_iter, dtype, masked, entries)
-    if batch_size is None:
-        batch_size = _auto_batch(per_member, total)
-    batch_size = _validate.positive_int(batch_size, "batch_size")
-    batch_size = min(batch_size, total)
-    n_dev = 1 if devices is None else len(devices)
-    _memory.check(
-        per_member * batch_size // n_dev + 2 * entries * np.dtype(dtype).itemsize,
-        f"a sweep call of {batch_size} members on a {m} × {n} {np.dtype(dtype).name} V",
-    )
-    vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
-    batch_size = -(-batch_size // vmap_size) * vmap_size  # whole groups per call
-    member_mesh = None
-    mask_host = mask
-    if devices is not None:
-        member_mesh = _sharding.mesh(devices, "members")
-        # one group per device and call: the member axis is split, not scanned
-        batch_size = vmap_size = -(-batch_size // len(devices)) * len(devices)
-        V = _sharding.replicate(V, member_mesh)
-        if mask is not None:
-            mask = _sharding.replicate(mask, member_mesh)
-
-    static = dict(
-        solver=solver,
-        method=method,
-        k_max=k_max,
-        max_iter=max_iter,
-        track_kkt=track_kkt,
-        heldout=heldout,
-        vmap_size=vmap_size,
-        objective_from_grams=objective_from_grams_ok(tol),
-        eval_every=eval_every,
-    )
-    tol_a, pg_tol_a = np.asarray(tol, dtype), np.asarray(pg_tol, dtype)
-    key_data = jnp.stack([jax.random.key_data(k) for k in keys])
-
-    def chunk_args(chunk):
-        chunk = chunk + [chunk[-1]] * (batch_size - len(chunk))  # pad: one compiled shape
-        losses = Loss(
-            terms, tuple(jnp.asarray(weights[[c[0] for c in chunk], t]) for t in range(len(terms)))
-        )
-        member_keys = jax.random.wrap_key_data(key_data[np.array([c[2] for c in chunk])])
-        member_ranks = jnp.asarray([c[1] for c in chunk], jnp.int32)
-        if member_mesh is not None:
-            losses, member_keys, member_ranks = _sharding.split_leading(
-                (losses, member_keys, member_ranks), member_mesh
-            )
-        return V, mask, losses, member_keys, member_ranks, tol_a, pg_tol_a
-
     t0 = time.perf_counter()
-    compiled, compile_time = _compile.compiled(
-        _sweep_compiled, chunk_args(grid[:batch_size]), static
-    )
-    outputs = []
-    for start in range(0, total, batch_size):
-        chunk = grid[start : start + batch_size]
-        state, stats = compiled(*chunk_args(chunk))
-        state, stats = jax.device_get(_sharding.gather((state, stats)))
-        n_real = len(chunk)  # drop the padding members
-        outputs.append(jax.tree.map(lambda x: x[:n_real], (state, stats)))  # noqa: B023
-        if progress is not None:
-            progress(min(start + batch_size, total), total)
-    state, stats = jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
-    state = scaling.run_state(state)
-    wall = time.perf_counter() - t0
-
+    member_batch = _MemberBatch(terms, weights, keys, grid)
+    if fused:
+        pieces, compile_time = _sweep_fused(req, member_batch, batch_size, progress)
+    else:
+        pieces, compile_time = _sweep_general(
+            req, member_batch, heldout, batch_size, vmap_size, progress, devices
+        )
     shape = (len(loss_list), len(ranks), len(seeds))
+    state, stats = _in_grid_order(pieces, max(ranks))
+    state = req.scaling.run_state(state)
+    wall = time.perf_counter() - t0
 
     def grid_shape(x):
         x = np.asarray(x).reshape(shape + np.shape(x)[1:])
@@ -515,7 +293,7 @@ def sweep(
         sq, count = stats
         rmse = np.sqrt(sq / np.maximum(count, 1))
     else:
-        rmse = np.full(total, np.nan)
+        rmse = np.full(len(grid), np.nan)
     result = SweepResult(
         ranks=np.asarray(ranks),
         seeds=np.asarray(seeds),
@@ -529,47 +307,124 @@ def sweep(
         initial_loss=grid_shape(state.loss0),
         kkt_residual=grid_shape(state.kkt),
         initial_kkt_residual=grid_shape(state.kkt0),
-        kkt_history=grid_shape(state.kkt_history) if track_kkt else None,
-        heldout_rmse=grid_shape(scaling.rmse(rmse)),
+        kkt_history=grid_shape(state.kkt_history) if req.track_kkt else None,
+        heldout_rmse=grid_shape(req.scaling.rmse(rmse)),
         heldout=heldout,
-        V=V_user,
-        mask=mask_host,
-        solver=solver,
+        V=req.V_user,
+        mask=req.mask,
+        solver=req.solver,
         single_loss=single_loss,
         wall_time=wall,
         compile_time=compile_time,
     )
-    _report_failures(result, on_failure, total)
+    _report_failures(result, req.options.on_failure, len(grid))
     return result
 
 
-def _sweep_fused(
-    V,
-    ranks,
-    seeds,
-    keys,
-    loss_list,
-    terms,
-    weights,
-    solver,
-    method,
-    max_iter,
-    tol,
-    batch_size,
-    progress,
-    on_failure,
-    single_loss,
-    scaling,
-    V_user,
-):
-    """:func:`sweep` on the batched-GEMM path of :mod:`jaxnmf._fused` (Frobenius family,
-    dense V, no mask). Members are sorted by rank and run ``batch_size`` at a time (default:
-    a working set near 2 GiB per call); within a call they are grouped into rank buckets."""
+@dataclasses.dataclass(frozen=True)
+class _MemberBatch:
+    """The members of a sweep: loss terms, the ``(n_losses, n_terms)`` weight grid, one key
+    per seed and the ``(loss index, rank, seed index)`` of every member in grid order."""
+
+    terms: tuple
+    weights: np.ndarray
+    keys: list
+    grid: list
+
+    def member(self, indices, keys: bool = True) -> _run.Member:
+        """The :class:`~jaxnmf._run.Member` inputs of ``grid[i]`` for i in ``indices``,
+        stacked (the keys and given factors left None when ``keys`` is False)."""
+        picked = [self.grid[i] for i in indices]
+        w = self.weights[[c[0] for c in picked]]
+        loss = Loss(self.terms, tuple(jnp.asarray(w[:, t]) for t in range(len(self.terms))))
+        ranks = jnp.asarray([c[1] for c in picked], jnp.int32)
+        if not keys:
+            return _run.Member(loss, rank=ranks)
+        key_data = jnp.stack([jax.random.key_data(self.keys[c[2]]) for c in picked])
+        return _run.Member(loss, jax.random.wrap_key_data(key_data), ranks)
+
+
+def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devices):
+    """The general executor: every member is :func:`jaxnmf._run.run_compiled`'s ``"run"``
+    mode, vmapped ``vmap_size`` at a time, ``batch_size`` members per call (the last call
+    padded by repeating a member, so that one compiled program serves every call).
+
+    Members run padded to the largest rank. Solvers whose iterates take discrete decisions
+    on rounded values (``exact_width``: Lin's Armijo search) run one member at a time
+    (``vmap_size=1``): XLA:CPU folds a vmapped product with the shared V into one GEMM whose
+    rounding changed with the padded width (``V Hᵀ`` over 4 members, widths 7 and 12: 3.8e-6
+    apart in float32, where single products at both widths agreed bit for bit), and one
+    flipped accept/reject moved a float32 PG member by 1e-2 from its :func:`jaxnmf.fit`.
+
+    Returns ``(pieces, compile seconds)``; a piece is ``(member indices, batched final
+    RunState, held-out stats)``.
+    """
+    V, mask, dtype = req.V, req.mask, req.dtype
     m, n = V.shape
-    dtype = V.dtype
-    # (loss, rank, seed) of every member, in grid order; run in order of rank
-    grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
+    grid = members.grid
+    k_max = max(r for _, r, _ in grid)
+    sparse = isinstance(V, _sparse.SparseMatrix)
+    masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
     total = len(grid)
+    per_member = _member_bytes(m, n, k_max, req.options.max_iter, dtype, masked, entries)
+    if batch_size is None:
+        batch_size = _auto_batch(per_member, total)
+    batch_size = min(_validate.positive_int(batch_size, "batch_size"), total)
+    n_dev = 1 if devices is None else len(devices)
+    _memory.check(
+        per_member * batch_size // n_dev + 2 * entries * np.dtype(dtype).itemsize,
+        f"a sweep call of {batch_size} members on a {m} × {n} {np.dtype(dtype).name} V",
+    )
+    vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
+    batch_size = -(-batch_size // vmap_size) * vmap_size  # whole groups per call
+    member_mesh = None
+    if devices is not None:
+        member_mesh = _sharding.mesh(devices, "members")
+        # one group per device and call: the member axis is split, not scanned
+        batch_size = vmap_size = -(-batch_size // n_dev) * n_dev
+        V = _sharding.replicate(V, member_mesh)
+        if mask is not None:
+            mask = _sharding.replicate(mask, member_mesh)
+    if getattr(req.solver, "exact_width", False) and member_mesh is None:
+        vmap_size = 1
+    hyper = req.hyper()
+    spec = req.spec(k_max, heldout=heldout, vmap_size=vmap_size)
+
+    def call_args(chunk):
+        chunk = chunk + [chunk[-1]] * (batch_size - len(chunk))  # pad: one compiled shape
+        member = members.member(chunk)
+        if member_mesh is not None:
+            member = _sharding.split_leading(member, member_mesh)
+        return V, mask, member, hyper
+
+    compiled, compile_time = _compile.compiled(
+        _run.run_compiled, call_args(list(range(min(batch_size, total)))), dict(spec=spec)
+    )
+    pieces = []
+    for lo in range(0, total, batch_size):
+        chunk = list(range(lo, min(lo + batch_size, total)))
+        state, stats = compiled(*call_args(chunk))
+        state, stats = jax.device_get(_sharding.gather((state, stats)))
+        n_real = len(chunk)  # drop the padding members
+        keep = lambda x: x[:n_real]  # noqa: B023
+        pieces.append((chunk, *jax.tree.map(keep, (state._replace(extra=()), stats))))
+        if progress is not None:
+            progress(lo + n_real, total)
+    return pieces, compile_time
+
+
+def _sweep_fused(req, members, batch_size, progress):
+    """The batched executor (:mod:`jaxnmf._fused`; Frobenius family, dense V, no mask, a
+    ``batchable`` solver): :func:`jaxnmf._run.run_compiled`'s ``"buckets"`` mode. Members are
+    sorted by rank and run ``batch_size`` at a time (default: a working set near 2 GiB per
+    call); within a call they are grouped into rank buckets, each padded to its largest rank.
+
+    Returns ``(pieces, compile seconds)`` as :func:`_sweep_general`.
+    """
+    V, dtype, grid = req.V, req.dtype, members.grid
+    m, n = V.shape
+    total = len(grid)
+    max_iter = req.options.max_iter
     by_rank_order = sorted(range(total), key=lambda i: (grid[i][1], i))
     item = np.dtype(dtype).itemsize
     if batch_size is None:
@@ -585,79 +440,58 @@ def _sweep_fused(
     else:
         batch_size = _validate.positive_int(batch_size, "batch_size")
         chunks = [by_rank_order[i : i + batch_size] for i in range(0, total, batch_size)]
-    tol_a = np.asarray(tol, dtype)
-    seed_keys = jax.random.wrap_key_data(jnp.stack([jax.random.key_data(k) for k in keys]))
+    seed_keys = jax.random.wrap_key_data(jnp.stack([jax.random.key_data(k) for k in members.keys]))
     # Objective from Gram products in float64, and in float32 where the stopping rule can
     # trust it (as in fit): the iterates are the same either way.
-    from_grams = dtype == np.float64 or objective_from_grams_ok(tol)
-    k_max = max(ranks)
-    t0 = time.perf_counter()
-    compile_time = 0.0
-    results = [None] * total  # per member: its final RunState
-    done = 0
+    spec = req.spec(max(r for _, r, _ in grid), mode=_run.BUCKETS)
+    spec = dataclasses.replace(
+        spec, objective_from_grams=bool(dtype == np.float64 or spec.objective_from_grams)
+    )
+    hyper = req.hyper()
+    pieces, compile_time, done = [], 0.0, 0
     for chunk in chunks:
         buckets = _fused.plan_buckets([grid[i][1] for i in chunk])
-        members = [[i for i in chunk if grid[i][1] in bucket] for bucket in buckets]
-        order = [i for group in members for i in group]  # bucket order
+        groups = [[i for i in chunk if grid[i][1] in bucket] for bucket in buckets]
+        order = [i for group in groups for i in group]  # bucket order
+        member = members.member(order, keys=False)
         member_seed = jnp.asarray([grid[i][2] for i in order], jnp.int32)
-        member_ranks = jnp.asarray([grid[i][1] for i in order], jnp.int32)
-        w = weights[[grid[i][0] for i in order]]
-        losses = Loss(terms, tuple(jnp.asarray(w[:, t]) for t in range(len(terms))))
-        shapes = tuple((len(group), max(b)) for b, group in zip(buckets, members, strict=True))
-        init_args = (V, seed_keys, member_seed, member_ranks)
+        shapes = tuple((len(group), max(b)) for b, group in zip(buckets, groups, strict=True))
+        init_args = (V, seed_keys, member_seed, member.rank)
         initial, seconds = _compile.compiled(
-            _fused.initial_factors, init_args, dict(method=method, buckets=shapes), _compile.QUICK
+            _fused.initial_factors,
+            init_args,
+            dict(method=req.method, buckets=shapes),
+            _compile.QUICK,
         )
         compile_time += seconds
         W0s, H0s = initial(*init_args)
-        args = (V, losses, W0s, H0s, member_ranks, tol_a)
-        static = dict(solver=solver, max_iter=max_iter, objective_from_grams=bool(from_grams))
-        compiled, seconds = _compile.compiled(_fused.sweep_buckets, args, static)
+        args = (V, None, member._replace(W0=W0s, H0=H0s), hyper)
+        compiled, seconds = _compile.compiled(_run.run_compiled, args, dict(spec=spec))
         compile_time += seconds
         states = jax.device_get(compiled(*args))
-        for group, state in zip(members, states, strict=True):
-            for j, i in enumerate(group):
-                results[i] = scaling.run_state(jax.tree.map(lambda x: x[j], state))  # noqa: B023
+        pieces.extend((group, state, ()) for group, state in zip(groups, states, strict=True))
         done += len(chunk)
         if progress is not None:
             progress(done, total)
-    wall = time.perf_counter() - t0
+    return pieces, compile_time
 
-    shape = (len(loss_list), len(ranks), len(seeds))
 
-    def stack(field, pad_axis=None):
-        xs = [np.asarray(getattr(res, field)) for res in results]
-        if pad_axis is not None:
-            widths = [[(0, 0), (0, 0)] for _ in xs]
-            for x, wd in zip(xs, widths, strict=True):
-                wd[pad_axis] = (0, k_max - x.shape[pad_axis])
-            xs = [np.pad(x, wd) for x, wd in zip(xs, widths, strict=True)]
-        x = np.stack(xs).reshape(shape + xs[0].shape)
-        return x[0] if single_loss else x
+def _in_grid_order(pieces, k_max):
+    """One batched state (and held-out stats) over all members in grid order, from pieces
+    ``(member indices, state, stats)`` whose factors are padded to ``k_max`` here."""
 
-    result = SweepResult(
-        ranks=np.asarray(ranks),
-        seeds=np.asarray(seeds),
-        losses_grid=loss_list,
-        W=stack("W", 1),
-        H=stack("H", 0),
-        history=stack("history"),
-        n_iter=stack("it"),
-        status_code=stack("status"),
-        final_loss=stack("loss"),
-        initial_loss=stack("loss0"),
-        kkt_residual=stack("kkt"),
-        heldout_rmse=np.full(stack("loss").shape, np.nan),
-        heldout=0.0,
-        V=V_user,
-        mask=None,
-        solver=solver,
-        single_loss=single_loss,
-        wall_time=wall,
-        compile_time=compile_time,
-    )
-    _report_failures(result, on_failure, total)
-    return result
+    def padded(state):
+        pad = k_max - state.W.shape[-1]
+        W = np.pad(state.W, [(0, 0), (0, 0), (0, pad)])
+        H = np.pad(state.H, [(0, 0), (0, pad), (0, 0)])
+        return state._replace(W=W, H=H)
+
+    order = np.concatenate([np.asarray(idx) for idx, _, _ in pieces])
+    inverse = np.argsort(order)
+    join = lambda *xs: np.concatenate([np.asarray(x) for x in xs])[inverse]
+    state = jax.tree.map(join, *[padded(s) for _, s, _ in pieces])
+    stats = jax.tree.map(join, *[st for _, _, st in pieces])
+    return state, stats
 
 
 def _report_failures(result, on_failure, total):

@@ -23,6 +23,7 @@ import optax
 import pytest
 
 import jaxnmf as jn
+from jaxnmf import _run
 from jaxnmf import estimator as est_mod
 from jaxnmf._testing import positive_data
 
@@ -580,9 +581,9 @@ def test_dtypes_and_recompilation(data):
     assert model.transform(X32).dtype == np.float32
     assert model.transform(data).dtype == np.float64  # computed in the dtype of X
     model.transform(data[:7])
-    size = est_mod._run_compiled._cache_size()
+    size = _run.run_compiled._cache_size()
     model.transform(positive_data(7, N_, seed=9))  # new data of the same shape
-    assert est_mod._run_compiled._cache_size() == size
+    assert _run.run_compiled._cache_size() == size
 
 
 def test_inverse_transform_and_feature_names(data):

@@ -15,7 +15,7 @@ import optax
 import pytest
 
 import jaxnmf as jn
-from jaxnmf import api
+from jaxnmf import _run
 from jaxnmf._testing import positive_data
 
 M_, N_, K_ = 12, 9, 3
@@ -32,18 +32,18 @@ def _fit(data, opt, **kw):
 
 def test_a_fresh_equal_optimizer_does_not_recompile(data):
     first = _fit(data, optax.adam(1e-2))
-    size = api._fit_compiled._cache_size()
+    size = _run.run_compiled._cache_size()
     for _ in range(3):  # a new optax.adam(1e-2) per call, as in a loop over data sets
         again = _fit(data, optax.adam(1e-2))
         np.testing.assert_array_equal(again.W, first.W)
         np.testing.assert_array_equal(again.H, first.H)
-    assert api._fit_compiled._cache_size() == size
+    assert _run.run_compiled._cache_size() == size
     # other hyperparameters are another program (they are static): one compilation each
     other = _fit(data, optax.adam(2e-2))
-    assert api._fit_compiled._cache_size() == size + 1
+    assert _run.run_compiled._cache_size() == size + 1
     assert not np.array_equal(other.W, first.W)
     _fit(data, optax.adam(2e-2))
-    assert api._fit_compiled._cache_size() == size + 1
+    assert _run.run_compiled._cache_size() == size + 1
 
 
 def test_equality_follows_the_optimizer_and_its_hyperparameters():

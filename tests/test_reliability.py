@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jaxnmf as jn
-from jaxnmf import _memory, api, compare
+from jaxnmf import _memory, _run, compare
 from jaxnmf._testing import positive_data
 
 M_, N_, K_ = 14, 11, 3
@@ -172,7 +172,7 @@ def no_compile(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("reached compilation")
 
-    monkeypatch.setattr(api, "_fit_compiled", boom)
+    monkeypatch.setattr(_run, "run_compiled", boom)
 
 
 @pytest.mark.parametrize(

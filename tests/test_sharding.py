@@ -46,13 +46,15 @@ SCRIPT = textwrap.dedent(
     Vs = _sharding.split_rows(_sharding.pad_rows(V, 4), mesh)
     out["shard_rows"] = sorted({tuple(s.data.shape) for s in Vs.addressable_shards})
     out["shard_devices"] = len({s.device for s in Vs.addressable_shards})
-    from jaxnmf import api
+    from jaxnmf import _run, api
     W0, H0 = api.initial_factors(V, None, jax.random.key(0), rank=3, method="random")
-    state = api._fit_compiled(
-        Vs, None, jn.losses.frobenius().astype(np.float64), jax.random.key(0),
-        _sharding.split_rows(_sharding.pad_rows(np.asarray(W0), 4), mesh),
-        _sharding.replicate(np.asarray(H0), mesh), np.float64(0), np.float64(0),
-        solver=jn.solvers.mu(), method="given", rank=3, max_iter=5, track_kkt=False)
+    member = _run.Member(
+        jn.losses.frobenius().astype(np.float64), rank=np.int32(3),
+        W0=_sharding.split_rows(_sharding.pad_rows(np.asarray(W0), 4), mesh),
+        H0=_sharding.replicate(np.asarray(H0), mesh))
+    state, _ = _run.run_compiled(
+        Vs, None, member, _run.Hyper(np.float64(0), np.float64(0)),
+        spec=_run.RunSpec(solver=jn.solvers.mu(), max_iter=5, k_max=3))
     out["W_spec"] = str(state.W.sharding.spec)
     out["W_shards"] = sorted({tuple(s.data.shape) for s in state.W.addressable_shards})
     print(json.dumps(out))

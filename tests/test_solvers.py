@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import jaxnmf as jn
-from jaxnmf import api
+from jaxnmf import _run
 from jaxnmf._testing import np_mu_step, planted, positive_data, random_factors
 
 ADAM = jn.solvers.projected(optax.adam(1e-2))  # created once: optimizers compare by identity
@@ -77,11 +77,11 @@ def test_float32_in_float32_out(solver, data):
 def test_same_seed_is_bit_identical_and_new_data_does_not_recompile(solver, data):
     kw = dict(solver=SOLVERS[solver], max_iter=10, seed=3)
     a = jn.fit(data, K_, **kw)
-    size = api._fit_compiled._cache_size()
+    size = _run.run_compiled._cache_size()
     b = jn.fit(data, K_, **kw)
     other = jn.fit(positive_data(M_, N_, seed=99), K_, **kw)  # new data, same shapes
     c = jn.fit(data, K_, **{**kw, "seed": 4})  # new seed
-    assert api._fit_compiled._cache_size() == size
+    assert _run.run_compiled._cache_size() == size
     assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)
     assert np.array_equal(a.losses, b.losses)
     assert not np.array_equal(a.W, c.W) and not np.array_equal(a.W, other.W)

@@ -22,7 +22,7 @@ from jax.experimental import sparse as jsparse
 
 import jaxnmf as jn
 import jaxnmf.api
-from jaxnmf import _validate, api
+from jaxnmf import _run, _validate, api
 from jaxnmf._sparse import SparseMatrix
 
 M, N, K, ITERS = 12, 9, 3, 4
@@ -140,11 +140,11 @@ def test_float32_in_float32_out_and_no_recompile_for_new_values():
     kw = dict(loss="kl", solver="mu", max_iter=ITERS, tol=0.0)
     a = jn.fit(S, K, **kw)
     assert a.W.dtype == np.float32 and a.H.dtype == np.float32 and a.losses.dtype == np.float32
-    size = api._fit_compiled._cache_size()
+    size = _run.run_compiled._cache_size()
     other = S.copy()
     other.data = other.data * 2 + 1  # same shape and pattern, new values
     b = jn.fit(other, K, **kw)
-    assert api._fit_compiled._cache_size() == size
+    assert _run.run_compiled._cache_size() == size
     assert not np.array_equal(a.W, b.W)
 
 
@@ -325,11 +325,10 @@ def compiled_calls(monkeypatch):
         calls.append((args, kwargs))
         raise _ReachedCompiledError
 
-    class SweepRecorder:
-        lower = staticmethod(recorder)
+    class Recorder:  # fit calls the entry, sweep lowers it ahead of time
+        __call__ = lower = staticmethod(recorder)
 
-    monkeypatch.setattr(jaxnmf.api, "_fit_compiled", recorder)
-    monkeypatch.setattr(SWEEP_MODULE, "_sweep_compiled", SweepRecorder)
+    monkeypatch.setattr(_run, "run_compiled", Recorder())
     return calls
 
 

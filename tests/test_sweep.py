@@ -271,16 +271,16 @@ def test_plan_buckets_minimizes_the_padded_work():
 def test_fused_sweep_evaluates_wh_a_few_members_at_a_time(monkeypatch):
     # Force batches of 2 members (plus a remainder of 1) wherever a member's WH is formed,
     # and the direct objective (float32, 0 < tol < 1e-4): same results as single fits.
-    from jaxnmf import _compile, _fused
+    from jaxnmf import _compile, _fused, _run
 
     V32 = V_.astype(np.float32)
     monkeypatch.setattr(_fused, "_DENSE_BUDGET", 2 * V32.nbytes)
     _compile.clear()
-    _fused.sweep_buckets.clear_cache()  # trace again with the small budget
+    _run.run_compiled.clear_cache()  # trace again with the small budget
     kw = dict(solver="hals", max_iter=12, tol=1e-9)
     sw = jn.sweep(V32, ranks=[2, 3], seeds=[0, 1, 2], **kw)
     _compile.clear()
-    _fused.sweep_buckets.clear_cache()
+    _run.run_compiled.clear_cache()
     for r in (2, 3):
         for s in (0, 1, 2):
             got, want = sw.result(rank=r, seed=s), jn.fit(V32, r, seed=s, **kw)

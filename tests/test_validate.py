@@ -2,7 +2,7 @@
 
 Every bad input must raise ``TypeError`` (wrong kind of thing) or ``ValueError`` (bad value)
 with a message naming the problem, *before anything is compiled*. The rejection tests run
-with ``jaxnmf.api._fit_compiled`` replaced by a recorder that raises a sentinel: a bad input
+with ``jaxnmf._run.run_compiled`` replaced by a recorder that raises a sentinel: a bad input
 that slipped through validation reaches the recorder, so ``pytest.raises`` sees the sentinel
 instead of the expected error and the recorder shows the call. These tests compile nothing.
 
@@ -23,7 +23,7 @@ import pytest
 import scipy.sparse
 
 import jaxnmf as jn
-import jaxnmf.api
+import jaxnmf._run
 from jaxnmf._testing import np_beta_divergence, positive_data
 
 M, N, RANK, MAX_ITER = 8, 12, 3, 30  # one shape for every real fit in this file
@@ -47,7 +47,7 @@ def compiled_calls(monkeypatch):
         calls.append((args, kwargs))
         raise _ReachedCompiledError
 
-    monkeypatch.setattr(jaxnmf.api, "_fit_compiled", recorder)
+    monkeypatch.setattr(jaxnmf._run, "run_compiled", recorder)
     return calls
 
 
@@ -390,8 +390,9 @@ def test_numpy_integers_accepted_for_integer_options(compiled_calls):
     with pytest.raises(_ReachedCompiledError):
         jn.fit(_data(), np.int64(RANK), max_iter=np.int32(MAX_ITER), seed=np.uint8(3))
     _, static = compiled_calls[0]
-    assert static["rank"] == RANK and type(static["rank"]) is int
-    assert static["max_iter"] == MAX_ITER and type(static["max_iter"]) is int
+    spec = static["spec"]  # the RunSpec: its fields are compile-time constants
+    assert spec.k_max == RANK and type(spec.k_max) is int
+    assert spec.max_iter == MAX_ITER and type(spec.max_iter) is int
 
 
 # --- accepted inputs: real fits against oracles ---------------------------------------------

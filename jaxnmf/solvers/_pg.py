@@ -60,6 +60,9 @@ class PGBlock(PGOptions):
 
     stateless = False
     takes_stored_mask = True
+    # Armijo's accept/reject compares rounded objective changes: in float32, padding to a
+    # wider rank flipped a decision and moved a digits fit by 1e-2 (max |ΔW|)
+    exact_width = True
 
     def init(self, side, g0):
         return PGState(self.initial_tol * g0(), jnp.zeros((), jnp.int32))

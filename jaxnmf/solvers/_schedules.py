@@ -17,7 +17,11 @@ A **block** updates one factor with the other fixed, in rows form (``X`` ``(k, p
 * ``stateless`` (class attribute): ``init`` returns ``()`` whatever the data, so that the
   batched executor may start it without a data operator;
 * ``takes_stored_mask``: whether it runs on sparse V with ``mask="stored"`` (blocks that
-  work from statistics alone would have to densify it).
+  work from statistics alone would have to densify it);
+* ``exact_width`` (optional class attribute): the block takes discrete decisions on rounded
+  values (a line search's accept/reject), so padding the factors to a wider rank, which
+  changes the rounding of its products, can change its iterates; sweeps then run each rank
+  of it at its own width.
 
 Schedules here: :class:`Alternating` (W then H: every built-in alternating solver is one,
 with its block), :class:`Repeated` (Gillis & Glineur's "repeat the inner update while it
@@ -113,6 +117,12 @@ class Alternating:
     def keeps_zeros(self) -> bool:
         """Whether a zero entry of a factor stays zero (multiplicative updates)."""
         return all(getattr(self.block(f), "keeps_zeros", False) for f in "WH")
+
+    @property
+    def exact_width(self) -> bool:
+        """Whether a block's iterates depend on the padded width through rounding (see the
+        module docstring): :func:`jaxnmf.sweep` then runs each rank unpadded."""
+        return any(getattr(self.block(f), "exact_width", False) for f in "WH")
 
     @property
     def batchable(self) -> bool:
