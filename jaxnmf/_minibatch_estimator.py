@@ -46,7 +46,11 @@ class MiniBatchNMF(_NMF):
     :attr:`status_` as every jaxnmf run.
 
     Batches are taken in order (no shuffling), the last of a pass shorter: one compiled
-    step per batch shape (two per data size), reused across passes.
+    step per batch shape (two per data size), reused across passes. A small X (up to 65536
+    entries once padded) is zero-padded to power-of-two buckets of rows per batch and of
+    features where that is exact (HALS or MU, Frobenius loss; see
+    :func:`jaxnmf._online.padding_is_exact`): one compiled fit and transform then serve
+    every data size of a bucket.
 
     Args:
       n_components: k; ``"auto"`` (default) or None: as :class:`jaxnmf.NMF`.
@@ -290,26 +294,41 @@ class MiniBatchNMF(_NMF):
 
     def _fit_resident(self, engine: _Online, X, W0, cfg, dtype):
         """Every pass in one compiled loop (:func:`jaxnmf._online.fit_resident`): X cut
-        into batches of ``min(batch_size, n_samples)`` rows, the last zero-padded.
+        into batches of ``min(batch_size, n_samples)`` rows, the last zero-padded. A small X
+        is also zero-padded to buckets of rows per batch and of features where that is exact
+        (:func:`jaxnmf._online.padded_shape`): one program then serves several data sizes.
         Returns ``(code, passes, W)``."""
         m, n = X.shape
         k = W0.shape[1]
         b = min(cfg["batch_size"], m)
         n_b = -(-m // b)
         pad = n_b * b - m
-        Xd = _stream.dense_rows(X, 0, m, dtype)
-        Xp = np.concatenate([Xd, np.zeros((pad, n), dtype)]) if pad else Xd
-        Wp = np.concatenate([W0, np.zeros((pad, k), dtype)]) if pad else W0
         last = m - (n_b - 1) * b
+        bp, n_p = _online.padded_shape(b, n, engine.solver, engine.loss_for(b), n_b)
+        Xd = _stream.dense_rows(X, 0, m, dtype)
+        if (bp, n_p) == (b, n):
+            Xp = np.concatenate([Xd, np.zeros((pad, n), dtype)]) if pad else Xd
+            Wp = np.concatenate([W0, np.zeros((pad, k), dtype)]) if pad else W0
+            Xp, Wp = Xp.reshape(n_b, b, n), Wp.reshape(n_b, b, k)
+        else:  # batch j's rows at Xp[j, :b, :n], zeros elsewhere (the last: its rows only)
+            Xp, Wp = np.zeros((n_b, bp, n_p), dtype), np.zeros((n_b, bp, k), dtype)
+            for j in range(n_b):
+                rows = slice(j * b, min((j + 1) * b, m))
+                r = rows.stop - rows.start
+                Xp[j, :r, :n], Wp[j, :r] = Xd[rows], W0[rows]
         sizes = np.full((n_b,), b, np.int32)
         sizes[-1] = last
         both = jax.tree.map(
             lambda u, v: np.stack([u, v]), engine.loss_for(b), engine.loss_for(last)
         )
+        state = engine.state
+        if n_p != n:  # zero columns of H and of the cross statistics B (on the host)
+            widen = lambda a: np.pad(np.asarray(a), ((0, 0), (0, n_p - n)))
+            state = state._replace(H=widen(state.H), B=widen(state.B))
         out = _online.fit_resident(
-            engine.state,
-            Xp.reshape(n_b, b, n),
-            Wp.reshape(n_b, b, k),
+            state,
+            Xp,
+            Wp,
             sizes,
             both,
             np.asarray(cfg["forget_factor"] ** (b / m), dtype),
@@ -322,14 +341,18 @@ class MiniBatchNMF(_NMF):
             objective_from_grams=engine.objective_from_grams,
             max_steps=cfg["max_iter"] * n_b,
             fresh=bool(self.fresh_restarts),
-            padded=pad > 0,
+            padded=pad > 0 or bp > b,
+            n_features=np.int32(n),
         )
-        engine.state = out.state
+        state = out.state
+        if n_p != n:
+            state = state._replace(H=np.asarray(state.H)[:, :n], B=np.asarray(state.B)[:, :n])
+        engine.state = state
         n_steps = int(out.n_steps)
         code = int(out.state.status)
         if code == _online.Code.RUNNING:
             code = _online.Code.MAX_ITER
-        W = np.asarray(out.W).reshape(n_b * b, k)[:m]
+        W = np.asarray(out.W)[:, :b].reshape(n_b * b, k)[:m]
         return code, -(-n_steps // n_b), W
 
     def _reconstruction_err(self, X, W, H, mask) -> float:
@@ -403,26 +426,36 @@ class MiniBatchNMF(_NMF):
         solver = self._solver_object()
         m, n = X.shape
         _, _, dtype = self._prepared(X, self.components_.shape[0], solver)
-        H = jnp.asarray(self.components_, dtype)
+        H = np.asarray(self.components_, dtype)
         k = H.shape[0]
         mean = float(X.mean())
         loss_for = self._losses_for(n, dtype)
         out = np.empty((m, k), dtype)
         step = cfg["batch_size"]
+        n_b = -(-m // step)
+        # a small X zero-padded to buckets of rows and features where that is exact (zero
+        # rows of W and columns of H; see jaxnmf._online.padding_is_exact): one program for
+        # several data sizes
+        rows_p, n_p = _online.padded_shape(min(step, m), n, solver, loss_for(1), n_b)
+        H = jnp.asarray(np.pad(H, ((0, 0), (0, n_p - n))) if n_p != n else H)
         for a in range(0, m, step):
             Xb = _stream.dense_rows(X, a, a + step, dtype)
-            W0 = np.full((Xb.shape[0], k), np.sqrt(max(mean, 0.0) / k), dtype)
+            r = Xb.shape[0]
+            W0 = np.full((r, k), np.sqrt(max(mean, 0.0) / k), dtype)
+            if (rows_p, n_p) != (min(step, m), n):
+                Xb = np.pad(Xb, ((0, rows_p - r), (0, n_p - n)))
+                W0 = np.pad(W0, ((0, rows_p - r), (0, 0)))
             W, _, _ = _online.transform_compiled(
                 Xb,
                 W0,
                 H,
-                loss_for(Xb.shape[0]),
+                loss_for(r),
                 np.asarray(cfg["tol"], dtype),
                 solver=solver,
                 max_iter=cfg["transform_max_iter"],
                 objective_from_grams=objective_from_grams_ok(cfg["tol"]),
             )
-            out[a : a + Xb.shape[0]] = np.asarray(W)
+            out[a : a + r] = np.asarray(W)[:r]
         return out
 
     def transform(self, X):

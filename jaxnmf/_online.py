@@ -301,6 +301,7 @@ def fit_resident(
     max_steps,
     fresh,
     padded,
+    n_features=None,
 ):
     """The online schedule over a device-resident X, every pass in one compiled loop.
 
@@ -313,12 +314,15 @@ def fit_resident(
     iterates are those of the host loop batch by batch (:func:`step`), without a return to
     the host per batch. ``fresh`` (static): every batch's W starts at
     ``sqrt(mean(X_b) / k)``. ``padded`` (static): whether the last batch has padding rows
-    (they are then held out exactly, see :func:`step`'s ``valid``).
+    (they are then held out exactly, see :func:`step`'s ``valid``). ``n_features``
+    (traced; None: ``Xp.shape[2]``): the data columns, the others zero padding (see
+    :func:`padding_is_exact`); only the fresh start's mean reads it.
     """
     n_batches, b, _ = Xp.shape
     k = s.H.shape[0]
     dtype = s.H.dtype
     rows = jnp.arange(b, dtype=jnp.int32)
+    n_cols = Xp.shape[2] if n_features is None else n_features
 
     def body(c):
         s, Wp, costs, i = c
@@ -326,7 +330,7 @@ def fit_resident(
         X = Xp[j]
         size = sizes[j]
         if fresh:
-            mean = jnp.sum(X) / (size.astype(dtype) * X.shape[1])
+            mean = jnp.sum(X) / (size.astype(dtype) * jnp.asarray(n_cols, dtype))
             W0 = jnp.full((b, k), jnp.sqrt(jnp.maximum(mean, 0) / k), dtype)
         else:
             W0 = Wp[j]
@@ -372,6 +376,46 @@ def transform_compiled(X, W0, H, loss, tol, *, solver, max_iter, objective_from_
         problem, _driver.start(problem, W0, H, one, **static), one, tol, 0.0, **static
     )
     return s.W, s.it, s.status
+
+
+# Small problems are zero-padded to buckets of rows and features (see padded_shape) when
+# that is exact: one compiled program then serves every data size in the bucket (the
+# compiling, not the arithmetic, is the cost of a small fit). Up to this many padded
+# entries in all.
+BUCKET_MAX_ENTRIES = 1 << 16
+_BUCKET_MIN = 16
+
+
+def padding_is_exact(solver, loss) -> bool:
+    """Static: whether zero rows of X with zero rows of W, and zero columns of X with zero
+    columns of H, change nothing for the real rows and columns — W, H, the statistics, the
+    objective and the stopping rules (exactly, up to the order of floating-point sums).
+
+    True for plain HALS or MU blocks (:class:`~jaxnmf.solvers.HALS`,
+    :class:`~jaxnmf.solvers.MU`) on a Frobenius-family loss without a mask: a zero row of
+    the updated factor whose data row is zero has a zero gradient and stays zero (HALS:
+    ``max(0 - 0, 0)``; MU: ``pos = 0`` leaves the entry, and an l1 term sends it to 0), and
+    zero rows or columns add nothing to ``WᵀW``, ``WᵀX``, ``HHᵀ``, ``XHᵀ`` or
+    ``‖X - WH‖²``. Not for β ≠ 2 (the floor of WH makes a padded entry count) nor for
+    blocks that read the shapes (A-HALS and A-MU size their inner loops by them)."""
+    from .solvers import HALS, MU
+
+    return type(solver) in (HALS, MU) and is_quadratic(loss)
+
+
+def bucket(size: int) -> int:
+    """The padded size of a dimension: the next power of two, at least 16."""
+    return max(_BUCKET_MIN, 1 << max(int(size) - 1, 0).bit_length())
+
+
+def padded_shape(rows: int, cols: int, solver, loss, n_batches: int = 1) -> tuple[int, int]:
+    """``(rows, cols)`` of each of ``n_batches`` batches after padding: their buckets where
+    padding is exact and the padded batches have at most :data:`BUCKET_MAX_ENTRIES` entries
+    in all (a small problem, where compiling is the cost), else unchanged."""
+    if not padding_is_exact(solver, loss):
+        return rows, cols
+    r, c = bucket(rows), bucket(cols)
+    return (r, c) if n_batches * r * c <= BUCKET_MAX_ENTRIES else (rows, cols)
 
 
 def fresh_W(X: np.ndarray, k: int, dtype) -> np.ndarray:

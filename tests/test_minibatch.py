@@ -336,6 +336,31 @@ def test_partial_fit_continues_fit_and_transform_is_nonnegative(data):
     assert fresh.components_.shape == (K, N) and fresh.n_steps_ == 1
 
 
+@pytest.mark.parametrize("solver, fresh", [("hals", False), ("mu", True)])
+def test_zero_padding_to_buckets_changes_nothing(data, solver, fresh, monkeypatch):
+    # a small X is padded to buckets of rows per batch and of features (one compiled
+    # program for several data sizes): the padded fit equals the unpadded one. Three batches
+    # of 20 rows (the last of 8), 10 features: 32 x 16 each; penalties on both factors.
+    kw = dict(batch_size=20, max_iter=3, tol=0.0, max_no_improvement=None, random_state=0)
+    kw.update(alpha_W=0.01, alpha_H=0.02, l1_ratio=0.5, solver=solver, fresh_restarts=fresh)
+    loss = jn.MiniBatchNMF(K)._objective(20, N).astype(np.float64)
+    assert _online.padded_shape(20, N, jn.solvers.as_solver(solver), loss, 3) == (32, 16)
+    kl = jn.losses.beta(1.0).astype(np.float64)
+    assert _online.padded_shape(20, N, jn.solvers.mu(), kl, 3) == (20, N)  # not for beta != 2
+    fits = []
+    for bucket_max in (_online.BUCKET_MAX_ENTRIES, 0):  # padded, then not
+        monkeypatch.setattr(_online, "BUCKET_MAX_ENTRIES", bucket_max)
+        est = jn.MiniBatchNMF(K, **kw)
+        fits.append((est.fit_transform(data), est, est.transform(data[:30])))
+    (W, est, T), (W0, est0, T0) = fits
+    np.testing.assert_allclose(W, W0, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(est.components_, est0.components_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(T, T0, rtol=1e-12, atol=1e-15)
+    assert est.reconstruction_err_ == pytest.approx(est0.reconstruction_err_, rel=1e-12)
+    assert (est.n_steps_, est.n_iter_) == (est0.n_steps_, est0.n_iter_) == (9, 3)
+    assert est.components_.shape == (K, N) and est._online_state.B.shape == (K, N)
+
+
 def _check_outcomes(estimator) -> dict:
     checks = pytest.importorskip("sklearn.utils.estimator_checks")
     with warnings.catch_warnings():
