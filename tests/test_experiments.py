@@ -4,7 +4,7 @@ manifest, typed ``--set`` overrides, and figures that name the file and key a re
 The kill-and-resume test runs ``python -m experiments run rank_selection`` (a small smoke
 config) in a subprocess, kills it once its first part file exists, restarts it and checks that
 the finished part is loaded, not recomputed. It needs scikit-learn (the docstrings corpus) and
-takes about 20–40 s on 2 CPU cores.
+takes about 15–40 s on 2 CPU cores (three Python starts, two small sweeps compiled).
 """
 
 from __future__ import annotations
@@ -26,20 +26,28 @@ from experiments.__main__ import main as cli
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A small rank_selection run: two parts (docstrings, then planted), each one sweep.
+# A small rank_selection run: two parts (docstrings, then planted), each one sweep. As small
+# as the parts allow (two ranks, two seeds, a few iterations, few terms and genes): the test
+# is about the part files, and most of its time is the subprocesses' start and compilation.
 SMALL = [
     "--set",
     "docstrings.ranks=[2,3]",
     "--set",
     "docstrings.n_seeds=2",
     "--set",
-    "docstrings.max_iter=30",
+    "docstrings.max_iter=10",
     "--set",
-    "planted.ranks=[2,3,4]",
+    "docstrings.max_features=50",
+    "--set",
+    "planted.ranks=[2,3]",
     "--set",
     "planted.n_seeds=2",
     "--set",
-    "planted.max_iter=200",
+    "planted.max_iter=10",
+    "--set",
+    "planted.n_genes=100",
+    "--set",
+    "planted.markers_per_group=10",
 ]
 
 
@@ -136,7 +144,10 @@ def test_corrupt_npz_raises_a_clear_error_naming_the_file(tmp_path, capsys):
     part = out / "rank_selection" / "smoke" / "parts" / "docstrings.npz"
     part.parent.mkdir(parents=True)
     part.write_bytes(b"\x00" * 64)
-    status = cli(["run", "rank_selection", "--variant", "smoke", "--out", str(out)])
+    # --no-compile-cache: in this (pytest) process the cache would stay on for every later
+    # test, each compile then also written to disk
+    args = ["run", "rank_selection", "--variant", "smoke", "--out", str(out), "--no-compile-cache"]
+    status = cli(args)
     assert status == 2
     err = capsys.readouterr().err
     assert f"{part}: corrupt result file" in err and "--force" in err
