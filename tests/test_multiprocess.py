@@ -34,7 +34,7 @@ WORKER = textwrap.dedent(
                                initialization_timeout=60)
     import numpy as np
     import jaxnmf as jn
-    from jaxnmf import _sharding, api
+    from jaxnmf import _sharding
     from jaxnmf._testing import positive_data
 
     out = {"pid": pid, "n_devices": len(jax.devices()), "n_local": len(jax.local_devices())}
@@ -47,10 +47,9 @@ WORKER = textwrap.dedent(
 
     V, W0, H0 = GIVEN()
     mesh = _sharding.mesh(jax.devices(), "rows")
-    state = api._fit_compiled(
-        _sharding.split_rows(V, mesh), None, LOSS(), jax.random.key(0),
-        _sharding.split_rows(W0, mesh), _sharding.replicate(H0, mesh), np.float64(0),
-        np.float64(0), **STATIC())
+    state = RUN_GIVEN(
+        _sharding.split_rows(V, mesh), _sharding.split_rows(W0, mesh), _sharding.replicate(H0, mesh)
+    )
     out["W_spans_processes"] = not state.W.is_fully_addressable
     out["local_rows"] = sorted(int(s.index[0].start) for s in state.W.addressable_shards)
     whole = _sharding.gather(state)
@@ -71,41 +70,38 @@ PRELUDE = textwrap.dedent(
         rng = np.random.default_rng(4)
         return positive_data(32, 14, seed=3), rng.random((32, 3)) + 0.1, rng.random((3, 14)) + 0.1
 
-    def LOSS():
+    def RUN_GIVEN(V, W0, H0):
+        # the library's compiled run (MU, 20 iterations) from the given factors: its final
+        # state, W row-sharded where V and W0 are (jaxnmf._run's entry, api's before it)
+        import jax
         import jaxnmf as jn
-        return jn.losses.frobenius().astype(np.float64)
-
-    def STATIC():
-        import jaxnmf as jn
-        return dict(solver=jn.solvers.mu(), method="given", rank=3, max_iter=20, track_kkt=False)
+        from jaxnmf import api
+        loss, solver = jn.losses.frobenius().astype(np.float64), jn.solvers.mu()
+        zero = np.float64(0)
+        if hasattr(api, "_fit_compiled"):
+            return api._fit_compiled(
+                V, None, loss, jax.random.key(0), W0, H0, zero, zero, solver=solver,
+                method="given", rank=3, max_iter=20, track_kkt=False)
+        from jaxnmf import _run
+        member = _run.Member(loss, rank=np.int32(3), W0=W0, H0=H0)
+        spec = _run.RunSpec(solver=solver, max_iter=20, k_max=3)
+        return _run.run_compiled(V, None, member, _run.Hyper(zero, zero), spec=spec)[0]
     """
 )
 
 
 def _reference():
     """The single-process results, in this (pytest) process."""
-    import jax
     import numpy as np
 
     import jaxnmf as jn
-    from jaxnmf import api
     from jaxnmf._testing import positive_data
 
     ns = {}
     exec(PRELUDE, ns)
     fit = jn.fit(positive_data(30, 14, seed=3), 3, **ns["FIT"])
     V, W0, H0 = ns["GIVEN"]()
-    state = api._fit_compiled(
-        V,
-        None,
-        ns["LOSS"](),
-        jax.random.key(0),
-        W0,
-        H0,
-        np.float64(0),
-        np.float64(0),
-        **ns["STATIC"](),
-    )
+    state = ns["RUN_GIVEN"](V, W0, H0)
     fit32 = jn.fit(V, 3, **ns["FIT"])
     sw = jn.sweep(positive_data(30, 14, seed=3), [2, 3], [0, 1], **ns["SWEEP"])
     return fit, np.asarray(state.W), np.asarray(state.H), fit32, sw
