@@ -71,20 +71,13 @@ PRELUDE = textwrap.dedent(
         return positive_data(32, 14, seed=3), rng.random((32, 3)) + 0.1, rng.random((3, 14)) + 0.1
 
     def RUN_GIVEN(V, W0, H0):
-        # the library's compiled run (MU, 20 iterations) from the given factors: its final
-        # state, W row-sharded where V and W0 are (jaxnmf._run's entry, api's before it)
-        import jax
+        # the library's one compiled entry (MU, 20 iterations) from the given factors: its
+        # final state, W row-sharded where V and W0 are
         import jaxnmf as jn
-        from jaxnmf import api
-        loss, solver = jn.losses.frobenius().astype(np.float64), jn.solvers.mu()
-        zero = np.float64(0)
-        if hasattr(api, "_fit_compiled"):
-            return api._fit_compiled(
-                V, None, loss, jax.random.key(0), W0, H0, zero, zero, solver=solver,
-                method="given", rank=3, max_iter=20, track_kkt=False)
         from jaxnmf import _run
+        loss, zero = jn.losses.frobenius().astype(np.float64), np.float64(0)
         member = _run.Member(loss, rank=np.int32(3), W0=W0, H0=H0)
-        spec = _run.RunSpec(solver=solver, max_iter=20, k_max=3)
+        spec = _run.RunSpec(solver=jn.solvers.mu(), max_iter=20, k_max=3)
         return _run.run_compiled(V, None, member, _run.Hyper(zero, zero), spec=spec)[0]
     """
 )
