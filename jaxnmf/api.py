@@ -247,7 +247,11 @@ class Request:
             k_max=k_max,
             method=self.method,
             track_kkt=self.track_kkt,
-            objective_from_grams=objective_from_grams_ok(opts.tol),
+            # float64 takes the Gram-form objective whatever tol (gram_objective_allowed):
+            # the same flag for every tol there, so a new tol never recompiles
+            objective_from_grams=bool(
+                self.dtype == np.float64 or objective_from_grams_ok(opts.tol)
+            ),
             eval_every=opts.eval_every,
         )
         return _run.RunSpec(**{**base, **fields})

@@ -365,7 +365,7 @@ def _kmeans_tol(X, ok, tol):
 # --------------------------------------------------------------------------------------------
 
 
-def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol):
+def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol, width=None):
     """Usages ``W`` ``(m, k)`` of ``X`` ``(m, n)`` ≈ ``W H`` with ``H`` ``(k, n)`` fixed.
 
     The one place where consensus (and bi-cross-validation in :mod:`jaxnmf.rank_selection`)
@@ -373,12 +373,14 @@ def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol):
     the library's driver as :meth:`jaxnmf.NMF.transform` runs it, from cNMF's
     (scikit-learn's) start ``W = √(mean(X) / k)`` everywhere, on ``X / max X`` like every fit
     (:mod:`jaxnmf._scale`). Returns a :class:`~jaxnmf.FitResult` with ``H`` exactly as given.
+    ``width``: the padded width to solve at (the largest rank of the caller: one compiled
+    program for every rank; see :func:`jaxnmf.estimator.solve_w_with_h_fixed`).
     """
     from .estimator import solve_w_with_h_fixed
 
     V, mask_c, loss_c, solver_c, dtype = _api.prepare(X, None, loss, solver, mask)
     H = np.asarray(H, dtype)
-    state, scaling = solve_w_with_h_fixed(V, mask_c, loss_c, solver_c, H, tol, max_iter)
+    state, scaling = solve_w_with_h_fixed(V, mask_c, loss_c, solver_c, H, tol, max_iter, width)
     res = _api.to_result(state, solver_c, loss_c, scaling)
     return dataclasses.replace(res, H=H)
 
@@ -643,7 +645,7 @@ def consensus(
         spectra = np.stack([np.median(pts[ok & (lab == c)], axis=0) for c in range(r)])
         spectra = spectra / spectra.sum(axis=1, keepdims=True)
         fit = _refit_with_fixed_components(
-            X, Xmask, spectra, loss, solver, max_iter=refit_max_iter, tol=tol
+            X, Xmask, spectra, loss, solver, max_iter=refit_max_iter, tol=tol, width=max(ranks)
         )
         # cNMF's order: by total share of the row-normalized usages, largest first
         usage = fit.W / np.maximum(fit.W.sum(axis=1, keepdims=True), np.finfo(dtype).tiny)

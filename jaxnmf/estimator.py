@@ -139,31 +139,38 @@ except ImportError:
             return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], object)
 
 
-def solve_w_with_h_fixed(V, mask, loss, solver, H, tol, max_iter):
+def solve_w_with_h_fixed(V, mask, loss, solver, H, tol, max_iter, width=None):
     """``W`` for prepared data ``V`` (``(m, n)``, from :func:`jaxnmf.api.prepare`) with ``H``
     ``(k, n)`` fixed: ``solver``'s W block under the one-side schedule, from scikit-learn's
     start ``W = sqrt(mean(V) / k)`` (mean over observed entries; positive, so multiplicative
     updates can move it), solved on ``V / max V`` as :func:`jaxnmf.fit` does
     (:mod:`jaxnmf._scale`). Used by :meth:`NMF.transform` and the consensus refit.
 
+    ``width`` (``>= k``): solve at this padded width, the components ``>= k`` inactive (zero),
+    so that solves of several ranks share one compiled program (the consensus refit of every
+    rank, bi-cross-validation); the state returned is cut back to k components.
+
     Returns ``(state, scaling)``: the final run state, in the scaled units, and the scaling
     (``scaling.factors_out`` / ``scaling.run_state`` map it back).
     """
     dtype = np.dtype(H.dtype)
     k = H.shape[0]
+    width = k if width is None else int(width)
     W0 = np.full((V.shape[0], k), np.sqrt(float(_observed_mean(V, mask)) / k), dtype)
     scaling = _scale.data_scale(V, mask, loss)
     W0, H = scaling.factors_in(W0, H)
+    W0 = np.pad(np.asarray(W0), [(0, 0), (0, width - k)])
+    H = np.pad(np.asarray(H), [(0, width - k), (0, 0)])
     spec = _run.RunSpec(
         solver=_solvers.one_side(solver, "W"),
         max_iter=max_iter,
-        k_max=k,
-        objective_from_grams=objective_from_grams_ok(tol),
+        k_max=width,
+        objective_from_grams=bool(dtype == np.float64 or objective_from_grams_ok(tol)),
     )
     hyper = _run.Hyper(np.asarray(tol, dtype), np.asarray(0, dtype))
     member = _run.Member(scaling.loss(loss), rank=np.int32(k), W0=W0, H0=H)
     state, _ = _run.run_compiled(scaling.data(V), mask, member, hyper, spec=spec)
-    return state, scaling
+    return state._replace(W=state.W[:, :k], H=state.H[:k]), scaling
 
 
 @functools.partial(jax.jit, static_argnames="beta")

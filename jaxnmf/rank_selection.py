@@ -462,7 +462,7 @@ def bicross_validation(
                 f"with folds {(p, q)}"
             )
     kw = dict(loss=loss, solver=solver, max_iter=max_iter, tol=tol)
-    one_side = dict(max_iter=max_iter, tol=tol)
+    one_side = dict(max_iter=max_iter, tol=tol, width=max(ranks))  # one program for all ranks
     errors = np.zeros((len(ranks), p * q))
     for fi, (rows, cols) in enumerate((r, c) for r in row_blocks for c in col_blocks):
         rest_r = np.setdiff1d(np.arange(m), rows)

@@ -444,9 +444,6 @@ def _sweep_fused(req, members, batch_size, progress):
     # Objective from Gram products in float64, and in float32 where the stopping rule can
     # trust it (as in fit): the iterates are the same either way.
     spec = req.spec(max(r for _, r, _ in grid), mode=_run.BUCKETS)
-    spec = dataclasses.replace(
-        spec, objective_from_grams=bool(dtype == np.float64 or spec.objective_from_grams)
-    )
     hyper = req.hyper()
     pieces, compile_time, done = [], 0.0, 0
     for chunk in chunks:
