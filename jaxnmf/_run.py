@@ -27,10 +27,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _driver, _fused, _holes, _sparse
+from . import _driver, _fused, _sparse
 from . import init as _init
 from .solvers import Problem
-from .solvers._base import is_quadratic
 
 __all__ = ["Hyper", "Member", "RunSpec", "heldout_keep", "run_compiled"]
 
@@ -119,64 +118,23 @@ def _problem(V, mask, member: Member, spec: RunSpec) -> Problem:
 def _initial(V, mask, member: Member, spec: RunSpec):
     if spec.method == "given":
         return member.W0, member.H0
-    if isinstance(mask, _holes.Holes):  # initialization has no sparse form: once, dense
-        mask = mask.dense()
     return _init.initialize(V, member.key, spec.k_max, member.rank, spec.method, mask)
 
 
-# Whether held-out members may run on their list of hidden entries (takes_holes). Off: on
-# XLA:CPU the O(nnz_hidden · k) corrections are gathers and scatters (segment sums), about
-# 0.5 ns per element against a GEMM's ~0.01 ns per flop, so at 10 % hidden they cost more
-# than the dense masked products they replace. Measured on a 2-core CPU (digits 1797 × 64,
-# ranks 2..20, 1 seed, 50 iterations, tol 0, float32, load ~5): HALS 7.5 s dense vs 7.5–8.2 s
-# on the list; MU 1.5 s dense vs 3.3–4.4 s. Tests switch it on to check that the list gives
-# the dense path's iterates (tests/test_heldout_fast.py).
-HOLES = False
-
-
-def takes_holes(V, mask, loss, spec: RunSpec) -> bool:
-    """Whether a held-out member runs on the list of its hidden entries
-    (:class:`~jaxnmf._holes.Holes`: the unmasked Gram products plus an O(nnz_hidden · k)
-    correction) rather than a dense 0/1 mask: dense V, no user mask, a Frobenius-family
-    loss, a solver whose blocks take it (HALS, MU), no per-iteration KKT residual (which
-    would densify the mask at every iteration). Static."""
-    return (
-        HOLES
-        and spec.heldout > 0
-        and not isinstance(V, _sparse.SparseMatrix)
-        and mask is None
-        and is_quadratic(loss)
-        and not spec.track_kkt
-        and _holes.solver_takes_holes(spec.solver)
-    )
-
-
-def _split_heldout(V, mask, member: Member, spec: RunSpec, dense: bool = False):
+def _split_heldout(V, mask, member: Member, spec: RunSpec):
     """``(fit mask, hidden weights)``: the member's fitting weights (the user's mask times its
-    held-out split) and the weights of the entries it hides; both the member's
-    :class:`~jaxnmf._holes.Holes` where :func:`takes_holes` (unless ``dense``: the dense
-    0/1 mask of the same split, as every other case gets)."""
+    held-out split) and the weights of the entries it hides."""
     if isinstance(V, _sparse.SparseMatrix):  # mask="stored": hide a fraction of the stored
         keep = heldout_keep(member.key, (V.nnz,), spec.heldout).astype(V.dtype)
         return mask.with_values(mask.values * keep), mask.values * (1 - keep)
-    keep = heldout_keep(member.key, V.shape, spec.heldout)
-    if not dense and takes_holes(V, mask, member.loss, spec):
-        holes = _holes.from_keep(keep, V, _holes.capacity(V.shape, spec.heldout))
-        return holes, holes
-    keep = keep.astype(V.dtype)
+    keep = heldout_keep(member.key, V.shape, spec.heldout).astype(V.dtype)
     if mask is None:
         return keep, 1 - keep
     return mask * keep, mask * (1 - keep)
 
 
 def _heldout_error(V, hidden, W, H):
-    """``(Σ hidden · (V - WH)², Σ hidden)`` over the hidden entries (from the list of
-    hidden entries alone for :class:`~jaxnmf._holes.Holes`: O(nnz_hidden · k))."""
-    if isinstance(hidden, _holes.Holes):
-        count = jnp.sum(hidden.weight)
-        nan = jnp.asarray(jnp.nan, count.dtype)
-        # an overflowed list is incomplete: no error rather than a wrong one
-        return jnp.where(hidden.overflow, nan, hidden.hidden_sq_error(W, H)), count
+    """``(Σ hidden · (V - WH)², Σ hidden)`` over the hidden entries."""
     if isinstance(V, _sparse.SparseMatrix):
         wh = _sparse.sample(W, H, V.rows, V.cols)
         return jnp.sum(hidden * jnp.square(V.values - wh)), jnp.sum(hidden)
@@ -202,15 +160,6 @@ def _one_member(V, mask, member: Member, hyper: Hyper, state, stop_at, *, spec: 
         problem, W0, H0, spec.solver, hyper.tol, hyper.pg_tol, eval_every=spec.eval_every, **static
     )
     stats = () if hidden is None else _heldout_error(V, hidden, state.W, state.H)
-    if isinstance(mask, _holes.Holes):
-        # more hidden entries than the list holds (see jaxnmf._holes): say so, never a
-        # silently wrong fit
-        bad = mask.overflow
-        nan = jnp.asarray(jnp.nan, state.loss.dtype)
-        state = state._replace(
-            status=jnp.where(bad, _driver.Code.NONFINITE, state.status).astype(jnp.int32),
-            loss=jnp.where(bad, nan, state.loss),
-        )
     return state, stats
 
 

@@ -48,7 +48,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _sparse
-from ._holes import Holes
 from ._sparse import SparseMatrix
 
 __all__ = [
@@ -177,10 +176,6 @@ class BetaDivergence(Term):
         its values at the stored entries ``(nnz,)`` (sparse V)."""
         if isinstance(V, SparseMatrix):  # WH: then the stored entries' values, (nnz,)
             return self._sparse_value(V, W, H, mask, WH)
-        if isinstance(mask, Holes):  # a held-out split: every entry, less the hidden ones
-            WH = W @ H if WH is None else WH
-            hidden = self.elementwise(mask.values, WH[mask.rows, mask.cols])
-            return jnp.sum(self.elementwise(V, WH)) - jnp.sum(mask.weight * hidden)
         d = self.elementwise(self._observed(V, mask), W @ H if WH is None else WH)
         return jnp.sum(d) if mask is None else jnp.sum(mask * d)
 
@@ -253,8 +248,6 @@ class BetaDivergence(Term):
     def split_grad(self, V, W, H, mask, wrt, WH=None):
         """``WH``: the product ``W @ H`` when the caller has formed it already (dense V), or
         its values at the stored entries ``(nnz,)`` (sparse V)."""
-        if isinstance(mask, Holes):  # no per-iteration use: blocks take its statistics
-            mask = mask.dense()
         if isinstance(V, SparseMatrix) and (mask is not None or self.beta != 2.0):
             return self._sparse_split_grad(V, W, H, mask, wrt, WH)
         if mask is None and self.beta == 2.0:

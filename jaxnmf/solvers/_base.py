@@ -9,7 +9,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._holes import Holes
 from .._sparse import SparseMatrix
 from ..losses import BetaDivergence, Loss, Penalty
 
@@ -109,17 +108,11 @@ def gram_objective_allowed(problem, dtype) -> bool:
 
 
 def _gram_objective_any_dtype(problem, W, H, WtW, WtV):
-    """:func:`frobenius_gram_objective` of a :class:`Problem`'s loss; for a held-out member
-    (a :class:`~jaxnmf._holes.Holes` mask) less the hidden entries' ``½Σ(V - WH)²``."""
-    hidden = 0.0
-    if isinstance(problem.mask, Holes):
-        hidden = problem.mask.hidden_sq_error(W, H)
-    return frobenius_gram_objective(
-        problem.loss, problem.sq_norm, W, H, WtW, WtV, H @ H.T, hidden_sq=hidden
-    )
+    """:func:`frobenius_gram_objective` of a :class:`Problem`'s loss."""
+    return frobenius_gram_objective(problem.loss, problem.sq_norm, W, H, WtW, WtV, H @ H.T)
 
 
-def frobenius_gram_objective(loss: Loss, sq_norm, W, H, WtW, WtV, HHt, hidden_sq=0.0):
+def frobenius_gram_objective(loss: Loss, sq_norm, W, H, WtW, WtV, HHt):
     """The objective ``a·½‖V - WH‖² + penalties`` from ``WᵀW`` ``(k, k)``, ``WᵀV`` ``(k, n)``
     and ``HHᵀ`` ``(k, k)``: ``½‖V‖² - ⟨WᵀV, H⟩ + ½⟨WᵀW, HHᵀ⟩`` costs O(k²n) instead of O(mnk).
 
@@ -131,13 +124,9 @@ def frobenius_gram_objective(loss: Loss, sq_norm, W, H, WtW, WtV, HHt, hidden_sq
     float32 products ``WᵀV`` carry that error already), which made the relative change of the
     objective read as 0 well before convergence (a float32 HALS fit of LFW faces stopped at
     iteration 589 instead of 1224). Hence float64 only where the stopping rule needs it.
-
-    ``hidden_sq``: ``Σ (V - WH)²`` over entries weighted 0 (a held-out split), taken off.
     """
     a, pen = quadratic_coefficients(loss)
     fit = 0.5 * sq_norm - jnp.vdot(WtV, H) + 0.5 * jnp.vdot(WtW, HHt)
-    if not (isinstance(hidden_sq, float) and hidden_sq == 0.0):
-        fit = fit - 0.5 * hidden_sq
     # A penalty absent from the loss has the Python weight 0.0: skip its pass over W or H
     # (XLA keeps 0 · x, since x might be inf or NaN).
     weighted = lambda w, term: 0.0 if isinstance(w, float) and w == 0.0 else w * term()

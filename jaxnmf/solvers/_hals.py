@@ -38,57 +38,6 @@ def _hals_rows(X, numer, gram, a, l1, l2, active):
     return jax.lax.fori_loop(0, k, body, X)
 
 
-def _hals_rows_holes(X, stats):
-    """:func:`_hals_rows` for a held-out member: the exact masked coordinate descent of
-    :func:`_hals_rows_masked` with weights ``1 - D``, from the unmasked statistics and a
-    correction over the hidden entries ``D`` only (:class:`~jaxnmf._holes.HoleSide`).
-
-    Row j's numerator ``Σ_i M_i y_ij R^j_i`` is the Gram-form one less its hidden entries'
-    part ``Σ_hidden y_j (v - pred + y_j x_j)``, and its denominator ``Σ_i M_i y_ij²`` is
-    ``gram_jj`` less ``Σ_hidden y_j²``; ``pred`` (the prediction at the hidden entries) is
-    kept up to date component by component, as :func:`_hals_rows_sparse` keeps its residual.
-    The same iterates as the dense masked sweep up to rounding, at O(k² p + k · nnz_hidden)
-    per sweep instead of O(k p q).
-    """
-    holes, gram, a, l1, l2, active = (
-        stats.holes,
-        stats.gram,
-        stats.a,
-        stats.l1,
-        stats.l2,
-        stats.active,
-    )
-    k = X.shape[0]
-    cross = stats.observed_cross()  # (k, p): Σ_i M_i y_i v_i
-    diag = holes.diag()  # (k, p): Σ_hidden y²
-    Yt = holes.Yg.T  # (k, cap): row j is y_j at the hidden entries (0 at padding)
-    pred = holes.predict(X)  # (cap,)
-    # gram_jj - Σ_hidden y² cancels where component j meets only hidden entries: treat a
-    # remainder within rounding of gram_jj as the zero it is (the dense sweep's denom = 0).
-    eps = 64 * jnp.finfo(X.dtype).eps
-
-    def body(j, carry):
-        X, pred = carry
-        g_row = jax.lax.dynamic_index_in_dim(gram, j, keepdims=False)  # (k,)
-        x = jax.lax.dynamic_index_in_dim(X, j, keepdims=False)  # (p,)
-        y = jax.lax.dynamic_index_in_dim(Yt, j, keepdims=False)  # (cap,)
-        d = jax.lax.dynamic_index_in_dim(diag, j, keepdims=False)  # (p,)
-        c = jax.lax.dynamic_index_in_dim(cross, j, keepdims=False)
-        # Σ_i M_i y_ij (v_i - Σ_{l≠j} y_il x_l): observed cross, less the observed fit of
-        # all components, plus component j's own
-        fit = g_row @ X - holes.segment_sum(y * pred)  # Σ_i M_i y_ij (YᵀX)_i
-        curv = g_row[j] - d  # Σ_i M_i y_ij²
-        curv = jnp.where(curv > eps * g_row[j], curv, 0)
-        numer = a * (c - fit + curv * x) - l1
-        denom = a * curv + l2
-        new = jnp.where(denom > 0, jnp.maximum(numer / jnp.where(denom > 0, denom, 1), 0), x)
-        new = jnp.where(active[j], new, 0)
-        pred = pred + y * jnp.take(new - x, holes.seg)
-        return jax.lax.dynamic_update_index_in_dim(X, new, j, 0), pred
-
-    return jax.lax.fori_loop(0, k, body, (X, pred))[0]
-
-
 def _hals_rows_masked(R, M, X, Y, a, l1, l2, active):
     """HALS sweep over rows x_j of ``X`` ``(k, q)`` for ``V ≈ Yᵀ X`` with entry weights.
 
@@ -148,7 +97,6 @@ class HALSBlock:
 
     stateless = True
     takes_stored_mask = True
-    takes_holes = True  # a held-out split's statistics: _hals_rows_holes
 
     def check(self, loss, has_mask: bool) -> None:
         require_quadratic("hals_block", loss)
@@ -157,8 +105,6 @@ class HALSBlock:
         return ()
 
     def update_from_statistics(self, X, stats, state, dims):
-        if getattr(stats, "holes", None) is not None:
-            return _hals_rows_holes(X, stats), state
         a, l1, l2 = stats.a, stats.l1, stats.l2
         return _hals_rows(X, stats.cross, stats.gram, a, l1, l2, stats.active), state
 

@@ -31,7 +31,6 @@ class MUBlock:
 
     stateless = True
     takes_stored_mask = True
-    takes_holes = True  # a held-out split's statistics (Statistics.gram_apply)
     reuses_prediction = True  # general losses: the schedule's W @ H serves the gradient
     keeps_zeros = True  # a multiplicative update cannot move a zero entry
 
@@ -44,8 +43,8 @@ class MUBlock:
 
     def update_from_statistics(self, X, stats, state, dims):
         a = stats.a
-        pos = a * stats.gram_apply(X) + stats.l1 + stats.l2 * X
-        X = X * mu_ratio(a * stats.observed_cross(), pos, 1.0)
+        pos = a * (stats.gram @ X) + stats.l1 + stats.l2 * X
+        X = X * mu_ratio(a * stats.cross, pos, 1.0)
         return jnp.where(stats.active[:, None], X, 0), state
 
 

@@ -28,13 +28,6 @@ masked objective (the EM step for missing entries; Zhang, Wang, Ravindran & Plem
 Kim & Choi 2009). Weights above 1 are divided by their largest value first (the loss weight
 takes the factor). HALS keeps its exact masked coordinate descent instead (its residual
 form, :func:`jaxnmf.solvers._hals._hals_rows_masked`).
-
-A held-out split of a sweep (:class:`~jaxnmf._holes.Holes`, weights ``1 - D`` with ``D``
-the few hidden entries) is no majorizer: its statistics are exact, the unmasked ``WᵀV``,
-``WᵀW`` with the hidden entries' part (:class:`~jaxnmf._holes.HoleSide`, O(nnz_hidden · k))
-carried in :attr:`Statistics.holes` and taken off by :meth:`Statistics.observed_cross` and
-:meth:`Statistics.gram_apply`. Only blocks with ``takes_holes`` (HALS, MU) are given one;
-every other block gets the dense mask (:func:`jaxnmf._run._split_heldout`).
 """
 # ruff: noqa: N802, N803, N806
 
@@ -45,7 +38,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._holes import Holes
 from .._sparse import SparseMatrix, sample
 from ._base import Problem, is_quadratic, quadratic_coefficients
 
@@ -58,11 +50,6 @@ class Statistics(NamedTuple):
     ``cross`` ``(k, p)``, ``gram`` ``(k, k)``; ``a``, ``l1``, ``l2`` scalars (Python floats
     when a term is absent, so that XLA drops it); ``active`` ``(k,)``, False for padded
     components, which every block keeps at zero.
-
-    ``holes``: None, or for a held-out member (:mod:`jaxnmf._holes`) the hidden entries seen
-    from this factor (a :class:`~jaxnmf._holes.HoleSide`); ``cross`` and ``gram`` are then the
-    unmasked products, and the sub-problem's are :meth:`observed_cross` and
-    :meth:`gram_apply` (the hidden entries' parts taken off).
     """
 
     cross: jax.Array
@@ -71,26 +58,9 @@ class Statistics(NamedTuple):
     l1: Any
     l2: Any
     active: jax.Array
-    holes: Any = None
-
-    def observed_cross(self):
-        """The sub-problem's cross product ``(k, p)``: ``cross``, less the hidden entries'
-        part for a held-out member."""
-        if self.holes is None:
-            return self.cross
-        return self.cross - self.holes.cross()
-
-    def gram_apply(self, X):
-        """The sub-problem's ``gram @ X`` ``(k, p)`` (per column of X its own Gram matrix for
-        a held-out member: ``gram`` less its hidden entries' part)."""
-        if self.holes is None:
-            return self.gram @ X
-        return self.gram @ X - self.holes.gram_times(self.holes.predict(X))
 
     def gradient(self, X):
         """``∇f(X) = a(gram X - cross) + l1 + l2 X``, ``(k, p)``."""
-        if self.holes is not None:
-            return self.a * (self.gram_apply(X) - self.observed_cross()) + self.l1 + self.l2 * X
         return self.a * (self.gram @ X - self.cross) + self.l1 + self.l2 * X
 
     def objective(self, sq_norm, X):
@@ -165,10 +135,8 @@ class Side(NamedTuple):
 
     @property
     def unmasked_quadratic(self) -> bool:
-        """Whether the sub-problem is the statistics' quadratic exactly (no mask, or a
-        held-out :class:`~jaxnmf._holes.Holes`, whose statistics are exact); static."""
-        mask = self.problem.mask
-        return (mask is None or isinstance(mask, Holes)) and self.quadratic
+        """Whether the sub-problem is the statistics' quadratic exactly (no mask); static."""
+        return self.problem.mask is None and self.quadratic
 
     def statistics(self) -> Statistics:
         """The sub-problem's :class:`Statistics` (Frobenius-family loss). With a mask, those
@@ -179,10 +147,6 @@ class Side(NamedTuple):
         l1, l2 = pen["l1", self.factor], pen["l2", self.factor]
         Y = self.other
         D = problem.V
-        if isinstance(problem.mask, Holes):  # exact: unmasked products, hidden part apart
-            cross = Y @ D.T if self.factor == "W" else Y @ D
-            holes = problem.mask.side(self.factor, Y)
-            return Statistics(cross, Y @ Y.T, a, l1, l2, self.active, holes)
         if problem.mask is not None:
             if isinstance(D, SparseMatrix):
                 raise ValueError(
