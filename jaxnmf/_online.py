@@ -391,16 +391,15 @@ def padding_is_exact(solver, loss) -> bool:
     columns of H, change nothing for the real rows and columns — W, H, the statistics, the
     objective and the stopping rules (exactly, up to the order of floating-point sums).
 
-    True for plain HALS or MU blocks (:class:`~jaxnmf.solvers.HALS`,
-    :class:`~jaxnmf.solvers.MU`) on a Frobenius-family loss without a mask: a zero row of
+    True for solvers whose blocks say so (``zero_padding_exact``: the plain HALS and MU
+    blocks, in :class:`~jaxnmf.solvers.HALS`, :class:`~jaxnmf.solvers.MU` or any
+    ``alternating`` of them) on a Frobenius-family loss without a mask: a zero row of
     the updated factor whose data row is zero has a zero gradient and stays zero (HALS:
     ``max(0 - 0, 0)``; MU: ``pos = 0`` leaves the entry, and an l1 term sends it to 0), and
     zero rows or columns add nothing to ``WᵀW``, ``WᵀX``, ``HHᵀ``, ``XHᵀ`` or
     ``‖X - WH‖²``. Not for β ≠ 2 (the floor of WH makes a padded entry count) nor for
     blocks that read the shapes (A-HALS and A-MU size their inner loops by them)."""
-    from .solvers import HALS, MU
-
-    return type(solver) in (HALS, MU) and is_quadratic(loss)
+    return bool(getattr(solver, "zero_padding_exact", False)) and is_quadratic(loss)
 
 
 def bucket(size: int) -> int:

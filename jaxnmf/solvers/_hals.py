@@ -97,6 +97,7 @@ class HALSBlock:
 
     stateless = True
     takes_stored_mask = True
+    zero_padding_exact = True  # a zero row with zero data: max(0 - 0, 0) = 0
 
     def check(self, loss, has_mask: bool) -> None:
         require_quadratic("hals_block", loss)

@@ -33,6 +33,7 @@ class MUBlock:
     takes_stored_mask = True
     reuses_prediction = True  # general losses: the schedule's W @ H serves the gradient
     keeps_zeros = True  # a multiplicative update cannot move a zero entry
+    zero_padding_exact = True  # zero rows stay zero (keeps_zeros), and add nothing to the Grams
 
     def init(self, side, g0):
         return ()

@@ -21,7 +21,10 @@ A **block** updates one factor with the other fixed, in rows form (``X`` ``(k, p
 * ``exact_width`` (optional class attribute): the block takes discrete decisions on rounded
   values (a line search's accept/reject), so padding the factors to a wider rank, which
   changes the rounding of its products, can change its iterates; sweeps then run each rank
-  of it at its own width.
+  of it at its own width;
+* ``zero_padding_exact`` (optional class attribute): zero rows (or columns) of the data with
+  zero rows of the factors stay zero and change nothing for the rest, and nothing in the
+  block is sized by the shapes, so a minibatch may be zero-padded to a bucketed shape.
 
 Schedules here: :class:`Alternating` (W then H: every built-in alternating solver is one,
 with its block), :class:`Repeated` (Gillis & Glineur's "repeat the inner update while it
@@ -117,6 +120,13 @@ class Alternating:
     def keeps_zeros(self) -> bool:
         """Whether a zero entry of a factor stays zero (multiplicative updates)."""
         return all(getattr(self.block(f), "keeps_zeros", False) for f in "WH")
+
+    @property
+    def zero_padding_exact(self) -> bool:
+        """Whether zero rows or columns of the data with zero factor rows change nothing for
+        the others (both blocks say ``zero_padding_exact``; see
+        :func:`jaxnmf._online.padding_is_exact`)."""
+        return all(getattr(self.block(f), "zero_padding_exact", False) for f in "WH")
 
     @property
     def exact_width(self) -> bool:
