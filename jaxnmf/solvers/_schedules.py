@@ -19,9 +19,9 @@ A **block** updates one factor with the other fixed, in rows form (``X`` ``(k, p
 * ``takes_stored_mask``: whether it runs on sparse V with ``mask="stored"`` (blocks that
   work from statistics alone would have to densify it);
 * ``exact_width`` (optional class attribute): the block takes discrete decisions on rounded
-  values (a line search's accept/reject), so padding the factors to a wider rank, which
-  changes the rounding of its products, can change its iterates; sweeps then run each rank
-  of it at its own width;
+  values (a line search's accept/reject), so anything that changes the rounding of its
+  products (vmapping members, which XLA batches into other GEMMs) can change its iterates;
+  sweeps then run its members one at a time, unbatched, as a fit runs;
 * ``zero_padding_exact`` (optional class attribute): zero rows (or columns) of the data with
   zero rows of the factors stay zero and change nothing for the rest, and nothing in the
   block is sized by the shapes, so a minibatch may be zero-padded to a bucketed shape.
@@ -130,8 +130,8 @@ class Alternating:
 
     @property
     def exact_width(self) -> bool:
-        """Whether a block's iterates depend on the padded width through rounding (see the
-        module docstring): :func:`jaxnmf.sweep` then runs each rank unpadded."""
+        """Whether a block's iterates are sensitive to the rounding of batched products (see
+        the module docstring): :func:`jaxnmf.sweep` then runs its members unbatched."""
         return any(getattr(self.block(f), "exact_width", False) for f in "WH")
 
     @property
