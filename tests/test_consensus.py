@@ -162,6 +162,19 @@ def test_samples_as_columns_is_the_transpose(planted):
     np.testing.assert_array_equal(t.table["stability"], cons.table["stability"])
 
 
+def test_sparse_input_gives_the_dense_consensus(planted):
+    """scipy.sparse V (never densified: its sweep and refit run on the stored entries) gives
+    the consensus of the same data dense: components, usages and the k-selection table."""
+    import scipy.sparse
+
+    V, _, cons = planted
+    sparse = jn.consensus(scipy.sparse.csr_matrix(V), RANKS, SEEDS, **KW)
+    np.testing.assert_allclose(sparse.components(K), cons.components(K), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(sparse.usages(K), cons.usages(K), rtol=1e-6, atol=1e-9)
+    for column in ("stability", "error"):
+        np.testing.assert_allclose(sparse.table[column], cons.table[column], rtol=1e-6)
+
+
 def test_perturbed_replicates(planted):
     """Bootstrap replicates recover the programs; a Poisson replicate is a Poisson draw."""
     V, H, _ = planted
