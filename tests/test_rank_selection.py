@@ -115,3 +115,29 @@ def test_bicross_validation_drops_at_the_planted_rank():
     assert np.all(errors[1] < 0.2 * errors[0])
     with pytest.raises(ValueError, match="smallest held-in block"):
         bicross_validation(V, [31], folds=2)
+
+
+def test_defaults_for_v_let_the_members_converge(monkeypatch):
+    """rank_selection(V, ...) runs its sweep with held-out entries, HALS for a
+    Frobenius-family loss (MU otherwise) and 500 iterations, unless told otherwise (with the
+    sweep's MU at 200 iterations no member of a planted rank-6 problem converged)."""
+    import importlib
+
+    module = importlib.import_module("jaxnmf.rank_selection")
+    seen = []
+
+    class StopError(Exception):
+        pass
+
+    def record(V, ranks, seeds, **kw):
+        seen.append(kw)
+        raise StopError
+
+    monkeypatch.setattr(module, "sweep", record)
+    V = np.ones((6, 5))
+    for kw in ({}, {"loss": "kl"}, {"solver": "pg", "max_iter": 30, "heldout": 0.2}):
+        with pytest.raises(StopError):
+            jn.rank_selection(V, [2], **kw)
+    assert seen[0] == {"heldout": 0.1, "max_iter": 500, "solver": "hals"}
+    assert seen[1] == {"loss": "kl", "heldout": 0.1, "max_iter": 500, "solver": "mu"}
+    assert seen[2] == {"solver": "pg", "max_iter": 30, "heldout": 0.2}
