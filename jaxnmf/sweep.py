@@ -12,6 +12,12 @@ Large grids run in chunks of ``batch_size`` members; every chunk reuses one comp
 
 A vmapped ``while_loop`` runs until its slowest member stops; members that have stopped are
 frozen, so each keeps its own iteration count and status.
+
+Two executors, both through the one compiled entry :func:`jaxnmf._run.run_compiled`: the
+general one (:func:`_sweep_general`, any loss, mask, solver, sparse V, ``devices=``) and the
+batched one (:func:`_sweep_fused`, Frobenius family on dense V without mask: one GEMM with
+the shared V for all members of a rank bucket). Their pieces are put in grid order by one
+function, and :meth:`SweepResult.result` builds a member's result as :func:`jaxnmf.fit` does.
 """
 # ruff: noqa: N803, N806
 
