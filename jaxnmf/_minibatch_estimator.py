@@ -200,7 +200,7 @@ class MiniBatchNMF(_NMF):
             inner_tol=cfg["tol"],
             max_no_improvement=cfg["max_no_improvement"],
             inner_max_iter=inner_max_iter,
-            objective_from_grams=objective_from_grams_ok(cfg["tol"]),
+            objective_from_grams=objective_from_grams_ok(cfg["tol"], H0.dtype),
         )
         if state is not None:
             engine.state = jax.tree.map(jnp.asarray, state)
@@ -453,7 +453,7 @@ class MiniBatchNMF(_NMF):
                 np.asarray(cfg["tol"], dtype),
                 solver=solver,
                 max_iter=cfg["transform_max_iter"],
-                objective_from_grams=objective_from_grams_ok(cfg["tol"]),
+                objective_from_grams=objective_from_grams_ok(cfg["tol"], dtype),
             )
             out[a : a + r] = np.asarray(W)[:r]
         return out

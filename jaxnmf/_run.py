@@ -1,7 +1,7 @@
 """One static spec, one traced set of hyperparameters, one compiled entry for every run.
 
-:func:`jaxnmf.fit`, both executors of :func:`jaxnmf.sweep`, :func:`jaxnmf.compare` and the
-estimators' fit and transform describe what they run by
+:func:`jaxnmf.fit`, both executors of :func:`jaxnmf.sweep`, :func:`jaxnmf.compare` and
+:class:`jaxnmf.NMF`'s fit and transform describe what they run by
 
 - a :class:`RunSpec`: everything static (the solver, the init method, the padded width, the
   iteration cap, tracking, objective form and cadence, the held-out fraction, how members

@@ -247,11 +247,7 @@ class Request:
             k_max=k_max,
             method=self.method,
             track_kkt=self.track_kkt,
-            # float64 takes the Gram-form objective whatever tol (gram_objective_allowed):
-            # the same flag for every tol there, so a new tol never recompiles
-            objective_from_grams=bool(
-                self.dtype == np.float64 or objective_from_grams_ok(opts.tol)
-            ),
+            objective_from_grams=objective_from_grams_ok(opts.tol, self.dtype),
             eval_every=opts.eval_every,
         )
         return _run.RunSpec(**{**base, **fields})

@@ -165,7 +165,7 @@ def solve_w_with_h_fixed(V, mask, loss, solver, H, tol, max_iter, width=None):
         solver=_solvers.one_side(solver, "W"),
         max_iter=max_iter,
         k_max=width,
-        objective_from_grams=bool(dtype == np.float64 or objective_from_grams_ok(tol)),
+        objective_from_grams=objective_from_grams_ok(tol, dtype),
     )
     hyper = _run.Hyper(np.asarray(tol, dtype), np.asarray(0, dtype))
     member = _run.Member(scaling.loss(loss), rank=np.int32(k), W0=W0, H0=H)

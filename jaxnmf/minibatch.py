@@ -413,7 +413,7 @@ def fit_minibatch(
         inner_tol=tol,
         max_no_improvement=max_no_improvement,
         inner_max_iter=inner_max_iter,
-        objective_from_grams=objective_from_grams_ok(tol),
+        objective_from_grams=objective_from_grams_ok(tol, dtype),
     )
     try:
         code, epochs, rows = run_online(

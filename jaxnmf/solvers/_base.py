@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._sparse import SparseMatrix
 from ..losses import BetaDivergence, Loss, Penalty
@@ -38,9 +39,15 @@ class Problem(NamedTuple):
 GRAM_OBJECTIVE_MIN_TOL = 1e-4
 
 
-def objective_from_grams_ok(tol: float) -> bool:
+def objective_from_grams_ok(tol: float, dtype=None) -> bool:
     """Whether a run with stopping tolerance ``tol`` (a host float) may take its objective
-    from Gram products in float32: with ``tol == 0`` no decision depends on it."""
+    from Gram products in float32: with ``tol == 0`` no decision depends on it.
+
+    With ``dtype`` float64 always True: float64 takes the Gram-form objective whatever tol
+    (:func:`gram_objective_allowed`), so the static flag is the same for every tol there and
+    a new tol never compiles a new program."""
+    if dtype is not None and np.dtype(dtype) == np.float64:
+        return True
     return tol == 0 or tol >= GRAM_OBJECTIVE_MIN_TOL
 
 
