@@ -1,4 +1,4 @@
-"""``jaxnmf.sweep``: every (loss weights, rank, seed) member in one compiled, vmapped call.
+"""``jaxnmf.sweep``: every (loss weights, rank, seed) member in one compiled call.
 
 Members are padded to the largest rank ``k_max`` with a component mask: components ``>= rank``
 are exactly zero from the initial factors on and stay zero (every solver re-applies the mask).
@@ -200,7 +200,7 @@ def sweep(
     devices=None,
     eval_every: int = 1,
 ) -> SweepResult:
-    """Fit every (loss, rank, seed) member in one compiled, vmapped program.
+    """Fit every (loss, rank, seed) member in one compiled program.
 
     Args:
       V: data ``(m, n)``, dense or sparse (see :func:`jaxnmf.fit`).
