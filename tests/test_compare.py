@@ -22,7 +22,9 @@ def test_compare_traces_equal_single_fits():
             fit = jn.fit(V_, 4, solver=solver, seed=seed, max_iter=40, tol=1e-5)
             n = trace.n_iter[i]
             assert n == fit.n_iter and trace.status[i] == fit.status
-            np.testing.assert_array_equal(trace.losses[i, :n], fit.losses)
+            # Bit for bit under XLA:CPU's default emitters; the suite's quick-compile flags
+            # (conftest.py) round the chunked programs' fusions apart from fit's one program.
+            np.testing.assert_allclose(trace.losses[i, :n], fit.losses, rtol=1e-13, atol=0)
             assert np.all(np.isnan(trace.losses[i, n:]))
             np.testing.assert_allclose(
                 trace.rel_error[i],
