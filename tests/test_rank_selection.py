@@ -118,9 +118,10 @@ def test_bicross_validation_drops_at_the_planted_rank():
 
 
 def test_defaults_for_v_let_the_members_converge(monkeypatch):
-    """rank_selection(V, ...) runs its sweep with held-out entries, HALS for a
-    Frobenius-family loss (MU otherwise) and 500 iterations, unless told otherwise (with the
-    sweep's MU at 200 iterations no member of a planted rank-6 problem converged)."""
+    """rank_selection(V, ...) runs its sweep with held-out entries, HALS on the imputation
+    majorizer for a Frobenius-family loss (MU otherwise) and 500 iterations, unless told
+    otherwise (with the sweep's MU at 200 iterations no member of a planted rank-6 problem
+    converged)."""
     import importlib
 
     module = importlib.import_module("jaxnmf.rank_selection")
@@ -138,6 +139,6 @@ def test_defaults_for_v_let_the_members_converge(monkeypatch):
     for kw in ({}, {"loss": "kl"}, {"solver": "pg", "max_iter": 30, "heldout": 0.2}):
         with pytest.raises(StopError):
             jn.rank_selection(V, [2], **kw)
-    assert seen[0] == {"heldout": 0.1, "max_iter": 500, "solver": "hals"}
+    assert seen[0] == {"heldout": 0.1, "max_iter": 500, "solver": jn.solvers.hals("impute")}
     assert seen[1] == {"loss": "kl", "heldout": 0.1, "max_iter": 500, "solver": "mu"}
     assert seen[2] == {"solver": "pg", "max_iter": 30, "heldout": 0.2}

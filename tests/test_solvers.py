@@ -228,15 +228,40 @@ def _np_hals_step(V, W, H, a=2.0, M=None):
     return W, H
 
 
-@pytest.mark.parametrize("with_mask", [False, True], ids=["dense", "masked"])
-def test_hals_step_matches_numpy_oracle(with_mask):
+def _np_hals_impute_step(V, W, H, M):
+    """HALS on the imputation majorizer: each factor's unmasked sweep on V with the hidden
+    entries filled by the current WH (EM for missing entries)."""
+    W, _ = _np_hals_step(M * V + (1 - M) * (W @ H), W, H)
+    filled = M * V + (1 - M) * (W @ H)
+    for j in range(H.shape[0]):
+        R = filled - W @ H + np.outer(W[:, j], H[j])
+        H[j] = np.maximum(W[:, j] @ R / (W[:, j] ** 2).sum(), 0)
+    return W, H
+
+
+@pytest.mark.parametrize("mode", ["dense", "masked", "impute"])
+def test_hals_step_matches_numpy_oracle(mode):
     V = positive_data(M_, N_, seed=14)
     W0, H0 = random_factors(M_, N_, K_, seed=14)
-    mask = (np.random.default_rng(4).random(V.shape) > 0.3).astype(float) if with_mask else None
-    res = jn.fit(V, K_, solver="hals", init=(W0, H0), max_iter=1, tol=0.0, mask=mask)
-    W1, H1 = _np_hals_step(V, W0, H0, M=mask)
+    mask = (np.random.default_rng(4).random(V.shape) > 0.3).astype(float)
+    solver = jn.solvers.hals(masked="impute" if mode == "impute" else "exact")
+    mask = None if mode == "dense" else mask
+    res = jn.fit(V, K_, solver=solver, init=(W0, H0), max_iter=1, tol=0.0, mask=mask)
+    if mode == "impute":
+        W1, H1 = _np_hals_impute_step(V, W0, H0.copy(), mask)
+        W_exact, _ = _np_hals_step(V, W0, H0, M=mask)
+        assert np.abs(W1 - W_exact).max() > 1e-3  # the two masked modes are different steps
+    else:
+        W1, H1 = _np_hals_step(V, W0, H0, M=mask)
     np.testing.assert_allclose(res.W, W1, rtol=1e-10)
     np.testing.assert_allclose(res.H, H1, rtol=1e-10)
+
+
+def test_hals_masked_mode_is_checked():
+    with pytest.raises(ValueError, match=r"masked must be one of \('exact', 'impute'\)"):
+        jn.solvers.hals(masked="em")
+    with pytest.raises(ValueError, match="masked must be one of"):
+        jn.solvers.hals_block(masked=None)
 
 
 def test_hals_with_mask_ignores_masked_values():
@@ -370,7 +395,7 @@ def test_gram_solvers_take_masks_by_the_imputation_majorizer(data):
     and the hidden entries' values in V do not matter."""
     mask = np.random.default_rng(5).random(data.shape) > 0.3
     junk = np.where(mask, data, 1e3)
-    for solver in ("accelerated_hals", "anls", "greedy_cd"):
+    for solver in ("accelerated_hals", "anls", "greedy_cd", jn.solvers.hals(masked="impute")):
         res = jn.fit(junk, K_, solver=solver, mask=mask, max_iter=30, tol=0.0, seed=2)
         f = np.concatenate([[res.initial_loss], res.losses])
         assert np.all(np.diff(f) <= 1e-12 * f[0]), solver

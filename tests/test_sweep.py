@@ -111,9 +111,10 @@ def _planted_rank5(noise=0.2, seed=0):
 
 def test_rank_selection_picks_the_planted_rank(tmp_path):
     V = _planted_rank5()
-    sw = jn.sweep(
-        V, ranks=range(2, 9), seeds=range(8), solver="hals", max_iter=300, tol=1e-6, heldout=0.1
-    )
+    # HALS on the imputation majorizer (rank_selection's default): 5.5 s here against 20 s
+    # for exact masked HALS, which picks the same ranks
+    solver = jn.solvers.hals(masked="impute")
+    sw = jn.sweep(V, range(2, 9), range(8), solver=solver, max_iter=300, tol=1e-6, heldout=0.1)
     table = jn.rank_selection(sw)
     assert list(table["rank"]) == list(range(2, 9))
     assert table.suggest("heldout_rmse") == 5

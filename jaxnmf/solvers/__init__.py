@@ -143,9 +143,11 @@ def mu() -> MU:
     return MU()
 
 
-def hals() -> HALS:
-    """Fast HALS coordinate descent (Cichocki & Phan 2009). See :class:`HALS`."""
-    return HALS()
+def hals(masked: str = "exact") -> HALS:
+    """Fast HALS coordinate descent (Cichocki & Phan 2009). ``masked``: how a mask is taken,
+    ``"exact"`` (masked coordinate descent) or ``"impute"`` (the imputation majorizer,
+    faster; same fixed points). See :class:`HALS`."""
+    return HALS(masked=masked)
 
 
 def pg(**options) -> PG:
@@ -228,9 +230,10 @@ def mu_block() -> MUBlock:
     return MUBlock()
 
 
-def hals_block() -> HALSBlock:
-    """One HALS sweep over one factor's components (Frobenius + l1/l2, masks)."""
-    return HALSBlock()
+def hals_block(masked: str = "exact") -> HALSBlock:
+    """One HALS sweep over one factor's components (Frobenius + l1/l2, masks ``"exact"`` or
+    ``"impute"``: see :class:`HALSBlock`)."""
+    return HALSBlock(masked)
 
 
 def pg_block(**options) -> PGBlock:

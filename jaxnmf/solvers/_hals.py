@@ -87,17 +87,45 @@ def _hals_rows_sparse(r, w, X, Y, ix, iy, a, l1, l2, active):
     return jax.lax.fori_loop(0, k, body, (r, X))
 
 
+MASKED_MODES = ("exact", "impute")
+
+
+def _check_masked(masked) -> str:
+    if masked not in MASKED_MODES:
+        raise ValueError(f"masked must be one of {MASKED_MODES}, got {masked!r}")
+    return masked
+
+
 @dataclasses.dataclass(frozen=True)
 class HALSBlock:
     """One HALS sweep over the rows of a factor (its components), the other fixed: each row
     minimized exactly with the others fixed (Cichocki & Phan 2009). From statistics without
-    a mask (:func:`_hals_rows`); with a mask, exact masked coordinate descent on the
-    residual (:func:`_hals_rows_masked`), kept at the stored entries only for sparse V with
-    ``mask="stored"`` (:func:`_hals_rows_sparse`)."""
+    a mask (:func:`_hals_rows`). With a mask, by ``masked``:
+
+    * ``"exact"``: exact masked coordinate descent on the residual
+      (:func:`_hals_rows_masked`), kept at the stored entries only for sparse V with
+      ``mask="stored"`` (:func:`_hals_rows_sparse`). Each of the k row updates is a pass over
+      the ``m × n`` residual and mask.
+    * ``"impute"``: one unmasked sweep on the statistics of the imputation majorizer
+      (hidden entries filled with the current ``WH``; :mod:`._operators`): one pass over the
+      data and one ``m × n × k`` product more than without a mask. Each sweep decreases the
+      majorizer, which touches the masked objective at the current factors, so the masked
+      objective never increases and the fixed points are those of the masked problem; the
+      iterates differ from ``"exact"``'s. Dense V only: sparse V with ``mask="stored"`` runs
+      ``"exact"``, which is O(nnz · k) there.
+    """
+
+    masked: str = "exact"
 
     stateless = True
     takes_stored_mask = True
     zero_padding_exact = True  # a zero row with zero data: max(0 - 0, 0) = 0
+    # With a mask, the schedule's W @ H (formed once per half-iteration, shared with the
+    # objective) serves the residual ("exact") or the imputed data ("impute").
+    reuses_prediction = True
+
+    def __post_init__(self):
+        _check_masked(self.masked)
 
     def check(self, loss, has_mask: bool) -> None:
         require_quadratic("hals_block", loss)
@@ -112,18 +140,20 @@ class HALSBlock:
     def update(self, side, X, state):
         problem = side.problem
         V, mask = problem.V, problem.mask
-        if mask is None:
+        sparse = isinstance(V, SparseMatrix)
+        if mask is None or (self.masked == "impute" and not sparse):
             return self.update_from_statistics(X, side.statistics(), state, side.dims)
         a, pen = quadratic_coefficients(problem.loss)
         l1, l2 = pen["l1", side.factor], pen["l2", side.factor]
         W, H = side.factors(X)
         Y, active = side.other, side.active
-        if isinstance(V, SparseMatrix):  # mask="stored": the residual at stored entries only
-            r = V.values - sample(W, H, V.rows, V.cols)
+        WH = side.WH
+        if sparse:  # mask="stored": the residual at stored entries only
+            r = V.values - (sample(W, H, V.rows, V.cols) if WH is None else WH)
             ix, iy = (V.rows, V.cols) if side.factor == "W" else (V.cols, V.rows)
             _, X = _hals_rows_sparse(r, mask.values, X, Y, ix, iy, a, l1, l2, active)
             return X, state
-        R, M = V - W @ H, mask
+        R, M = V - (W @ H if WH is None else WH), mask
         if side.factor == "W":  # rows of X index columns of the (transposed) data
             R, M = R.T, M.T
         _, X = _hals_rows_masked(R, M, X, Y, a, l1, l2, active)
@@ -137,9 +167,13 @@ class HALS(Alternating):
     For the Frobenius loss with l1/l2 penalties and an optional mask. Without a mask, the
     products ``VHᵀ``, ``HHᵀ`` (resp. ``WᵀV``, ``WᵀW``) are formed once per factor update and
     each column update is one fused vector operation (the method behind scikit-learn's
-    ``solver="cd"``). With a mask the residual is kept and updated column by column. Sparse
-    ``V``: without a mask ``VHᵀ`` and ``WᵀV`` are sparse products; with ``mask="stored"`` the
-    residual lives at the stored entries only (:func:`_hals_rows_sparse`), O(nnz · k).
+    ``solver="cd"``). With a mask, ``masked="exact"`` (the default) keeps the residual and
+    updates it column by column, k passes over ``m × n`` per factor; ``masked="impute"`` runs
+    the unmasked sweep on the imputation majorizer's statistics (:class:`HALSBlock`), about
+    the cost of two unmasked iterations, with the same fixed points and a non-increasing
+    masked objective. Sparse ``V``: without a mask ``VHᵀ`` and ``WᵀV`` are sparse products;
+    with ``mask="stored"`` the residual lives at the stored entries only
+    (:func:`_hals_rows_sparse`), O(nnz · k).
 
     References:
         Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale nonnegative
@@ -149,6 +183,10 @@ class HALS(Alternating):
     """
 
     name: str = "hals"
+    masked: str = "exact"
+
+    def __post_init__(self):
+        _check_masked(self.masked)
 
     def check(self, loss: Loss, has_mask: bool) -> None:
         if not is_quadratic(loss):
@@ -159,4 +197,4 @@ class HALS(Alternating):
             )
 
     def block(self, factor: str) -> HALSBlock:
-        return HALSBlock()
+        return HALSBlock(self.masked)
