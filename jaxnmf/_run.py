@@ -31,10 +31,13 @@ from . import _driver, _fused, _sparse
 from . import init as _init
 from .solvers import Problem
 
-__all__ = ["Hyper", "Member", "RunSpec", "heldout_keep", "run_compiled"]
+__all__ = ["Hyper", "Member", "RunSpec", "heldout_keep", "perturbed", "run_compiled"]
 
-# fold_in tag of the held-out mask's key; component keys use tags 0..k_max-1 < 2**32 - 1.
+# fold_in tags of the held-out mask's key and of a replicate's perturbation key; component
+# keys use tags 0..k_max-1 < 2**32 - 2, so the three draws are independent.
 HELDOUT_TAG = 2**32 - 1
+PERTURB_TAG = 2**32 - 2
+PERTURBATIONS = ("poisson", "bootstrap")
 
 # RunSpec.mode values
 RUN, START, ADVANCE, BUCKETS = "run", "start", "advance", "buckets"
@@ -57,6 +60,8 @@ class RunSpec:
       eval_every: objective cadence (see :func:`jaxnmf._driver.advance`).
       heldout: fraction of the observed entries each member hides from fitting and scores
         afterwards (0: none).
+      perturb: None, or how each member perturbs V before it fits (:func:`perturbed`, from
+        its key): ``"poisson"`` or ``"bootstrap"`` (replicates by perturbed data).
       vmap_size: 0 for one member; else the member axis is vmapped this many at a time and
         the groups run in sequence (``lax.map``).
       mode: ``"run"`` (start, iterate to the end, final verdict), ``"start"`` / ``"advance"``
@@ -75,10 +80,13 @@ class RunSpec:
     heldout: float = 0.0
     vmap_size: int = 0
     mode: str = RUN
+    perturb: str | None = None
 
     def __post_init__(self):
         if self.mode not in (RUN, START, ADVANCE, BUCKETS):
             raise ValueError(f"RunSpec.mode must be one of run/start/advance/buckets: {self.mode}")
+        if self.perturb is not None and self.perturb not in PERTURBATIONS:
+            raise ValueError(f"RunSpec.perturb must be None or one of {PERTURBATIONS}")
 
 
 class Hyper(NamedTuple):
@@ -86,6 +94,8 @@ class Hyper(NamedTuple):
 
     tol: Any  # relative objective change (0 disables)
     pg_tol: Any  # projected-gradient norm relative to the initial one (used when tracked)
+    # V's divisor (jaxnmf._scale: members fit V / M): Poisson replicates draw counts at M·V
+    data_scale: Any = None
 
 
 class Member(NamedTuple):
@@ -108,6 +118,30 @@ class Member(NamedTuple):
 def heldout_keep(key, shape, fraction):
     """The entries a member with ``key`` keeps for fitting (True) at held-out ``fraction``."""
     return ~jax.random.bernoulli(jax.random.fold_in(key, HELDOUT_TAG), fraction, shape)
+
+
+def perturbed(V, key, kind: str, scale=None):
+    """A replicate's data, drawn from ``fold_in(key, PERTURB_TAG)``:
+
+    * ``"poisson"``: ``Poisson(scale · V) / scale`` entry by entry (stored entries only for a
+      :class:`~jaxnmf._sparse.SparseMatrix`, so the pattern is kept), i.e. the counts
+      resampled in the user's units when V is the fitted ``V_user / M`` and ``scale = M``;
+    * ``"bootstrap"``: V's ``m`` rows (samples) drawn with replacement (dense V).
+
+    Shapes and dtype are V's. NMFk (Alexandrov et al. 2013) and SigProfilerExtractor
+    (Islam et al. 2022) fit such replicates; :func:`jaxnmf.consensus` clusters them."""
+    key = jax.random.fold_in(key, PERTURB_TAG)
+    if kind == "poisson":
+        counts = lambda x: x if scale is None else x * scale
+        back = lambda x: x if scale is None else x / scale
+        if isinstance(V, _sparse.SparseMatrix):
+            draw = jax.random.poisson(key, counts(V.values)).astype(V.dtype)
+            return V.with_values(back(draw))
+        return back(jax.random.poisson(key, counts(V)).astype(V.dtype))
+    if isinstance(V, _sparse.SparseMatrix):
+        raise ValueError("a bootstrap of sparse V's rows changes its number of stored entries")
+    rows = jax.random.randint(key, (V.shape[0],), 0, V.shape[0])
+    return V[rows]
 
 
 def _problem(V, mask, member: Member, spec: RunSpec) -> Problem:
@@ -144,6 +178,8 @@ def _heldout_error(V, hidden, W, H):
 def _one_member(V, mask, member: Member, hyper: Hyper, state, stop_at, *, spec: RunSpec):
     """One member under ``spec.mode``; see :func:`run_compiled`."""
     static = dict(max_iter=spec.max_iter, track_kkt=spec.track_kkt)
+    if spec.perturb is not None:  # this member's own copy of V (the mask is not resampled)
+        V = perturbed(V, member.key, spec.perturb, hyper.data_scale)
     hidden = None
     if spec.heldout > 0:
         mask, hidden = _split_heldout(V, mask, member, spec)
@@ -170,7 +206,8 @@ def run_compiled(V, mask, member: Member, hyper: Hyper, state=None, stop_at=None
     Args:
       V: ``(m, n)`` data (dense, possibly row-sharded, or a
         :class:`~jaxnmf._sparse.SparseMatrix`), shared by all members, never copied per
-        member; mask: None or weights of V's shape (a SparseMatrix for ``mask="stored"``).
+        member (except each member's perturbed copy under ``spec.perturb``); mask: None or
+        weights of V's shape (a SparseMatrix for ``mask="stored"``).
       member: a :class:`Member` (with a leading member axis when ``spec.vmap_size``).
       hyper: a :class:`Hyper`.
       state: for ``mode="advance"``, the :class:`~jaxnmf._driver.RunState` to continue.

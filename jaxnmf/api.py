@@ -231,10 +231,12 @@ class Request:
         return self.options.pg_tol > 0
 
     def hyper(self) -> _run.Hyper:
-        """The traced tolerances, in the compute dtype."""
+        """The traced tolerances and V's scale divisor, in the compute dtype."""
         dtype = self.dtype
         return _run.Hyper(
-            np.asarray(self.options.tol, dtype), np.asarray(self.options.pg_tol, dtype)
+            np.asarray(self.options.tol, dtype),
+            np.asarray(self.options.pg_tol, dtype),
+            np.asarray(self.scaling.M, dtype),
         )
 
     def spec(self, k_max: int, **fields) -> _run.RunSpec:

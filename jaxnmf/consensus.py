@@ -22,9 +22,11 @@ usages (largest first).
 Replicates are random restarts by default. ``replicates="poisson"`` (each replicate fits
 ``V' ~ Poisson(V)``) and ``"bootstrap"`` (each fits the samples drawn with replacement)
 perturb the data per replicate, as NMFk (Alexandrov et al. 2013; Nebgen et al. 2021) and
-SigProfilerExtractor (Islam et al. 2022) do. :func:`jaxnmf.sweep` shares one V between its
-members, so perturbed replicates are one sweep per replicate over all ranks; the perturbed
-data have V's shape, so every sweep after the first reuses its compiled program.
+SigProfilerExtractor (Islam et al. 2022) do. Every replicate is drawn inside the one
+compiled sweep (``sweep(perturb=...)``: each seed's members fit their own draw, shared by that
+seed's ranks), except a bootstrap of sparse V, whose drawn rows change the number of stored
+entries: that is one sweep per replicate (every sweep after the first reuses the compiled
+program when the draws have equal numbers of stored entries).
 
 References:
     Kotliar, D., Veres, A., Nagy, M. A., et al. (2019). Identifying gene expression programs
@@ -48,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _sparse, _validate
+from . import _run, _sparse, _validate
 from . import api as _api
 from .losses import BetaDivergence, as_loss
 from .rank_selection import RankTable
@@ -56,9 +58,6 @@ from .sweep import SweepResult, sweep
 
 __all__ = ["Clustering", "ConsensusResult", "ConsensusTable", "consensus"]
 
-# fold_in tag of a replicate's perturbation key; the sweep's keys use tags below 2**32 - 1
-# (components) and 2**32 - 1 (held-out split), so this draw is independent of both.
-_PERTURB_TAG = 2**32 - 2
 # Distances between unit vectors with non-negative entries lie in [0, √2]: cNMF documents a
 # threshold of 2.0 or more as "no filter".
 _NO_FILTER = 2.0
@@ -151,8 +150,9 @@ class ConsensusResult:
         columns and ``H`` ``(k, n)`` the usages. ``losses`` and ``n_iter`` are the refit's.
       clusterings: one :class:`Clustering` per rank.
       replicates: ``"restarts"``, ``"poisson"`` or ``"bootstrap"``.
-      sweep: the :class:`~jaxnmf.SweepResult` of the replicates (random restarts only, on the
-        samples × features orientation of V; None for perturbed replicates).
+      sweep: the :class:`~jaxnmf.SweepResult` of the replicates, on the samples × features
+        orientation of V (its ``perturb`` says whether they fit perturbed data); None for a
+        bootstrap of sparse V, which runs one sweep per replicate.
     """
 
     ranks: tuple
@@ -392,12 +392,8 @@ def _refit_with_fixed_components(X, mask, H, loss, solver, *, max_iter, tol, wid
 
 @functools.partial(jax.jit, static_argnames="kind")
 def _perturb_dense(key, X, *, kind):
-    """One replicate's data: ``Poisson(X)`` or X's rows drawn with replacement."""
-    key = jax.random.fold_in(key, _PERTURB_TAG)
-    if kind == "poisson":
-        return jax.random.poisson(key, X).astype(X.dtype)
-    rows = jax.random.randint(key, (X.shape[0],), 0, X.shape[0])
-    return X[rows]
+    """One replicate's data in the user's units (:func:`jaxnmf._run.perturbed`)."""
+    return _run.perturbed(X, key, kind)
 
 
 def _perturbed(X, seed, kind):
@@ -409,7 +405,7 @@ def _perturbed(X, seed, kind):
     import scipy.sparse
 
     Xc = scipy.sparse.csr_matrix(X)
-    sub = jax.random.fold_in(key, _PERTURB_TAG)
+    sub = jax.random.fold_in(key, _run.PERTURB_TAG)
     if kind == "poisson":
         values = jax.random.poisson(sub, jnp.asarray(Xc.data)).astype(Xc.data.dtype)
         out = Xc.copy()
@@ -569,13 +565,16 @@ def consensus(
     if replicates == "restarts":
         sw = sweep(X, ranks, seeds, **fit_kw, **sweep_kwargs)
         H_all = np.asarray(sw.H)  # (n_ranks, n_rep, k_max, n)
-    else:
+    elif replicates == "bootstrap" and _sparse.is_sparse_input(X):
         sw = None
         per_rep = []
-        for s in seeds:  # one sweep per replicate: a sweep's members share their V
+        for s in seeds:  # one sweep per replicate: the draws differ in stored entries
             one = sweep(_perturbed(X, s, replicates), ranks, [s], **fit_kw, **sweep_kwargs)
             per_rep.append(np.asarray(one.H)[:, 0])  # (n_ranks, k_max, n)
         H_all = np.stack(per_rep, axis=1)
+    else:  # every replicate drawn inside the one compiled sweep
+        sw = sweep(X, ranks, seeds, perturb=replicates, **fit_kw, **sweep_kwargs)
+        H_all = np.asarray(sw.H)
 
     # --- pooled, unit-norm components; densities -----------------------------------------
     k_max = max(ranks)

@@ -85,6 +85,8 @@ class SweepResult:
       keep the compute dtype.
       wall_time, compile_time: seconds (compile measured by ahead-of-time lowering; 0 when
         an earlier call with the same shapes compiled the program).
+      perturb: None, or how each seed's members perturbed V (``sweep(perturb=...)``): their
+        results are fits of the perturbed data, not of ``V``.
     """
 
     ranks: np.ndarray
@@ -108,6 +110,7 @@ class SweepResult:
     compile_time: float = 0.0
     initial_kkt_residual: np.ndarray | None = None
     kkt_history: np.ndarray | None = None
+    perturb: str | None = None
 
     def __repr__(self) -> str:
         codes, counts = np.unique(self.status_code, return_counts=True)
@@ -199,6 +202,7 @@ def sweep(
     on_failure: str = "ignore",
     devices=None,
     eval_every: int = 1,
+    perturb: str | None = None,
 ) -> SweepResult:
     """Fit every (loss, rank, seed) member in one compiled program.
 
@@ -229,9 +233,16 @@ def sweep(
         status says so), ``"warn"`` or ``"raise"``.
       devices: ``None`` (one device), an int or a list of devices: the members of each chunk
         are split across them, V is replicated (see :mod:`jaxnmf._sharding`).
+      perturb: replicates by perturbed data, drawn inside the compiled call from each seed's
+        key and shared by that seed's ranks: ``"poisson"`` (the members of seed s fit
+        ``Poisson(V)``, counts resampled entry by entry; stored entries only for sparse V)
+        or ``"bootstrap"`` (they fit V's rows drawn with replacement, dense V; their W
+        rows follow the drawn rows). None (default): every member fits V. The members'
+        objectives and held-out errors are those of their perturbed data.
 
     Returns:
-      A :class:`SweepResult`; ``result(rank=r, seed=s)`` equals ``jaxnmf.fit(V, r, seed=s)``.
+      A :class:`SweepResult`; ``result(rank=r, seed=s)`` equals ``jaxnmf.fit(V, r, seed=s)``
+      (with ``perturb``: the fit of seed s's perturbed data).
 
     Examples:
       >>> import numpy as np, jaxnmf as jn
@@ -269,6 +280,7 @@ def sweep(
     if heldout >= 1:
         raise ValueError(f"heldout must be a fraction in [0, 1), got {heldout}")
     sparse = isinstance(req.V, _sparse.SparseMatrix)
+    _check_perturb(perturb, req, sparse, loss_list)
     if heldout > 0 and sparse and req.mask is None:
         raise ValueError(
             "heldout with sparse V hides a fraction of the stored entries, which needs "
@@ -282,8 +294,12 @@ def sweep(
     grid = [(li, r, si) for li in range(len(loss_list)) for r in ranks for si in range(len(seeds))]
     devices = _sharding.resolve(devices)
     # The batched-GEMM path evaluates its (Gram-form, cheap) objective every iteration.
-    fused = eval_every == 1 and _fused.eligible(
-        req.V, req.mask, loss_list[0], req.solver, heldout, req.track_kkt, devices
+    fused = (
+        eval_every == 1
+        and perturb is None  # the batched executor shares one V between its members
+        and _fused.eligible(
+            req.V, req.mask, loss_list[0], req.solver, heldout, req.track_kkt, devices
+        )
     )
     t0 = time.perf_counter()
     member_batch = _MemberBatch(terms, weights, keys, grid)
@@ -291,7 +307,7 @@ def sweep(
         pieces, compile_time = _sweep_fused(req, member_batch, batch_size, progress)
     else:
         pieces, compile_time = _sweep_general(
-            req, member_batch, heldout, batch_size, vmap_size, progress, devices
+            req, member_batch, heldout, batch_size, vmap_size, progress, devices, perturb
         )
     shape = (len(loss_list), len(ranks), len(seeds))
     state, stats = _in_grid_order(pieces, max(ranks))
@@ -329,6 +345,7 @@ def sweep(
         single_loss=single_loss,
         wall_time=wall,
         compile_time=compile_time,
+        perturb=perturb,
     )
     _report_failures(result, req.options.on_failure, len(grid))
     return result
@@ -357,7 +374,24 @@ class _MemberBatch:
         return _run.Member(loss, jax.random.wrap_key_data(key_data), ranks)
 
 
-def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devices):
+def _check_perturb(perturb, req, sparse: bool, losses) -> None:
+    """Host-side checks of ``sweep(perturb=...)``, before anything compiles."""
+    if perturb is None:
+        return
+    if perturb not in _run.PERTURBATIONS:
+        raise ValueError(f"perturb must be None or one of {_run.PERTURBATIONS}, got {perturb!r}")
+    if perturb == "bootstrap" and (sparse or req.mask is not None):
+        raise ValueError(
+            "perturb='bootstrap' needs dense V without a mask (a row bootstrap of sparse V "
+            "changes its number of stored entries; a mask would have to be drawn with it)"
+        )
+    if perturb == "poisson" and any(b <= 0 for loss in losses for b in loss.beta_values):
+        raise ValueError(
+            "perturb='poisson' draws zeros, and a β-divergence with β <= 0 needs V > 0"
+        )
+
+
+def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devices, perturb):
     """The general executor: every member is :func:`jaxnmf._run.run_compiled`'s ``"run"``
     mode, vmapped ``vmap_size`` at a time, ``batch_size`` members per call (the last call
     padded by repeating a member, so that one compiled program serves every call).
@@ -380,6 +414,8 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
     masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
     total = len(grid)
     per_member = _member_bytes(m, n, k_max, req.options.max_iter, dtype, masked, entries)
+    if perturb is not None:  # each member's perturbed copy of V
+        per_member += entries * np.dtype(dtype).itemsize
     if batch_size is None:
         batch_size = _auto_batch(per_member, total)
     batch_size = min(_validate.positive_int(batch_size, "batch_size"), total)
@@ -403,7 +439,7 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
     if getattr(req.solver, "exact_width", False) and member_mesh is None:
         vmap_size = 1
     hyper = req.hyper()
-    spec = req.spec(k_max, heldout=heldout, vmap_size=vmap_size)
+    spec = req.spec(k_max, heldout=heldout, vmap_size=vmap_size, perturb=perturb)
 
     def call_args(chunk):
         chunk = chunk + [chunk[-1]] * (batch_size - len(chunk))  # pad: one compiled shape

@@ -181,7 +181,7 @@ def test_perturbed_replicates(planted):
     counts = np.round(V * 20)
     truth = H / H.sum(axis=1, keepdims=True)
     cons = jn.consensus(counts, RANKS, SEEDS, replicates="bootstrap", **KW)
-    assert cons.sweep is None and cons.replicates == "bootstrap"
+    assert cons.sweep.perturb == "bootstrap" and cons.replicates == "bootstrap"
     found = _match(truth, cons.components(K))
     cos = (truth * found).sum(1) / (np.linalg.norm(truth, axis=1) * np.linalg.norm(found, axis=1))
     assert np.all(cos > 0.98)
@@ -190,6 +190,34 @@ def test_perturbed_replicates(planted):
     draw = consensus_module._perturbed(np.full((200, 50), 4.0), 0, "poisson")
     assert np.all(draw == np.round(draw)) and abs(draw.mean() - 4) < 0.1
     assert abs(draw.var() - 4) < 0.3  # Poisson: variance = mean
+
+
+@pytest.mark.parametrize("kind", ["bootstrap", "poisson"])
+def test_replicates_drawn_in_the_sweep_equal_fits_of_the_drawn_data(kind):
+    """sweep(perturb=...) draws each seed's replicate inside the one compiled call; a member
+    equals the fit of that draw, which the host-side draw (consensus._perturbed) gives."""
+    V, _ = _planted(seed=3, m=24, n=30)
+    counts = np.round(V / V.max() * 32)  # max 32: V / M · M is exact, so the rates are equal
+    kw = dict(max_iter=40, tol=0.0)
+    sw = jn.sweep(counts, [2, 3], [0, 5], perturb=kind, **kw)
+    assert sw.perturb == kind
+    draws = [consensus_module._perturbed(counts, s, kind) for s in (0, 5)]
+    assert not np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[0], counts)
+    for seed, draw in zip((0, 5), draws, strict=True):
+        for rank in (2, 3):
+            got, want = sw.result(rank=rank, seed=seed), jn.fit(draw, rank, seed=seed, **kw)
+            np.testing.assert_allclose(got.W, want.W, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(got.losses, want.losses, rtol=1e-9)
+
+
+def test_perturbed_sweep_checks_its_input():
+    V, _ = _planted(seed=3, m=24, n=30)
+    with pytest.raises(ValueError, match="perturb must be None or one of"):
+        jn.sweep(V, [2], perturb="jackknife")
+    with pytest.raises(ValueError, match="needs dense V without a mask"):
+        jn.sweep(V, [2], perturb="bootstrap", mask=np.ones_like(V))
+    with pytest.raises(ValueError, match="β <= 0 needs V > 0"):
+        jn.sweep(V + 1, [2], perturb="poisson", loss="itakura_saito")
 
 
 def test_bad_input_fails_before_anything_compiles(planted, monkeypatch):
