@@ -243,12 +243,14 @@ def step_compiled(
     tol,
     inner_tol,
     max_no_improvement,
+    valid=None,
     *,
     solver,
     inner_max_iter,
     objective_from_grams=False,
 ):
-    """:func:`step` compiled: one program per batch shape, dtype and static options."""
+    """:func:`step` compiled: one program per batch shape, dtype, sharding and static
+    options."""
     return step(
         s,
         X,
@@ -259,6 +261,7 @@ def step_compiled(
         tol,
         inner_tol,
         max_no_improvement,
+        valid,
         solver=solver,
         inner_max_iter=inner_max_iter,
         objective_from_grams=objective_from_grams,

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _online, _stream, _validate
+from . import _online, _sharding, _stream, _validate
 from . import api as _api
 from . import losses as _losses
 from ._stream import StreamError, StreamTypeError
@@ -126,6 +126,7 @@ class _Online:
         max_no_improvement,
         inner_max_iter,
         objective_from_grams,
+        devices=None,
     ):
         self.dtype = np.dtype(H0.dtype)
         self.k = H0.shape[0]
@@ -138,17 +139,26 @@ class _Online:
         self.objective_from_grams = objective_from_grams
         self.state = _online.initial_state(jnp.asarray(H0), loss_for(1), solver)
         self.costs: list = []
+        # devices: each batch's rows split across them, the state (H and the statistics)
+        # replicated; XLA's partitioner sums WᵀW, WᵀX and the objective across devices.
+        self.mesh = None if devices is None else _sharding.mesh(devices, "rows")
+        if self.mesh is not None:
+            self.state = _sharding.replicate(self.state, self.mesh)
 
     def batch(self, X, W0, rho, alpha):
         """One step on the dense batch ``X`` ``(b, n)`` from ``W0`` (None: a fresh start);
         returns the batch's W (a device array)."""
         if W0 is None:
             W0 = _online.fresh_W(X, self.k, self.dtype)
+        b = X.shape[0]
+        W0, valid = np.asarray(W0, self.dtype), None
+        if self.mesh is not None:
+            X, W0, valid = self._split(X, W0)
         self.state, W = _online.step_compiled(
             self.state,
             X,
-            np.asarray(W0, self.dtype),
-            self.loss_for(X.shape[0]),
+            W0,
+            self.loss_for(b),
             np.asarray(rho, self.dtype),
             np.asarray(alpha, self.dtype),
             self.tol,
@@ -157,9 +167,23 @@ class _Online:
             solver=self.solver,
             inner_max_iter=self.inner_max_iter,
             objective_from_grams=self.objective_from_grams,
+            valid=valid,
         )
         self.costs.append(self.state.cost)  # read on the host at the end: no sync here
-        return W
+        return W if valid is None else W[:b]
+
+    def _split(self, X, W0):
+        """The batch padded with zero rows to a multiple of the devices and split by rows;
+        ``valid`` marks the data rows (None without padding): padded rows keep a zero W
+        and, for β ≠ 2, a zero weight (:func:`jaxnmf._online.step`)."""
+        n_dev = self.mesh.devices.size
+        valid = None
+        if X.shape[0] % n_dev:
+            valid = np.arange(_sharding.pad_rows(X, n_dev).shape[0]) < X.shape[0]
+            valid = _sharding.split_leading(valid, self.mesh)
+        X = _sharding.split_rows(_sharding.pad_rows(np.asarray(X), n_dev), self.mesh)
+        W0 = _sharding.split_rows(_sharding.pad_rows(W0, n_dev), self.mesh)
+        return X, W0, valid
 
     @property
     def code(self) -> int:
@@ -304,6 +328,7 @@ def fit_minibatch(
     n_samples: int | None = None,
     prefetch: bool = True,
     on_error: str = "raise",
+    devices=None,
 ) -> MiniBatchResult:
     """Online NMF of a streamed ``X`` ``(n_samples, n_features)`` ≈ ``W H``: learns ``H``.
 
@@ -346,6 +371,10 @@ def fit_minibatch(
       prefetch: read the next block in a background thread while the device works.
       on_error: ``"raise"`` (default): a bad block raises :class:`StreamError` with the
         factors so far in ``error.result``; ``"return"``: return that result instead.
+      devices: ``None`` (one device), an int or a list of devices of this process: each
+        batch's rows are split across them (padded with zero rows to a multiple), H and
+        the statistics replicated; the result equals the one-device fit up to the order of
+        floating-point sums (see :mod:`jaxnmf._sharding`).
 
     Returns:
       A :class:`MiniBatchResult`.
@@ -375,6 +404,7 @@ def fit_minibatch(
     _validate.loss_has_data_term(loss_obj)
     solver = _check_solver(solver, loss_obj)
     positive = any(b <= 0 for b in loss_obj.beta_values)
+    devices = _sharding.resolve(devices)
     src = _stream.open_source(source)
 
     # The first block fixes width and dtype, and H0 comes from it: read it here, so that a
@@ -414,6 +444,7 @@ def fit_minibatch(
         max_no_improvement=max_no_improvement,
         inner_max_iter=inner_max_iter,
         objective_from_grams=objective_from_grams_ok(tol, dtype),
+        devices=devices,
     )
     try:
         code, epochs, rows = run_online(

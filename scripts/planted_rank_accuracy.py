@@ -8,10 +8,11 @@ ranks 3..12 × three noise models × ``--draws`` draws:
 * ``poisson``: ``Poisson(c · V)`` with c such that the mean count is 20;
 * ``uniform``: ``V + U(0, 2σ · mean(V))``, additive noise with positive mean σ · mean(V).
 
-Each problem gets one :func:`jaxnmf.sweep` over ranks 2..15 × ``--seeds`` seeds (HALS,
-10% of the entries held out), then :func:`jaxnmf.rank_selection` with bi-cross-validation
-(2 × 2 folds). Every criterion's pick and ``suggest()``'s recommendation are tallied into
-confusion tables (rows: planted rank, columns: picked rank), printed and written as JSON.
+Each problem gets one :func:`jaxnmf.sweep` over ranks 2..15 × ``--seeds`` seeds (HALS on the
+imputation majorizer, 10% of the entries held out), then :func:`jaxnmf.rank_selection` with
+bi-cross-validation (2 × 2 folds). Every criterion's pick and ``suggest()``'s recommendation
+are tallied into confusion tables (rows: planted rank, columns: picked rank), printed and
+written as JSON.
 
 Runtime: about 2-4 s per problem on a 2-core CPU after the first compilations (every problem
 has the same shapes and grid, so the compiled programs are shared). The defaults (5 draws:
@@ -69,9 +70,10 @@ def planted(rank: int, noise: str, rng, m: int = 60, n: int = 60, sigma: float =
 def picks_for(V, ranks, seeds, max_iter):
     import jaxnmf as jn
 
-    sw = jn.sweep(
-        V, ranks, seeds, solver="hals", max_iter=max_iter, tol=1e-5, heldout=0.1, vmap_size=8
-    )
+    # HALS on the imputation majorizer, rank_selection(V)'s default: about 3× faster than
+    # exact masked HALS on these problems, with the same fixed points
+    solver = jn.solvers.hals(masked="impute")
+    sw = jn.sweep(V, ranks, seeds, solver=solver, max_iter=max_iter, tol=1e-5, heldout=0.1)
     table = jn.rank_selection(sw, bicv=2, tol=1e-5)
     rec = table.suggest()
     out = {"recommended": int(rec)}

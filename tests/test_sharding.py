@@ -1,4 +1,5 @@
-"""Several devices: a sharded fit and a sharded sweep equal the single-device results.
+"""Several devices: a sharded fit, a sharded sweep and a sharded minibatch fit equal the
+single-device results.
 
 JAX fixes its device count at start-up, so the check runs in a subprocess that asks XLA for
 4 host (CPU) devices. Four simulated devices on 2 cores say nothing about speed.
@@ -57,6 +58,25 @@ SCRIPT = textwrap.dedent(
         spec=_run.RunSpec(solver=jn.solvers.mu(), max_iter=5, k_max=3))
     out["W_spec"] = str(state.W.sharding.spec)
     out["W_shards"] = sorted({tuple(s.data.shape) for s in state.W.addressable_shards})
+    # fit_minibatch(devices=4): batches of 10 rows, padded to 12 and split 3 per device
+    X = positive_data(30, 14, seed=4)
+    out["minibatch"] = []
+    for solver, loss in (("hals", "frobenius"), ("mu", "kl")):
+        kw = dict(solver=solver, loss=loss, batch_size=10, max_iter=3, tol=0.0, seed=1)
+        a, b = jn.fit_minibatch(X, 3, **kw), jn.fit_minibatch(X, 3, devices=4, **kw)
+        out["minibatch"].append({
+            "H": float(np.max(np.abs(b.H - a.H)) / np.abs(a.H).max()),
+            "losses": float(np.max(np.abs(b.losses - a.losses) / a.losses)),
+            "steps": [a.n_steps, b.n_steps],
+        })
+    from jaxnmf.minibatch import _Online
+    engine = _Online(
+        np.ones((3, 14)), lambda b: jn.losses.frobenius(), jn.solvers.hals(), tol=0.0,
+        inner_tol=0.0, max_no_improvement=None, inner_max_iter=2,
+        objective_from_grams=False, devices=jax.devices())
+    Xs, _, valid = engine._split(X[:10], np.ones((10, 3)))
+    out["batch_shards"] = sorted({tuple(s.data.shape) for s in Xs.addressable_shards})
+    out["valid"] = np.asarray(valid).tolist()
     print(json.dumps(out))
     """
 )
@@ -83,3 +103,7 @@ def test_sharded_fit_and_sweep_equal_single_device():
             assert case[key] < 1e-8, case
     assert out["shard_rows"] == [[8, 14]] and out["shard_devices"] == 4
     assert "rows" in out["W_spec"] and out["W_shards"] == [[8, 3]]
+    for case in out["minibatch"]:  # hals/frobenius, then mu/kl (padded rows masked there)
+        assert case["H"] < 1e-8 and case["losses"] < 1e-8, case
+        assert case["steps"] == [9, 9]  # 3 passes × 3 batches
+    assert out["batch_shards"] == [[3, 14]] and out["valid"] == [True] * 10 + [False] * 2

@@ -1,6 +1,7 @@
 """Minibatch NMF against scikit-learn's ``MiniBatchNMF``, in one run on one machine.
 
-1. **Digits** (1797 × 64, k = 10): the full-batch error E* (``jn.NMF``, HALS to convergence);
+1. **Digits** (1797 × 64, k = 10) and the **scipy docstrings TF-IDF** matrix (1227 × 1000,
+   sparse, k = 10): the full-batch error E* (``jn.NMF``, HALS to convergence);
    for each library, the fewest passes over the data (same ``batch_size``, the same initial
    factors, no early stopping) whose ``reconstruction_err_`` is within 1 % of E*, and the
    time of a fit of that many passes (median of ``--repeats``; jaxnmf warm, its first call
@@ -59,36 +60,40 @@ def _median_time(fn, repeats):
     return float(np.median(times))
 
 
-# --- 1. digits --------------------------------------------------------------------------------
+# --- 1. passes and time to the full-batch error: digits and TF-IDF ----------------------------
 
 
-def digits(batch_size: int, repeats: int, max_passes: int) -> dict:
+def to_full_batch_error(X, k: int, batch_size: int, repeats: int, max_passes: int) -> dict:
+    """For each library, the fewest passes over ``X`` (same ``batch_size``, the same initial
+    factors, no early stopping) whose ``reconstruction_err_`` is within 1 % of the full-batch
+    error E* (``jn.NMF``, HALS to convergence), and the time of a fit of that many passes."""
     import jax
     from sklearn.decomposition import MiniBatchNMF
 
     import jaxnmf as jn
 
     _quiet()
-    X = jn.datasets.load_digits()[0].astype(np.float32)
-    full = jn.NMF(K_DIGITS, tol=0.0, max_iter=2000).fit(X)
+    full = jn.NMF(k, tol=0.0, max_iter=2000).fit(X)
     target = 1.01 * full.reconstruction_err_
 
     # One starting point for both (NNDSVDA of X), outside the timings: the SVD is the same
     # one-off cost in both libraries, and on this loaded 2-core machine OpenBLAS's threads
     # made a 1797 × 64 SVD take 1.5 s (10 ms with one thread), which would swamp the fits.
-    init = jn.api.initial_factors(X, None, jax.random.key(0), rank=K_DIGITS, method="nndsvda")
+    dense = X.toarray() if hasattr(X, "toarray") else X
+    init = jn.api.initial_factors(dense, None, jax.random.key(0), rank=k, method="nndsvda")
     W0, H0 = (np.array(a, np.float32) for a in init)
     kw = dict(batch_size=batch_size, tol=0.0, max_no_improvement=None, init="custom")
 
     def ours(p):
-        return jn.MiniBatchNMF(K_DIGITS, max_iter=p, **kw).fit(X, W=W0.copy(), H=H0.copy())
+        return jn.MiniBatchNMF(k, max_iter=p, **kw).fit(X, W=W0.copy(), H=H0.copy())
 
     def theirs(p):
-        return MiniBatchNMF(K_DIGITS, max_iter=p, **kw).fit(X, W=W0.copy(), H=H0.copy())
+        return MiniBatchNMF(k, max_iter=p, **kw).fit(X, W=W0.copy(), H=H0.copy())
 
     out = {
         "shape": list(X.shape),
-        "k": K_DIGITS,
+        "sparse": hasattr(X, "toarray"),
+        "k": k,
         "batch_size": batch_size,
         "full_batch_error": float(full.reconstruction_err_),
         "target": float(target),
@@ -121,6 +126,27 @@ def digits(batch_size: int, repeats: int, max_passes: int) -> dict:
     jt, st = out["jaxnmf"], out["sklearn"]
     out["time_ratio_sklearn_over_jaxnmf"] = st["seconds"] / jt["seconds"]
     return out
+
+
+def digits(batch_size: int, repeats: int, max_passes: int) -> dict:
+    """Digits (1797 × 64, float32), k = 10."""
+    import jaxnmf as jn
+
+    X = jn.datasets.load_digits()[0].astype(np.float32)
+    return to_full_batch_error(X, K_DIGITS, batch_size, repeats, max_passes)
+
+
+def tfidf(batch_size: int, repeats: int, max_passes: int) -> dict:
+    """The scipy docstrings corpus as TF-IDF (1000 terms, ``min_df=3``, English stop words;
+    the topics experiment's matrix), sparse float32, k = 10."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    import jaxnmf as jn
+
+    texts, _, _ = jn.datasets.load_scipy_docstrings(return_raw=True)
+    vec = TfidfVectorizer(max_features=1000, min_df=3, stop_words="english")
+    X = vec.fit_transform(texts).astype(np.float32)
+    return to_full_batch_error(X, K_DIGITS, batch_size, repeats, max_passes)
 
 
 # --- 2. out of core ---------------------------------------------------------------------------
@@ -305,7 +331,9 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--cols", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=4096, help="out-of-core batches")
-    parser.add_argument("--digits-batch-size", type=int, default=256)
+    parser.add_argument(
+        "--digits-batch-size", type=int, default=256, help="digits and TF-IDF batches"
+    )
     parser.add_argument("--max-passes", type=int, default=200)
     parser.add_argument("--dir", default=None, help="folder for the planted file (temporary)")
     parser.add_argument("--out", default="results/benchmarks")
@@ -322,20 +350,26 @@ def main(argv=None):
         "machine": machine(),
     }
     rec["digits"] = digits(args.digits_batch_size, repeats, args.max_passes)
+    rec["tfidf"] = tfidf(args.digits_batch_size, repeats, args.max_passes)
     rec["out_of_core"] = out_of_core(rows, args.cols, args.batch_size, args.dir)
     rec["machine"]["load_average_end"] = list(os.getloadavg())
     path = Path(args.out) / "minibatch_vs_sklearn.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec, indent=2))
-    d, o = rec["digits"], rec["out_of_core"]
-    print(f"digits: full-batch error {d['full_batch_error']:.1f}, target {d['target']:.1f}")
-    for lib in ("jaxnmf", "sklearn"):
-        r = d[lib]
+    for name in ("digits", "tfidf"):
+        d = rec[name]
         print(
-            f"  {lib:8s} passes to target {r['passes_to_target']}, "
-            f"{r['seconds']:.3f} s for {r['passes_timed']} passes"
+            f"{name} {d['shape']}: full-batch error {d['full_batch_error']:.4g}, "
+            f"target {d['target']:.4g}"
         )
-    print(f"  time ratio sklearn / jaxnmf: {d['time_ratio_sklearn_over_jaxnmf']:.1f}")
+        for lib in ("jaxnmf", "sklearn"):
+            r = d[lib]
+            print(
+                f"  {lib:8s} passes to target {r['passes_to_target']}, "
+                f"{r['seconds']:.3f} s for {r['passes_timed']} passes"
+            )
+        print(f"  time ratio sklearn / jaxnmf: {d['time_ratio_sklearn_over_jaxnmf']:.1f}")
+    o = rec["out_of_core"]
     print(f"out of core {o['shape']} ({o['file_bytes'] / 2**30:.2f} GiB):")
     for lib in LIBS:
         r = o[lib]
