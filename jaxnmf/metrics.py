@@ -18,6 +18,9 @@ Examples:
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -117,12 +120,20 @@ def beta_divergence(V, W, H, beta=2.0, mask=None):
     if _sparse.is_sparse_input(V):
         W, H = jnp.asarray(W), jnp.asarray(H)
         V, mask = _as_sparse(V, mask, W.dtype)
-        return BetaDivergence(float(beta)).value(V, W, H, mask)
+        return _beta_value(V, W, H, mask, beta=float(beta))
     V, W, H = jnp.asarray(V), jnp.asarray(W), jnp.asarray(H)
     mask = None if mask is None else jnp.asarray(mask, V.dtype)
     if mask is not None:
         V = jnp.where(mask > 0, V, 0)
-    return BetaDivergence(float(beta)).value(V, W, H, mask)
+    return _beta_value(V, W, H, mask, beta=float(beta))
+
+
+@functools.partial(jax.jit, static_argnames="beta")
+def _beta_value(V, W, H, mask, *, beta: float):
+    # Compiled once per shape: run eagerly, the sparse path's lax.scan over entry blocks
+    # was traced and compiled anew on every call (0.2 s of a 0.35 s MiniBatchNMF fit of the
+    # scipy docstrings TF-IDF matrix, whose reconstruction error it computes).
+    return BetaDivergence(beta).value(V, W, H, mask)
 
 
 def hoyer_sparseness(X, axis=0):

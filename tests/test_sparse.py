@@ -13,6 +13,7 @@ so each (solver, loss, dense/sparse) pair compiles once for the whole file.
 """
 
 import importlib
+import sys
 
 import numpy as np
 import optax
@@ -280,6 +281,11 @@ def test_metrics_of_sparse_v_equal_the_dense_ones():
     )
     rows, cols = np.array([0, 5, 11, 3]), np.array([8, 0, 4, 4])
     np.testing.assert_allclose(m.reconstruct(W, H, rows, cols), (W @ H)[rows, cols], rtol=1e-14)
+    # compiled once per shape (eagerly, the sparse scan compiled anew on every call)
+    compiled = sys.modules["jaxnmf.metrics"]._beta_value
+    size = compiled._cache_size()
+    m.beta_divergence(S, 2 * W, H, 1.0)
+    assert compiled._cache_size() == size
 
 
 # --- never densified --------------------------------------------------------------------------
