@@ -397,20 +397,18 @@ def _perturb_dense(key, X, *, kind):
 
 
 def _perturbed(X, seed, kind):
-    """Replicate ``seed``'s data (dense: a jitted draw; scipy.sparse: Poisson on the stored
-    values, which keeps the pattern, or a row bootstrap by indexing)."""
+    """Replicate ``seed``'s data on the host: dense X by the draw the sweep makes
+    (:func:`jaxnmf._run.perturbed`); scipy.sparse X by a row bootstrap (the one draw the
+    sweep cannot make: its number of stored entries varies)."""
     key = _validate.seed_key(seed)
     if not _sparse.is_sparse_input(X):
         return np.asarray(_perturb_dense(key, jnp.asarray(X), kind=kind))
+    if kind != "bootstrap":
+        raise ValueError(f"host-side replicates of sparse X are row bootstraps, not {kind!r}")
     import scipy.sparse
 
     Xc = scipy.sparse.csr_matrix(X)
     sub = jax.random.fold_in(key, _run.PERTURB_TAG)
-    if kind == "poisson":
-        values = jax.random.poisson(sub, jnp.asarray(Xc.data)).astype(Xc.data.dtype)
-        out = Xc.copy()
-        out.data = np.asarray(values)
-        return out
     rows = np.asarray(jax.random.randint(sub, (Xc.shape[0],), 0, Xc.shape[0]))
     return Xc[rows]
 

@@ -177,10 +177,10 @@ class _Online:
         ``valid`` marks the data rows (None without padding): padded rows keep a zero W
         and, for β ≠ 2, a zero weight (:func:`jaxnmf._online.step`)."""
         n_dev = self.mesh.devices.size
+        b = X.shape[0]
         valid = None
-        if X.shape[0] % n_dev:
-            valid = np.arange(_sharding.pad_rows(X, n_dev).shape[0]) < X.shape[0]
-            valid = _sharding.split_leading(valid, self.mesh)
+        if b % n_dev:
+            valid = _sharding.split_leading(np.arange(b + -b % n_dev) < b, self.mesh)
         X = _sharding.split_rows(_sharding.pad_rows(np.asarray(X), n_dev), self.mesh)
         W0 = _sharding.split_rows(_sharding.pad_rows(W0, n_dev), self.mesh)
         return X, W0, valid

@@ -169,11 +169,11 @@ class HALS(Alternating):
     each column update is one fused vector operation (the method behind scikit-learn's
     ``solver="cd"``). With a mask, ``masked="exact"`` (the default) keeps the residual and
     updates it column by column, k passes over ``m × n`` per factor; ``masked="impute"`` runs
-    the unmasked sweep on the imputation majorizer's statistics (:class:`HALSBlock`), about
-    the cost of two unmasked iterations, with the same fixed points and a non-increasing
-    masked objective. Sparse ``V``: without a mask ``VHᵀ`` and ``WᵀV`` are sparse products;
-    with ``mask="stored"`` the residual lives at the stored entries only
-    (:func:`_hals_rows_sparse`), O(nnz · k).
+    the unmasked sweep on the imputation majorizer's statistics (:class:`HALSBlock`), one
+    ``m × n × k`` product and one pass more than without a mask per factor, with the same
+    fixed points and a non-increasing masked objective. Sparse ``V``: without a mask ``VHᵀ``
+    and ``WᵀV`` are sparse products; with ``mask="stored"`` the residual lives at the stored
+    entries only (:func:`_hals_rows_sparse`), O(nnz · k).
 
     References:
         Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale nonnegative
