@@ -110,8 +110,10 @@ def split_rows(X, mesh_: Mesh):
     return place(X, NamedSharding(mesh_, P(mesh_.axis_names[0], None)))
 
 
-def replicate(X, mesh_: Mesh):
-    return place(X, NamedSharding(mesh_, P()))
+def replicate(tree, mesh_: Mesh):
+    """Place every leaf of ``tree`` whole on every device of the mesh."""
+    spec = NamedSharding(mesh_, P())
+    return jax.tree.map(lambda x: place(x, spec), tree)
 
 
 def split_leading(tree, mesh_: Mesh):

@@ -371,10 +371,11 @@ def fit_minibatch(
       prefetch: read the next block in a background thread while the device works.
       on_error: ``"raise"`` (default): a bad block raises :class:`StreamError` with the
         factors so far in ``error.result``; ``"return"``: return that result instead.
-      devices: ``None`` (one device), an int or a list of devices of this process: each
-        batch's rows are split across them (padded with zero rows to a multiple), H and
-        the statistics replicated; the result equals the one-device fit up to the order of
-        floating-point sums (see :mod:`jaxnmf._sharding`).
+      devices: ``None`` (one device), an int or a list of devices (of this process or,
+        after ``jax.distributed.initialize``, of several; every process then reads the
+        same source): each batch's rows are split across them (padded with zero rows to a
+        multiple), H and the statistics replicated; the result equals the one-device fit up
+        to the order of floating-point sums (see :mod:`jaxnmf._sharding`).
 
     Returns:
       A :class:`MiniBatchResult`.

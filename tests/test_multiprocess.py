@@ -8,7 +8,9 @@ with 2 simulated CPU devices: ``jax.devices()`` lists all 4. Each runs the same 
   back onto one process) is gathered whole by ``jaxnmf._sharding.gather`` in each process
   and equals the single-process run; each process held only its own rows before that;
 * ``jn.fit`` of those 32 rows and ``jn.sweep(..., devices=jax.devices())`` (members split
-  over both processes' devices) return, in each process, the single-process results.
+  over both processes' devices) return, in each process, the single-process results;
+* ``jn.fit_minibatch(..., devices=jax.devices())`` (each batch's rows split over both
+  processes' devices, zero-padded to a multiple of 4) equals the single-process fit.
 
 Skipped with the reason when the platform cannot start the processes (no gloo, no free
 port, a sandbox that forbids sockets).
@@ -44,6 +46,11 @@ WORKER = textwrap.dedent(
     out["fit32"] = jn.fit(GIVEN()[0], 3, devices=jax.devices(), **FIT).W.tolist()
     sw = jn.sweep(positive_data(30, 14, seed=3), [2, 3], [0, 1], devices=jax.devices(), **SWEEP)
     out["sweep"] = [np.asarray(sw.W).tolist(), np.asarray(sw.final_loss).tolist()]
+    # batches of 10 rows over 4 devices of 2 processes: padded to 12, 3 rows per device
+    out["minibatch"] = [
+        [mb.H.tolist(), mb.losses.tolist(), mb.n_steps]
+        for mb in (jn.fit_minibatch(MB_DATA(), 3, devices=jax.devices(), **kw) for kw in MB)
+    ]
 
     V, W0, H0 = GIVEN()
     mesh = _sharding.mesh(jax.devices(), "rows")
@@ -64,6 +71,12 @@ PRELUDE = textwrap.dedent(
     import numpy as np
     FIT = dict(solver="mu", max_iter=20, tol=0.0, seed=2)
     SWEEP = dict(solver="mu", max_iter=20, tol=0.0)
+    MB = [dict(solver=solver, loss=loss, batch_size=10, max_iter=3, tol=0.0, seed=1)
+          for solver, loss in (("hals", "frobenius"), ("mu", "kl"))]
+
+    def MB_DATA():
+        from jaxnmf._testing import positive_data
+        return positive_data(30, 14, seed=4)
 
     def GIVEN():
         from jaxnmf._testing import positive_data
@@ -97,7 +110,8 @@ def _reference():
     state = ns["RUN_GIVEN"](V, W0, H0)
     fit32 = jn.fit(V, 3, **ns["FIT"])
     sw = jn.sweep(positive_data(30, 14, seed=3), [2, 3], [0, 1], **ns["SWEEP"])
-    return fit, np.asarray(state.W), np.asarray(state.H), fit32, sw
+    mb = [jn.fit_minibatch(ns["MB_DATA"](), 3, **kw) for kw in ns["MB"]]
+    return fit, np.asarray(state.W), np.asarray(state.H), fit32, sw, mb
 
 
 def _free_port() -> int:
@@ -143,7 +157,7 @@ def test_two_processes_fit_and_gather_like_one(tmp_path):
 
     results = [json.loads(o[1].split("RESULT ", 1)[1]) for o in outs]
     assert sorted(r["pid"] for r in results) == [0, 1]
-    fit, W_ref, H_ref, fit32, sw = _reference()
+    fit, W_ref, H_ref, fit32, sw, mb = _reference()
     rows = []
     for r in results:
         assert r["n_devices"] == 4 and r["n_local"] == 2
@@ -154,6 +168,11 @@ def test_two_processes_fit_and_gather_like_one(tmp_path):
         np.testing.assert_allclose(r["fit32"], fit32.W, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(r["sweep"][0], sw.W, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(r["sweep"][1], sw.final_loss, rtol=1e-10)
+        for (H, losses, steps), ref in zip(r["minibatch"], mb, strict=True):
+            # hals/frobenius, then mu/kl, whose padded rows are masked by weight
+            np.testing.assert_allclose(H, ref.H, rtol=1e-8, atol=1e-12)
+            np.testing.assert_allclose(losses, ref.losses, rtol=1e-8)
+            assert steps == ref.n_steps == 9  # 3 passes × 3 batches
         assert r["W_spans_processes"]
         np.testing.assert_allclose(r["gathered"][0], W_ref, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(r["gathered"][1], H_ref, rtol=1e-10, atol=1e-12)
