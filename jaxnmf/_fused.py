@@ -11,8 +11,12 @@ largest rank, in small groups. This path instead
 * stores each bucket's W transposed, ``(S, r, m)`` for its S members, so that the big products
   are plain GEMMs of all S·r rows against V (``H @ Vᵀ``, ``Wᵀ @ V``) and the batched Gram
   products run along the long m axis;
-* runs every bucket inside one ``while_loop``, each member frozen once it stops, with the
-  stopping rule and status of :func:`jaxnmf._driver.accept` (the same code as ``fit``);
+* runs every bucket inside one ``while_loop``, each member frozen once it stops and a
+  bucket skipped once all its members have, with the stopping rule and status of
+  :func:`jaxnmf._driver.accept` (the same code as ``fit``), the projected-gradient rule
+  (``pg_tol``) included: the KKT residual comes from the products each iteration has
+  anyway, V Hᵀ of the new H being computed at the end of an iteration instead of at the
+  start of the next;
 * never holds a member's ``WH`` (m × n) for all members at once: where it is needed (the
   initial and final objective, the final KKT residual, the objective when it is not taken
   from Gram products), members go through it a few at a time (:func:`_few_at_a_time`).
@@ -36,23 +40,26 @@ from . import _driver, _sparse
 from . import init as _init
 from .losses import Loss
 from .solvers import Problem, Statistics
-from .solvers._base import frobenius_gram_objective, is_quadratic, quadratic_coefficients
+from .solvers._base import (
+    frobenius_gram_objective,
+    is_quadratic,
+    projected_gradient,
+    quadratic_coefficients,
+)
 
 __all__ = ["eligible", "initial_factors", "plan_buckets", "sweep_buckets"]
 
 
-def eligible(V, mask, loss: Loss, solver, heldout: float, track_kkt: bool, devices) -> bool:
+def eligible(V, mask, loss: Loss, solver, heldout: float, devices) -> bool:
     """Whether a sweep can take this path: dense V, no mask or held-out split, a
     Frobenius-family loss, a solver whose blocks work from statistics alone and keep no
-    state (:attr:`~jaxnmf.solvers.Alternating.batchable`), one device, no per-iteration
-    KKT tracking."""
+    state (:attr:`~jaxnmf.solvers.Alternating.batchable`), one device."""
     return (
         not isinstance(V, _sparse.SparseMatrix)
         and mask is None
         and heldout == 0
         and is_quadratic(loss)
         and getattr(solver, "batchable", False)
-        and not track_kkt
         and devices is None
     )
 
@@ -79,19 +86,26 @@ def _block_update(block, X, cross, gram, a, l1, l2, active, dims):
     return jax.vmap(one, in_axes=axes)(X, cross, gram, a, l1, l2, active)
 
 
-def _step(V, Wt, H, HHt, active, loss: Loss, solver):
+def _v_times_ht(V, H):
+    """``(V Hᵀ)ᵀ`` ``(S, r, m)`` of every member's H ``(S, r, n)``: one GEMM for the bucket."""
+    S, r, n = H.shape
+    return (H.reshape(S * r, n) @ V.T).reshape(S, r, V.shape[0])
+
+
+def _step(V, Wt, H, HHt, VHt_t, active, loss: Loss, solver):
     """One iteration of all S members of a bucket, by the solver's own blocks.
 
     Shapes: V ``(m, n)``; Wt ``(S, r, m)`` (W transposed, the blocks' rows form); H
-    ``(S, r, n)``; HHt ``(S, r, r)``, the Gram matrix of the current H; active ``(S, r)``,
-    False for a member's padded components. The cross products of all members are one GEMM
-    each (``H Vᵀ`` and ``Wᵀ V`` with the S·r rows stacked). Returns the new
-    ``(Wt, H, HHt, WtW, WtV)``.
+    ``(S, r, n)``; HHt ``(S, r, r)`` and VHt_t ``(S, r, m)``, the Gram matrix of the current
+    H and ``(V Hᵀ)ᵀ``; active ``(S, r)``, False for a member's padded components. The cross
+    products of all members are one GEMM each (``H Vᵀ`` and ``Wᵀ V`` with the S·r rows
+    stacked). ``V Hᵀ`` of the new H is computed here, at the end, for the next iteration:
+    so the KKT residual at the new iterate needs no product more. Returns the new
+    ``(Wt, H, HHt, VHt_t, WtW, WtV)``.
     """
     S, r, m = Wt.shape
     n = H.shape[2]
     a, pen = _coefficients(loss)
-    VHt_t = (H.reshape(S * r, n) @ V.T).reshape(S, r, m)  # (V Hᵀ)ᵀ, one GEMM for the bucket
     Wt = _block_update(
         solver.block("W"), Wt, VHt_t, HHt, a, pen["l1", "W"], pen["l2", "W"], active, (m, n)
     )
@@ -101,7 +115,29 @@ def _step(V, Wt, H, HHt, active, loss: Loss, solver):
         solver.block("H"), H, WtV, WtW, a, pen["l1", "H"], pen["l2", "H"], active, (n, m)
     )
     HHt = jnp.einsum("sjn,skn->sjk", H, H)
-    return Wt, H, HHt, WtW, WtV
+    return Wt, H, HHt, _v_times_ht(V, H), WtW, WtV
+
+
+def _kkt_from_statistics(loss: Loss, Wt, H, HHt, VHt_t, WtW, WtV, active):
+    """Every member's KKT residual (:func:`jaxnmf._driver.kkt_residual`) at ``(W, H)`` from
+    the products an iteration has anyway: ∇_W f = a (W HHᵀ - V Hᵀ) + l1_W + l2_W W and
+    ∇_H f = a (WᵀW H - WᵀV) + l1_H + l2_H H, for the loss
+    ``a · ½‖V - WH‖² + l1 Σ X + ½ l2 ‖X‖²`` (:func:`quadratic_coefficients`); shapes as
+    :func:`_step`'s, ``(S,)`` out. O((m + n) r²) a member, against O(mnr) for the gradient
+    from V."""
+    a, pen = _coefficients(loss)
+    scalar_axis = lambda w: None if isinstance(w, float) else 0
+
+    def one(Wt, H, HHt, VHt_t, WtW, WtV, active, a, l1W, l2W, l1H, l2H):
+        gWt = a * (HHt @ Wt - VHt_t) + l1W + l2W * Wt
+        gH = a * (WtW @ H - WtV) + l1H + l2H * H
+        gWt = jnp.where(active[:, None], projected_gradient(Wt, gWt), 0)
+        gH = jnp.where(active[:, None], projected_gradient(H, gH), 0)
+        return jnp.sqrt(jnp.vdot(gWt, gWt) + jnp.vdot(gH, gH))
+
+    weights = (a, pen["l1", "W"], pen["l2", "W"], pen["l1", "H"], pen["l2", "H"])
+    axes = (0,) * 7 + tuple(scalar_axis(w) for w in weights)
+    return jax.vmap(one, in_axes=axes)(Wt, H, HHt, VHt_t, WtW, WtV, active, *weights)
 
 
 @functools.partial(jax.jit, static_argnames=("method", "buckets"))
@@ -167,7 +203,7 @@ def plan_buckets(ranks, max_buckets: int = 3) -> list[list[int]]:
     return buckets[::-1]
 
 
-def sweep_buckets(V, member, tol, *, spec):
+def sweep_buckets(V, member, hyper, *, spec):
     """Run every member from its initial factors; members are ordered by bucket. The body of
     :func:`jaxnmf._run.run_compiled` in mode ``"buckets"``.
 
@@ -178,18 +214,20 @@ def sweep_buckets(V, member, tol, *, spec):
         ``W0``, ``H0`` per bucket the initial factors of its S members, ``(S, m, k)`` and
         ``(S, k, n)`` at the bucket's width k (components ``>= rank`` zero); ``rank``
         ``(M,)`` int rank of each member.
-      tol: relative objective-change tolerance (traced).
-      spec: the :class:`~jaxnmf._run.RunSpec`: its solver, ``max_iter`` and
-        ``objective_from_grams`` (evaluate each iterate's objective from the Gram products,
-        O((m + n) r²), rather than as ``‖V - WH‖²``, O(mnr); see
-        :func:`jaxnmf.solvers._base.frobenius_gram_objective` for its accuracy).
+      hyper: the :class:`~jaxnmf._run.Hyper`: ``tol`` (relative objective change) and
+        ``pg_tol`` (projected-gradient norm relative to the initial one, when tracked).
+      spec: the :class:`~jaxnmf._run.RunSpec`: its solver, ``max_iter``, ``track_kkt`` (the
+        KKT residual at every iteration, from the iteration's own products:
+        :func:`_kkt_from_statistics`) and ``objective_from_grams`` (evaluate each iterate's
+        objective from the Gram products, O((m + n) r²), rather than as ``‖V - WH‖²``,
+        O(mnr); see :func:`jaxnmf.solvers._base.frobenius_gram_objective` for its accuracy).
 
     Returns:
       One :class:`~jaxnmf._driver.RunState` per bucket, batched over its members, with ``W``
       ``(S, m, r)`` and the final KKT residual in ``kkt``.
     """
     loss, W0s, H0s, ranks = member.loss, member.W0, member.H0, member.rank
-    solver, max_iter = spec.solver, spec.max_iter
+    solver, max_iter, track = spec.solver, spec.max_iter, spec.track_kkt
     dtype = V.dtype
     sq_norm = jnp.sum(jnp.square(V))
     value = _few_at_a_time(lambda W, H, loss: loss.value(V, W, H, None), V)
@@ -209,42 +247,66 @@ def sweep_buckets(V, member, tol, *, spec):
     for b, (W0, H0) in enumerate(zip(W0s, H0s, strict=True)):
         loss0 = value(W0, H0, bucket_loss(b)).astype(dtype)
         S = W0.shape[0]
-        nan = jnp.full((S,), jnp.nan, dtype)
+        Wt0, HHt0 = jnp.swapaxes(W0, 1, 2), jnp.einsum("sjn,skn->sjk", H0, H0)
+        VHt_t0 = _v_times_ht(V, H0)
+        kkt0 = jnp.full((S,), jnp.nan, dtype)
+        if track:
+            WtW0 = jnp.einsum("sjm,skm->sjk", Wt0, Wt0)
+            WtV0 = (Wt0.reshape(-1, V.shape[0]) @ V).reshape(H0.shape)
+            kkt0 = _kkt_from_statistics(
+                bucket_loss(b), Wt0, H0, HHt0, VHt_t0, WtW0, WtV0, bucket_active(b)
+            ).astype(dtype)
         states.append(
             _driver.RunState(
-                W=jnp.swapaxes(W0, 1, 2),  # transposed inside the loop
+                W=Wt0,  # transposed inside the loop
                 H=H0,
-                extra=jnp.einsum("sjn,skn->sjk", H0, H0),  # HHᵀ of the current H
+                extra=(HHt0, VHt_t0),  # HHᵀ and (V Hᵀ)ᵀ of the current H
                 it=jnp.zeros((S,), jnp.int32),
                 loss=loss0,
                 loss0=loss0,
-                kkt=nan,
-                kkt0=nan,
+                kkt=kkt0,
+                kkt0=kkt0,
                 history=jnp.full((S, max_iter), jnp.nan, dtype),
-                kkt_history=jnp.zeros((S, 0), dtype),
+                kkt_history=jnp.full((S, max_iter if track else 0), jnp.nan, dtype),
                 status=jnp.full((S,), _driver.Code.RUNNING, jnp.int32),
             )
         )
 
     accept = jax.vmap(
-        functools.partial(_driver.accept, max_iter=max_iter), in_axes=(0, 0, 0, 0, 0, None, None)
+        functools.partial(_driver.accept, max_iter=max_iter),
+        in_axes=(0, 0, 0, 0, 0, None, None, 0 if track else None),
     )
 
+    def advance_bucket(b, s):
+        lb = bucket_loss(b)
+        HHt, VHt_t = s.extra
+        Wt, H, HHt, VHt_t, WtW, WtV = _step(V, s.W, s.H, HHt, VHt_t, bucket_active(b), lb, solver)
+        if spec.objective_from_grams:
+            f = jax.vmap(frobenius_gram_objective, in_axes=(0, None, 0, 0, 0, 0, 0))(
+                lb, sq_norm, Wt, H, WtW, WtV, HHt
+            )
+        else:
+            f = value(jnp.swapaxes(Wt, 1, 2), H, lb)
+        kkt = None
+        if track:
+            kkt = _kkt_from_statistics(lb, Wt, H, HHt, VHt_t, WtW, WtV, bucket_active(b))
+            kkt = kkt.astype(dtype)
+        new = accept(s, Wt, H, (HHt, VHt_t), f, hyper.tol, hyper.pg_tol, kkt)
+        # A member that has stopped keeps its state (as a vmapped while_loop would).
+        return _freeze(s.status == _driver.Code.RUNNING, new, s)
+
     def body(states):
-        out = []
-        for b, s in enumerate(states):
-            lb = bucket_loss(b)
-            Wt, H, HHt, WtW, WtV = _step(V, s.W, s.H, s.extra, bucket_active(b), lb, solver)
-            if spec.objective_from_grams:
-                f = jax.vmap(frobenius_gram_objective, in_axes=(0, None, 0, 0, 0, 0, 0))(
-                    lb, sq_norm, Wt, H, WtW, WtV, HHt
-                )
-            else:
-                f = value(jnp.swapaxes(Wt, 1, 2), H, lb)
-            new = accept(s, Wt, H, HHt, f, tol, 0.0)
-            # A member that has stopped keeps its state (as a vmapped while_loop would).
-            out.append(_freeze(s.status == _driver.Code.RUNNING, new, s))
-        return out
+        # A bucket whose members have all stopped is skipped (its body is not run): buckets
+        # of small ranks often stop long before those of large ranks.
+        return [
+            jax.lax.cond(
+                jnp.any(s.status == _driver.Code.RUNNING),
+                functools.partial(advance_bucket, b),
+                lambda s: s,
+                s,
+            )
+            for b, s in enumerate(states)
+        ]
 
     def cond(states):
         return jnp.any(jnp.stack([jnp.any(s.status == _driver.Code.RUNNING) for s in states]))
@@ -255,8 +317,10 @@ def sweep_buckets(V, member, tol, *, spec):
     for b, s in enumerate(states):
         lb = bucket_loss(b)
         W = jnp.swapaxes(s.W, 1, 2)
-        kkt = _few_at_a_time(functools.partial(_kkt, V), V)(W, s.H, bucket_active(b), lb)
-        kkt = kkt.astype(dtype)
+        kkt = s.kkt  # tracked: the residual at the final iterate already (as the driver's)
+        if not track:
+            kkt = _few_at_a_time(functools.partial(_kkt, V), V)(W, s.H, bucket_active(b), lb)
+            kkt = kkt.astype(dtype)
         status = _driver.verdict(s.status, s.loss, s.loss0, kkt, W, s.H, sq_norm)
         results.append(s._replace(W=W, extra=(), kkt=kkt, status=status))
     return results

@@ -222,7 +222,7 @@ def run_compiled(V, mask, member: Member, hyper: Hyper, state=None, stop_at=None
       RunState per bucket.
     """
     if spec.mode == BUCKETS:
-        return _fused.sweep_buckets(V, member, hyper.tol, spec=spec)
+        return _fused.sweep_buckets(V, member, hyper, spec=spec)
     one = functools.partial(_one_member, spec=spec)
     if not spec.vmap_size:
         return one(V, mask, member, hyper, state, stop_at)

@@ -297,9 +297,7 @@ def sweep(
     fused = (
         eval_every == 1
         and perturb is None  # the batched executor shares one V between its members
-        and _fused.eligible(
-            req.V, req.mask, loss_list[0], req.solver, heldout, req.track_kkt, devices
-        )
+        and _fused.eligible(req.V, req.mask, loss_list[0], req.solver, heldout, devices)
     )
     t0 = time.perf_counter()
     member_batch = _MemberBatch(terms, weights, keys, grid)

@@ -198,6 +198,7 @@ def test_suggest_takes_the_peak_not_the_largest_drop():
         ({"solver": "mu", "heldout": 0.1}, False),
         ({"solver": "pg"}, False),
         ({"solver": "mu", "eval_every": 2}, False),
+        ({"solver": "hals", "pg_tol": 1e-3}, True),
     ],
 )
 def test_fused_path_is_taken_only_where_it_applies(monkeypatch, kwargs, fused):
@@ -239,6 +240,25 @@ def test_fused_penalty_grid_and_buckets_match_single_fits():
         np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
         assert got.n_iter == want.n_iter
     assert two.n_iter[0, 0] < 10 and two.n_iter[1, 0] == 25
+
+
+def test_fused_projected_gradient_rule_matches_single_fits():
+    # pg_tol on the batched path: the KKT residual from the iteration's own products (with
+    # the penalties' gradient terms) equals the driver's gradient from V at every iteration,
+    # so members stop at the same iteration as fit's
+    loss = jn.losses.frobenius() + 0.2 * jn.losses.l1("H") + 0.1 * jn.losses.l2("W")
+    kw = dict(solver="hals", loss=loss, max_iter=60, tol=0.0, pg_tol=1e-2)
+    sw = jn.sweep(V_, ranks=[2, 5], seeds=[0, 1], **kw)
+    assert sw.kkt_history.shape == (2, 2, 60)
+    for r in (2, 5):
+        for seed in (0, 1):
+            got, want = sw.result(rank=r, seed=seed), jn.fit(V_, r, seed=seed, **kw)
+            assert got.n_iter == want.n_iter and got.status == want.status
+            np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(got.kkt_history, want.kkt_history, rtol=1e-8)
+            np.testing.assert_allclose(got.kkt_residual, want.kkt_residual, rtol=1e-8)
+    stopped = sw.status_code == 1  # converged by the projected-gradient rule, before max_iter
+    assert stopped.any() and np.all(sw.n_iter[stopped] < 60)
 
 
 def test_a_repeated_sweep_compiles_nothing():
