@@ -210,19 +210,21 @@ def run_compiled(V, mask, member: Member, hyper: Hyper, state=None, stop_at=None
         weights of V's shape (a SparseMatrix for ``mask="stored"``).
       member: a :class:`Member` (with a leading member axis when ``spec.vmap_size``).
       hyper: a :class:`Hyper`.
-      state: for ``mode="advance"``, the :class:`~jaxnmf._driver.RunState` to continue.
-      stop_at: for ``mode="advance"``, the traced iteration to stop at.
+      state: for ``mode="advance"``, the :class:`~jaxnmf._driver.RunState` to continue;
+        for ``"buckets"``, None or the per-bucket loop states to continue.
+      stop_at: for ``mode="advance"``, the traced iteration to stop at; for ``"buckets"``,
+        the work fraction below which the loop stops for compaction (0: never).
       spec: the :class:`RunSpec` (static).
 
     Returns:
       ``"run"``: ``(final RunState, held-out stats)``, the stats ``(Σ squared error,
       count)`` over the hidden entries when ``spec.heldout > 0``, else ``()``; batched over
       members when ``spec.vmap_size``. ``"start"`` / ``"advance"``: a RunState (no final
-      verdict: the caller decides when the run has ended). ``"buckets"``: one batched
-      RunState per bucket.
+      verdict: the caller decides when the run has ended). ``"buckets"``: ``(loop states,
+      results)``, per bucket (:func:`jaxnmf._fused.sweep_buckets`).
     """
     if spec.mode == BUCKETS:
-        return _fused.sweep_buckets(V, member, hyper, spec=spec)
+        return _fused.sweep_buckets(V, member, hyper, state, stop_at, spec=spec)
     one = functools.partial(_one_member, spec=spec)
     if not spec.vmap_size:
         return one(V, mask, member, hyper, state, stop_at)

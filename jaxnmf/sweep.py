@@ -24,6 +24,7 @@ function, and :meth:`SweepResult.result` builds a member's result as :func:`jaxn
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Sequence
 
@@ -511,11 +512,29 @@ def _sweep_fused(req, members, batch_size, progress):
         )
         compile_time += seconds
         W0s, H0s = initial(*init_args)
-        args = (V, None, member._replace(W0=W0s, H0=H0s), hyper)
-        compiled, seconds = _compile.compiled(_run.run_compiled, args, dict(spec=spec))
-        compile_time += seconds
-        states = jax.device_get(compiled(*args))
-        pieces.extend((group, state, ()) for group, state in zip(groups, states, strict=True))
+        floor = _fused.compaction_floor(V.shape, shapes, max_iter)
+        first = member._replace(W0=W0s, H0=H0s)
+        # per bucket: its members' loss weights and ranks (to pack with their states)
+        spans = list(itertools.pairwise(np.cumsum([0] + [len(group) for group in groups])))
+        weights = [tuple(np.asarray(w)[lo:hi] for w in member.loss.weights) for lo, hi in spans]
+        ranks = [np.asarray(member.rank)[lo:hi] for lo, hi in spans]
+        args = (V, None, first, hyper, None, np.asarray(floor, dtype))
+        slots = [np.asarray(group) for group in groups]
+        while True:  # one call, then one per compaction of the members still running
+            compiled, seconds = _compile.compiled(_run.run_compiled, args, dict(spec=spec))
+            compile_time += seconds
+            states, results = jax.device_get(compiled(*args))
+            finished, running = _fused.compact(states, results, slots, weights, ranks)
+            pieces.extend((idx, result, ()) for idx, result in finished)
+            if not running:
+                break
+            slots, states, weights, ranks = (list(x) for x in zip(*running, strict=True))
+            terms = member.loss.terms
+            loss = Loss(
+                terms, tuple(np.concatenate([w[t] for w in weights]) for t in range(len(terms)))
+            )
+            rest = _run.Member(loss, rank=np.concatenate(ranks))
+            args = (V, None, rest, hyper, tuple(states), np.asarray(floor, dtype))
         done += len(chunk)
         if progress is not None:
             progress(done, total)

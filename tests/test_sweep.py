@@ -261,6 +261,52 @@ def test_fused_projected_gradient_rule_matches_single_fits():
     assert stopped.any() and np.all(sw.n_iter[stopped] < 60)
 
 
+def test_compacted_members_match_single_fits(monkeypatch):
+    # Compaction on for this tiny sweep (it is gated on the work of big ones): the call
+    # stops once < 1/4 of an iteration's work goes to running members, which are packed
+    # into fewer slots (padding slots frozen) and continued; every member still equals fit.
+    from jaxnmf import _fused
+
+    monkeypatch.setattr(_fused, "COMPACT_MIN_FLOPS", 0.0)
+    rounds = []
+    real = _fused.compact
+    monkeypatch.setattr(_fused, "compact", lambda *a: rounds.append(real(*a)) or rounds[-1])
+    kw = dict(solver="hals", max_iter=120, tol=0.0, pg_tol=5e-3)
+    sw = jn.sweep(V_, ranks=[2, 3, 6], seeds=[0, 1, 2, 3, 4], **kw)
+    packed = [len(idx) for _, running in rounds for idx, *_ in running]
+    assert len(rounds) >= 2 and packed and all(n & (n - 1) == 0 for n in packed)
+    assert len(set(sw.n_iter.ravel())) > 3  # members stopped at many different iterations
+    for r in (2, 3, 6):
+        for seed in range(5):
+            got, want = sw.result(rank=r, seed=seed), jn.fit(V_, r, seed=seed, **kw)
+            assert got.n_iter == want.n_iter and got.status == want.status
+            np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+            np.testing.assert_allclose(got.kkt_history, want.kkt_history, rtol=1e-8)
+            np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+
+
+def test_compact_packs_running_members_into_power_of_two_slots():
+    from jaxnmf import _driver, _fused
+
+    R, C, M = _driver.Code.RUNNING, _driver.Code.CONVERGED, _driver.Code.MAX_ITER
+    state = _driver.RunState(
+        *[np.arange(6.0) * (i + 1) for i in range(10)], np.array([R, C, R, R, M, -1])
+    )
+    state = state._replace(status=np.array([R, C, R, R, M, M]))
+    result = state._replace(W=-state.W)
+    slots = np.array([10, 11, 12, 13, 14, -1])  # the last slot pads an earlier call
+    finished, running = _fused.compact(
+        [state], [result], [slots], [(np.arange(6.0),)], [np.arange(6)]
+    )
+    ((done_idx, done),) = finished
+    assert done_idx.tolist() == [11, 14] and done.W.tolist() == [-1.0, -4.0]
+    ((idx, packed, weights, ranks),) = running
+    assert idx.tolist() == [10, 12, 13, -1]  # 3 running in 4 slots, the extra one frozen
+    assert packed.W.tolist() == [0.0, 2.0, 3.0, 0.0] and packed.status.tolist() == [R, R, R, M]
+    assert weights[0].tolist() == [0.0, 2.0, 3.0, 0.0] and ranks.tolist() == [0, 2, 3, 0]
+    assert state.status.tolist() == [R, C, R, R, M, M]  # the input is not modified
+
+
 def test_a_repeated_sweep_compiles_nothing():
     kw = dict(ranks=[2, 3], seeds=[0], solver="hals", max_iter=10)
     jn.sweep(V_, **kw)
