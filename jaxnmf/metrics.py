@@ -148,13 +148,16 @@ def hoyer_sparseness(X, axis=0):
         JMLR 5.
     """
     X = jnp.asarray(X)
+    if not jnp.issubdtype(X.dtype, jnp.floating):  # integer counts: score them as floats
+        X = X.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
     d = X.shape[axis]
     l1 = jnp.sum(jnp.abs(X), axis=axis)
     l2 = jnp.sqrt(jnp.sum(jnp.square(X), axis=axis))
     nonzero = l2 > 0
     sqrt_d = jnp.sqrt(jnp.asarray(d, X.dtype))
     s = (sqrt_d - l1 / jnp.where(nonzero, l2, 1)) / jnp.maximum(sqrt_d - 1, 1e-12)
-    return jnp.sum(jnp.where(nonzero, s, 0)) / jnp.maximum(jnp.sum(nonzero), 1)
+    count = jnp.sum(nonzero, dtype=X.dtype)
+    return jnp.sum(jnp.where(nonzero, s, 0)) / jnp.maximum(count, 1)
 
 
 def kkt_residual(V, W, H, loss="frobenius", mask=None):

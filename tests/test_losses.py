@@ -167,3 +167,16 @@ def test_loss_constructor_errors():
         jn.losses.l1("X")
     with pytest.raises(TypeError):
         jn.losses.beta(float("nan"))
+
+
+def test_hoyer_sparseness_matches_its_formula_for_float_and_integer_input():
+    # Hoyer (2004): (√d - ‖x‖₁/‖x‖₂) / (√d - 1) per column, zero columns left out of the mean
+    X = np.array([[3, 0, 0, 1], [0, 0, 2, 1], [0, 0, 0, 1]])
+    d = X.shape[0]
+    cols = [x for x in X.T if np.any(x)]
+    want = np.mean(
+        [(np.sqrt(d) - np.abs(x).sum() / np.linalg.norm(x)) / (np.sqrt(d) - 1) for x in cols]
+    )
+    assert float(jn.metrics.hoyer_sparseness(X)) == pytest.approx(want, rel=1e-12)  # int, strict
+    assert float(jn.metrics.hoyer_sparseness(X.astype(float))) == pytest.approx(want, rel=1e-12)
+    assert float(jn.metrics.hoyer_sparseness(np.eye(3), axis=1)) == pytest.approx(1.0)
