@@ -210,6 +210,31 @@ def test_replicates_drawn_in_the_sweep_equal_fits_of_the_drawn_data(kind):
             np.testing.assert_allclose(got.losses, want.losses, rtol=1e-9)
 
 
+def test_poisson_replicates_of_sparse_counts_resample_the_stored_entries():
+    """For sparse V, perturb='poisson' draws Poisson(v) for every stored v (pattern kept),
+    in the user's count units: a member equals the fit of that draw, made here from the
+    documented recipe (fold_in(seed's key, PERTURB_TAG), stored entries in (row, col) order)."""
+    import jax
+    import scipy.sparse
+
+    from jaxnmf import _run, _validate
+
+    V, _ = _planted(seed=3, m=24, n=30)
+    dense = np.round(V / V.max() * 32) * (np.random.default_rng(0).random(V.shape) < 0.5)
+    counts = scipy.sparse.csr_matrix(dense)  # sorted by (row, col); max 32 keeps V / M · M exact
+    kw = dict(max_iter=30, tol=0.0)
+    sw = jn.sweep(counts, [2, 3], [0, 5], perturb="poisson", **kw)
+    for seed in (0, 5):
+        key = jax.random.fold_in(_validate.seed_key(seed), _run.PERTURB_TAG)
+        values = np.asarray(jax.random.poisson(key, counts.data)).astype(float)
+        assert not np.array_equal(values, counts.data)
+        draw = scipy.sparse.csr_matrix((values, counts.indices, counts.indptr), counts.shape)
+        for rank in (2, 3):
+            got, want = sw.result(rank=rank, seed=seed), jn.fit(draw, rank, seed=seed, **kw)
+            np.testing.assert_allclose(got.W, want.W, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(got.losses, want.losses, rtol=1e-9)
+
+
 def test_perturbed_sweep_checks_its_input():
     V, _ = _planted(seed=3, m=24, n=30)
     with pytest.raises(ValueError, match="perturb must be None or one of"):
