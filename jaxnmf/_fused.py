@@ -368,8 +368,9 @@ def _start(V, W0s, H0s, bucket_loss, bucket_active, value, spec):
 # iteration's work goes to running members; the caller packs the running ones into smaller
 # buckets (:func:`compact`) and continues them in a new call. Each new shape costs a
 # compilation, so only calls whose work can pay for a few compilations compact. Measured
-# on that sweep (2-core CPU, warm / cold): no compaction 68.5 / 77.1 s, floor 1/4
-# 58.9 / 72.1 s, floor 1/2 48.1 / 73.9 s (18 s of compiling).
+# on that sweep (2-core CPU, warm / cold; experiments/benchmarks/sweep_stopping.py): no
+# packing 67.6 / 73.2 s, floor 1/2 47.9 / 60.3 s (14.8 s of compiling); floor 1/4 was
+# about 59 s warm in an earlier run.
 COMPACT_FLOOR = 0.5
 COMPACT_MIN_FLOPS = 2e12  # about 20 s of GEMM on a 2-core CPU
 
