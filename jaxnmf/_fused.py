@@ -11,8 +11,9 @@ largest rank, in small groups. This path instead
 * stores each bucket's W transposed, ``(S, r, m)`` for its S members, so that the big products
   are plain GEMMs of all S·r rows against V (``H @ Vᵀ``, ``Wᵀ @ V``) and the batched Gram
   products run along the long m axis;
-* runs every bucket inside one ``while_loop``, each member frozen once it stops and a
-  bucket skipped once all its members have, with the stopping rule and status of
+* runs every bucket inside one ``while_loop``, each member frozen once it stops (in calls
+  big enough to pack members, see :data:`COMPACT_FLOOR`, a bucket is also skipped once all
+  its members have), with the stopping rule and status of
   :func:`jaxnmf._driver.accept` (the same code as ``fit``), the projected-gradient rule
   (``pg_tol``) included: the KKT residual comes from the products each iteration has
   anyway, V Hᵀ of the new H being computed at the end of an iteration instead of at the
@@ -211,7 +212,7 @@ def plan_buckets(ranks, max_buckets: int = 3) -> list[list[int]]:
     return buckets[::-1]
 
 
-def sweep_buckets(V, member, hyper, states=None, floor=0.0, *, spec):
+def sweep_buckets(V, member, hyper, states=None, floor=None, *, spec):
     """Run every member from its initial factors (or from ``states``); members are ordered
     by bucket. The body of :func:`jaxnmf._run.run_compiled` in mode ``"buckets"``.
 
@@ -231,9 +232,12 @@ def sweep_buckets(V, member, hyper, states=None, floor=0.0, *, spec):
         O(mnr); see :func:`jaxnmf.solvers._base.frobenius_gram_objective` for its accuracy).
       states: None, or the loop states of an earlier call (its first output), one per
         bucket, to continue from (compacted by the caller: see :func:`compact`).
-      floor: the loop also stops once the work of an iteration spent on running members,
-        ``Σ_b k_b · running_b / Σ_b k_b · S_b`` over the buckets still running, falls below
-        ``floor`` (traced; 0 never stops early), so that the caller can compact.
+      floor: None, or the traced fraction below which the loop stops once the work of an
+        iteration spent on running members, ``Σ_b k_b · running_b / Σ_b k_b · S_b`` over
+        the buckets still running, falls, so that the caller can compact. With a floor, a
+        bucket whose members have all stopped is also skipped (``lax.cond``). Without one
+        (small calls) neither: on XLA:CPU the conditional made a digits survey (ranks 2..20,
+        50 HALS iterations) 2.6× slower warm, 0.108 → 0.281 s, and compile 0.5 s longer.
 
     Returns:
       ``(states, results)``: the loop states (W transposed), and per bucket the
@@ -290,6 +294,8 @@ def sweep_buckets(V, member, hyper, states=None, floor=0.0, *, spec):
         return _freeze(s.status == _driver.Code.RUNNING, new, s)
 
     def body(states):
+        if floor is None:
+            return [advance_bucket(b, s) for b, s in enumerate(states)]
         # A bucket whose members have all stopped is skipped (its body is not run): buckets
         # of small ranks often stop long before those of large ranks.
         return [
@@ -303,6 +309,8 @@ def sweep_buckets(V, member, hyper, states=None, floor=0.0, *, spec):
         ]
 
     def cond(states):
+        if floor is None:
+            return jnp.any(jnp.stack([jnp.any(s.status == _driver.Code.RUNNING) for s in states]))
         running = [jnp.sum(s.status == _driver.Code.RUNNING, dtype=dtype) for s in states]
         live = sum(k * r for (_, k), r in zip(shapes, running, strict=True))
         slots = sum(
@@ -369,19 +377,19 @@ def _start(V, W0s, H0s, bucket_loss, bucket_active, value, spec):
 # buckets (:func:`compact`) and continues them in a new call. Each new shape costs a
 # compilation, so only calls whose work can pay for a few compilations compact. Measured
 # on that sweep (2-core CPU, warm / cold; experiments/benchmarks/sweep_stopping.py): no
-# packing 67.6 / 73.2 s, floor 1/2 47.9 / 60.3 s (14.8 s of compiling); floor 1/4 was
-# about 59 s warm in an earlier run.
+# packing and no bucket skipping 64.8 / 68.6 s, floor 1/2 40.0 / 50.1 s (11.8 s of
+# compiling); floor 1/4 was about 59 s warm in an earlier run (48 s for 1/2 in that run).
 COMPACT_FLOOR = 0.5
 COMPACT_MIN_FLOPS = 2e12  # about 20 s of GEMM on a 2-core CPU
 
 
-def compaction_floor(V_shape, shapes, max_iter: int) -> float:
+def compaction_floor(V_shape, shapes, max_iter: int) -> float | None:
     """``floor`` for :func:`sweep_buckets`: COMPACT_FLOOR when the call's products with V
     (4 m n Σ S k flops an iteration, for ``max_iter`` iterations) reach
-    COMPACT_MIN_FLOPS, else 0 (never stop early)."""
+    COMPACT_MIN_FLOPS, else None (never stop early, never skip a bucket)."""
     m, n = V_shape
     work = 4.0 * m * n * sum(S * k for S, k in shapes) * max_iter
-    return COMPACT_FLOOR if work >= COMPACT_MIN_FLOPS else 0.0
+    return COMPACT_FLOOR if work >= COMPACT_MIN_FLOPS else None
 
 
 def compact(states, results, groups, weights, ranks):

@@ -213,7 +213,7 @@ def run_compiled(V, mask, member: Member, hyper: Hyper, state=None, stop_at=None
       state: for ``mode="advance"``, the :class:`~jaxnmf._driver.RunState` to continue;
         for ``"buckets"``, None or the per-bucket loop states to continue.
       stop_at: for ``mode="advance"``, the traced iteration to stop at; for ``"buckets"``,
-        the work fraction below which the loop stops for compaction (0: never).
+        None or the work fraction below which the loop stops for compaction.
       spec: the :class:`RunSpec` (static).
 
     Returns:

@@ -518,7 +518,8 @@ def _sweep_fused(req, members, batch_size, progress):
         spans = list(itertools.pairwise(np.cumsum([0] + [len(group) for group in groups])))
         weights = [tuple(np.asarray(w)[lo:hi] for w in member.loss.weights) for lo, hi in spans]
         ranks = [np.asarray(member.rank)[lo:hi] for lo, hi in spans]
-        args = (V, None, first, hyper, None, np.asarray(floor, dtype))
+        floor = None if floor is None else np.asarray(floor, dtype)
+        args = (V, None, first, hyper, None, floor)
         slots = [np.asarray(group) for group in groups]
         while True:  # one call, then one per compaction of the members still running
             compiled, seconds = _compile.compiled(_run.run_compiled, args, dict(spec=spec))
@@ -534,7 +535,7 @@ def _sweep_fused(req, members, batch_size, progress):
                 terms, tuple(np.concatenate([w[t] for w in weights]) for t in range(len(terms)))
             )
             rest = _run.Member(loss, rank=np.concatenate(ranks))
-            args = (V, None, rest, hyper, tuple(states), np.asarray(floor, dtype))
+            args = (V, None, rest, hyper, tuple(states), floor)
         done += len(chunk)
         if progress is not None:
             progress(done, total)

@@ -11,7 +11,8 @@ scanpy's PBMC data (``pbmc68k_reduced().raw.X``, 700 cells × 765 genes, float32
 in its own process (cold: the first call, compile included; warm: the second):
 
 * ``packed``: the library's default;
-* ``unpacked``: packing off (``COMPACT_MIN_FLOPS = inf``), buckets still skipped once stopped.
+* ``unpacked``: packing off (``COMPACT_MIN_FLOPS = inf``), and with it the skipping of
+  buckets whose members have all stopped (small calls run that way).
 
 Writes ``results/benchmarks/sweep_stopping.json``. About 5 minutes on the 2-core CPU.
 
