@@ -513,18 +513,22 @@ def _sweep_fused(req, members, batch_size, progress):
         compile_time += seconds
         W0s, H0s = initial(*init_args)
         floor = _fused.compaction_floor(V.shape, shapes, max_iter)
-        first = member._replace(W0=W0s, H0=H0s)
+        floor = None if floor is None else np.asarray(floor, dtype)
+        args = (V, None, member._replace(W0=W0s, H0=H0s), hyper, None, floor)
         # per bucket: its members' loss weights and ranks (to pack with their states)
         spans = list(itertools.pairwise(np.cumsum([0] + [len(group) for group in groups])))
         weights = [tuple(np.asarray(w)[lo:hi] for w in member.loss.weights) for lo, hi in spans]
         ranks = [np.asarray(member.rank)[lo:hi] for lo, hi in spans]
-        floor = None if floor is None else np.asarray(floor, dtype)
-        args = (V, None, first, hyper, None, floor)
         slots = [np.asarray(group) for group in groups]
         while True:  # one call, then one per compaction of the members still running
             compiled, seconds = _compile.compiled(_run.run_compiled, args, dict(spec=spec))
             compile_time += seconds
-            states, results = jax.device_get(compiled(*args))
+            states, results = compiled(*args)
+            results = jax.device_get(results)
+            if floor is None:  # no compaction: every member ran to its stop in this call
+                pieces.extend((g, result, ()) for g, result in zip(groups, results, strict=True))
+                break
+            states = jax.device_get(states)
             finished, running = _fused.compact(states, results, slots, weights, ranks)
             pieces.extend((idx, result, ()) for idx, result in finished)
             if not running:

@@ -18,7 +18,7 @@
 Runs in its own process, without the machine's OpenBLAS kernel overrides (``_fair_env``);
 writes ``results/benchmarks/minibatch_vs_sklearn.json`` and prints a summary. Expected time
 on the 2-core CPU machine: about 5 minutes with the defaults, 1 minute with ``--quick``.
-The issue's 40 GB run (10M × 1000, about 40 minutes there; needs 40 GB of free disk under
+The issue's 40 GB run (10M × 1000, about 10 minutes there, writing included; 40 GB free under
 ``--dir``)::
 
     python -m experiments.benchmarks.minibatch_vs_sklearn --out-of-core-only \
