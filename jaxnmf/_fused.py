@@ -101,28 +101,36 @@ def _v_times_ht(V, H):
     return (H.reshape(S * r, n) @ V.T).reshape(S, r, V.shape[0])
 
 
-def _step(V, Wt, H, HHt, VHt_t, active, loss: Loss, solver):
+def _step(V, Wt, H, HHt, VHt_t, active, running, loss: Loss, solver):
     """One iteration of all S members of a bucket, by the solver's own blocks.
 
     Shapes: V ``(m, n)``; Wt ``(S, r, m)`` (W transposed, the blocks' rows form); H
     ``(S, r, n)``; HHt ``(S, r, r)`` and VHt_t ``(S, r, m)``, the Gram matrix of the current
-    H and ``(V Hᵀ)ᵀ``; active ``(S, r)``, False for a member's padded components. The cross
+    H and ``(V Hᵀ)ᵀ``; active ``(S, r)``, False for a member's padded components; running
+    ``(S,)``, False for a member that has stopped: its factors come back unchanged. The cross
     products of all members are one GEMM each (``H Vᵀ`` and ``Wᵀ V`` with the S·r rows
     stacked). ``V Hᵀ`` of the new H is computed here, at the end, for the next iteration:
     so the KKT residual at the new iterate needs no product more. Returns the new
     ``(Wt, H, HHt, VHt_t, WtW, WtV)``.
+
+    Each new factor is frozen (stopped members keep theirs) as soon as it is computed and
+    then materialized once (:func:`_settle`), before its products: otherwise XLA recomputed
+    the update in every consumer's fusion (the GEMM, the batched Gram product, the loop
+    state), four passes over W instead of one.
     """
     S, r, m = Wt.shape
     n = H.shape[2]
     a, pen = _coefficients(loss)
-    Wt = _block_update(
+    new = _block_update(
         solver.block("W"), Wt, VHt_t, HHt, a, pen["l1", "W"], pen["l2", "W"], active, (m, n)
     )
+    Wt = _settle(running, new, Wt)
     WtW = jnp.einsum("sjm,skm->sjk", Wt, Wt)
     WtV = (Wt.reshape(S * r, m) @ V).reshape(S, r, n)
-    H = _block_update(
+    new = _block_update(
         solver.block("H"), H, WtV, WtW, a, pen["l1", "H"], pen["l2", "H"], active, (n, m)
     )
+    H = _settle(running, new, H)
     HHt = jnp.einsum("sjn,skn->sjk", H, H)
     return Wt, H, HHt, _v_times_ht(V, H), WtW, WtV
 
@@ -280,7 +288,10 @@ def sweep_buckets(V, member, hyper, states=None, floor=None, *, spec):
     def advance_bucket(b, s):
         lb = bucket_loss(b)
         HHt, VHt_t = s.extra
-        Wt, H, HHt, VHt_t, WtW, WtV = _step(V, s.W, s.H, HHt, VHt_t, bucket_active(b), lb, solver)
+        running = s.status == _driver.Code.RUNNING
+        Wt, H, HHt, VHt_t, WtW, WtV = _step(
+            V, s.W, s.H, HHt, VHt_t, bucket_active(b), running, lb, solver
+        )
         if spec.objective_from_grams:
             f = jax.vmap(frobenius_gram_objective, in_axes=(0, None, 0, 0, 0, 0, 0))(
                 lb, sq_norm, Wt, H, WtW, WtV, HHt
@@ -292,8 +303,10 @@ def sweep_buckets(V, member, hyper, states=None, floor=None, *, spec):
             kkt = _kkt_from_statistics(lb, Wt, H, HHt, VHt_t, WtW, WtV, bucket_active(b))
             kkt = kkt.astype(dtype)
         new = accept(s, Wt, H, (HHt, VHt_t), f, hyper.tol, hyper.pg_tol, kkt)
-        # A member that has stopped keeps its state (as a vmapped while_loop would).
-        return _freeze(s.status == _driver.Code.RUNNING, new, s)
+        # A member that has stopped keeps its state (as a vmapped while_loop would); its
+        # factors, and the products of its H, are unchanged already (_step).
+        factors = dict(W=new.W, H=new.H, extra=new.extra)
+        return _freeze(running, new._replace(W=s.W, H=s.H, extra=s.extra), s)._replace(**factors)
 
     def body(states):
         if floor is None:
@@ -445,6 +458,12 @@ def _few_at_a_time(fn, V):
     m, n = V.shape
     batch = max(1, _DENSE_BUDGET // (m * n * V.dtype.itemsize))
     return lambda *args: jax.lax.map(lambda a: fn(*a), args, batch_size=batch)
+
+
+def _settle(running, new, old):
+    """``new`` for the running members, ``old`` for the others, computed once: the
+    optimization barrier keeps XLA from fusing the update into each of its consumers."""
+    return jax.lax.optimization_barrier(_freeze(running, new, old))
 
 
 def _freeze(running, new, old):
