@@ -242,6 +242,29 @@ def test_fused_penalty_grid_and_buckets_match_single_fits():
     assert two.n_iter[0, 0] < 10 and two.n_iter[1, 0] == 25
 
 
+@pytest.mark.parametrize("p", [5, 300])  # either side of _GRAM_SEQUENTIAL_FROM (256)
+def test_batched_gram_equals_numpy(p):
+    from jaxnmf import _fused
+
+    X = np.random.default_rng(p).random((3, 4, p))
+    np.testing.assert_allclose(_fused._gram(X), np.einsum("sjp,skp->sjk", X, X), rtol=1e-12)
+
+
+def test_fused_gram_in_sequence_matches_single_fits(monkeypatch):
+    # every Gram product one member at a time (the long-row branch, which the suite's small
+    # problems do not reach otherwise), members stopping at different iterations
+    from jaxnmf import _fused
+
+    monkeypatch.setattr(_fused, "_GRAM_SEQUENTIAL_FROM", 0)
+    kw = dict(solver="hals", max_iter=23, tol=1e-5)
+    sw = jn.sweep(V_, ranks=[2, 6], seeds=[4], **kw)
+    for r in (2, 6):
+        got, want = sw.result(rank=r, seed=4), jn.fit(V_, r, seed=4, **kw)
+        assert got.n_iter == want.n_iter and got.status == want.status
+        np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+
+
 def test_fused_projected_gradient_rule_matches_single_fits():
     # pg_tol on the batched path: the KKT residual from the iteration's own products (with
     # the penalties' gradient terms) equals the driver's gradient from V at every iteration,
