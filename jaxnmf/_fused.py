@@ -18,6 +18,10 @@ largest rank, in small groups. This path instead
   (``pg_tol``) included: the KKT residual comes from the products each iteration has
   anyway, V Hᵀ of the new H being computed at the end of an iteration instead of at the
   start of the next;
+* materializes each new factor once, frozen for the members that have stopped, before its
+  products (:func:`_settle`), and forms Gram products of long rows one member at a time
+  (:func:`_gram`): XLA:CPU otherwise recomputed the update in every consumer, and its
+  batched dot of long thin matrices is slow;
 * never holds a member's ``WH`` (m × n) for all members at once: where it is needed (the
   initial and final objective, the final KKT residual, the objective when it is not taken
   from Gram products), members go through it a few at a time (:func:`_few_at_a_time`).
