@@ -27,6 +27,7 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -395,23 +396,94 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
     mode, vmapped ``vmap_size`` at a time, ``batch_size`` members per call (the last call
     padded by repeating a member, so that one compiled program serves every call).
 
-    Members run padded to the largest rank. Solvers whose iterates take discrete decisions
-    on rounded values (``exact_width``: Lin's Armijo search) run one member at a time
-    (``vmap_size=1``): XLA:CPU folds a vmapped product with the shared V into one GEMM whose
-    rounding changed with the padded width (``V Hᵀ`` over 4 members, widths 7 and 12: 3.8e-6
-    apart in float32, where single products at both widths agreed bit for bit), and one
-    flipped accept/reject moved a float32 PG member by 1e-2 from its :func:`jaxnmf.fit`.
+    Members run padded to the largest rank of their program: members in sequence (below)
+    in up to :data:`SEQUENTIAL_MAX_BUCKETS` programs of neighbouring ranks, vmapped groups
+    in one. Solvers whose iterates take discrete decisions on rounded values
+    (``exact_width``: Lin's Armijo search) run one member at a time (``vmap_size=1``):
+    XLA:CPU folds a vmapped product with the shared V into one GEMM whose rounding changed
+    with the padded width (``V Hᵀ`` over 4 members, widths 7 and 12: 3.8e-6 apart in
+    float32, where single products at both widths agreed bit for bit), and one flipped
+    accept/reject moved a float32 PG member by 1e-2 from its :func:`jaxnmf.fit`.
 
     Returns ``(pieces, compile seconds)``; a piece is ``(member indices, batched final
     RunState, held-out stats)``.
     """
+    grid = members.grid
+    # Members in sequence (below): padding is pure waste there, so they run in buckets of
+    # neighbouring ranks, one program each; vmapped groups stay at the largest rank. Not
+    # for exact_width solvers: a float32 PG member with a mask (the test of "drift 4"),
+    # run in sequence with one other member at width 4, ended 3e-3 from its fit at XLA's
+    # optimization level 0 (at width 7, or alone, it matched bit for bit).
+    sequential = (
+        devices is None
+        and not getattr(req.solver, "exact_width", False)
+        and (vmap_size == 1 if vmap_size is not None else not is_quadratic(req.loss))
+    )
+    ranks = [r for _, r, _ in grid]
+    buckets = _fused.plan_buckets(ranks, SEQUENTIAL_MAX_BUCKETS) if sequential else [ranks]
+    plans = [
+        _plan_general(
+            req,
+            members,
+            [i for i, r in enumerate(ranks) if r in set(bucket)],
+            heldout,
+            batch_size,
+            vmap_size,
+            devices,
+            perturb,
+        )
+        for bucket in buckets
+    ]
+    executables, compile_time = [], 0.0
+    for plan in plans:
+        args = plan.call_args(plan.indices[: plan.batch_size])
+        compiled, seconds = _compile.compiled(_run.run_compiled, args, dict(spec=plan.spec))
+        executables.append(compiled)
+        compile_time += seconds
+    pieces, done = [], 0
+    for plan, compiled in zip(plans, executables, strict=True):
+        for lo in range(0, len(plan.indices), plan.batch_size):
+            chunk = plan.indices[lo : lo + plan.batch_size]
+            state, stats = compiled(*plan.call_args(chunk))
+            state, stats = jax.device_get(_sharding.gather((state, stats)))
+            n_real = len(chunk)  # drop the padding members
+            keep = lambda x: x[:n_real]  # noqa: B023
+            pieces.append((chunk, *jax.tree.map(keep, (state._replace(extra=()), stats))))
+            done += n_real
+            if progress is not None:
+                progress(done, len(grid))
+    return pieces, compile_time
+
+
+# Buckets of neighbouring ranks for members that run in sequence (KL/β losses by default).
+# Measured on the 2-core Xeon, digits KL survey (ranks 2..20 × 5 seeds, MU, 200 it.,
+# eval_every=10), float32: one program at rank 20, 6.88 s warm / 8.16 s cold; two buckets
+# 5.66 / 8.41; three 5.69 / 9.55 (each program compiles for about 1.3 s; compiling them in
+# threads gained nothing, as XLA:CPU's compiler uses both cores already). Vmapped groups
+# (Frobenius with a mask or a held-out split) gained little (held-out MU survey, three
+# buckets: 9.36 → 9.04 s warm) and compiled 2.0 → 5.8 s, so they keep one program.
+SEQUENTIAL_MAX_BUCKETS = 2
+
+
+class _GeneralPlan(NamedTuple):
+    """One compiled program of the general executor: its members (grid positions), the
+    members per call, the :class:`~jaxnmf._run.RunSpec` and ``call_args(chunk)``."""
+
+    indices: list
+    batch_size: int
+    spec: Any
+    call_args: Any
+
+
+def _plan_general(req, members, indices, heldout, batch_size, vmap_size, devices, perturb):
+    """The :class:`_GeneralPlan` of the members ``indices``, padded to their largest rank."""
     V, mask, dtype = req.V, req.mask, req.dtype
     m, n = V.shape
     grid = members.grid
-    k_max = max(r for _, r, _ in grid)
+    k_max = max(grid[i][1] for i in indices)
     sparse = isinstance(V, _sparse.SparseMatrix)
     masked, entries = mask is not None or heldout > 0, V.nnz if sparse else m * n
-    total = len(grid)
+    total = len(indices)
     per_member = _member_bytes(m, n, k_max, req.options.max_iter, dtype, masked, entries)
     if perturb is not None:  # each member's perturbed copy of V
         per_member += entries * np.dtype(dtype).itemsize
@@ -447,20 +519,7 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
             member = _sharding.split_leading(member, member_mesh)
         return V, mask, member, hyper
 
-    compiled, compile_time = _compile.compiled(
-        _run.run_compiled, call_args(list(range(min(batch_size, total)))), dict(spec=spec)
-    )
-    pieces = []
-    for lo in range(0, total, batch_size):
-        chunk = list(range(lo, min(lo + batch_size, total)))
-        state, stats = compiled(*call_args(chunk))
-        state, stats = jax.device_get(_sharding.gather((state, stats)))
-        n_real = len(chunk)  # drop the padding members
-        keep = lambda x: x[:n_real]  # noqa: B023
-        pieces.append((chunk, *jax.tree.map(keep, (state._replace(extra=()), stats))))
-        if progress is not None:
-            progress(lo + n_real, total)
-    return pieces, compile_time
+    return _GeneralPlan(indices, batch_size, spec, call_args)
 
 
 def _sweep_fused(req, members, batch_size, progress):

@@ -185,6 +185,30 @@ def test_suggest_takes_the_peak_not_the_largest_drop():
     assert flat.suggest("cophenetic") == 4
 
 
+def test_members_in_sequence_run_in_rank_buckets_and_match_single_fits(monkeypatch):
+    # KL members run one at a time (vmap_size=1), in programs of neighbouring ranks, each
+    # padded only to its own largest rank
+    import importlib
+
+    sweep_module = importlib.import_module("jaxnmf.sweep")
+    widths = []
+    real = sweep_module._plan_general
+    monkeypatch.setattr(
+        sweep_module,
+        "_plan_general",
+        lambda *a, **k: (lambda plan: widths.append(plan.spec.k_max) or plan)(real(*a, **k)),
+    )
+    kw = dict(solver="mu", loss="kl", max_iter=15, tol=1e-6)
+    sw = jn.sweep(V_, ranks=[6, 2, 3], seeds=[2], **kw)
+    assert sorted(widths) == [3, 6]
+    assert sw.W.shape[-1] == 6 and np.all(sw.W[1, 0, :, 2:] == 0)
+    for r in (2, 3, 6):
+        got, want = sw.result(rank=r, seed=2), jn.fit(V_, r, seed=2, **kw)
+        assert got.n_iter == want.n_iter and got.status == want.status
+        np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+
+
 # --- the batched-GEMM path (jaxnmf._fused): Frobenius family, dense V, no mask -------------
 
 
