@@ -251,7 +251,7 @@ def sweep_buckets(V, member, hyper, states=None, floor=None, *, spec):
         (small calls) neither: on XLA:CPU the conditional costs a fixed amount per
         iteration and bucket; on a digits survey with nothing to skip (ranks 2..20 × 1
         seed, 50 iterations, tol 0) it made HALS 0.107 → 0.122 s and MU 0.080 → 0.103 s
-        warm (medians of 7).
+        warm (medians of 7, a 2-core AMD EPYC, before :func:`_settle`).
 
     Returns:
       ``(states, results)``: the loop states (W transposed), and per bucket the
@@ -395,11 +395,12 @@ def _start(V, W0s, H0s, bucket_loss, bucket_active, value, spec):
 # iteration's work goes to running members; the caller packs the running ones into smaller
 # buckets (:func:`compact`) and continues them in a new call. Each new shape costs a
 # compilation, so only calls whose work can pay for a few compilations compact. Measured
-# on that sweep (2-core CPU, warm / cold; experiments/benchmarks/sweep_stopping.py): no
-# packing and no bucket skipping 64.8 / 68.6 s, floor 1/2 40.0 / 50.1 s (11.8 s of
-# compiling); floor 1/4 was about 59 s warm in an earlier run (48 s for 1/2 in that run).
+# on that sweep (2-core Xeon, warm / cold; experiments/benchmarks/sweep_stopping.py): no
+# packing and no bucket skipping 53.1 / 58.1 s, floor 1/2 37.2 / 48.7 s (11.0 s of
+# compiling); floor 1/4 was about 59 s warm against 48 s for 1/2 in an earlier run on a
+# slower machine.
 COMPACT_FLOOR = 0.5
-COMPACT_MIN_FLOPS = 2e12  # 10-20 s of GEMM on these 2-core CPUs (110-190 GFLOP/s)
+COMPACT_MIN_FLOPS = 2e12  # 7-20 s of GEMM on these 2-core CPUs (110-300 GFLOP/s)
 
 
 def compaction_floor(V_shape, shapes, max_iter: int) -> float | None:

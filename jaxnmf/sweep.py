@@ -1,14 +1,16 @@
 """``jaxnmf.sweep``: every (loss weights, rank, seed) member in one compiled call.
 
-Members are padded to the largest rank ``k_max`` with a component mask: components ``>= rank``
-are exactly zero from the initial factors on and stay zero (every solver re-applies the mask).
+Members are padded with a component mask to the largest rank of their compiled program (one
+program per bucket of neighbouring ranks where the executor splits them; the results come back
+padded to the sweep's largest rank ``k_max``): components ``>= rank`` are exactly zero from the
+initial factors on and stay zero (every solver re-applies the mask).
 Initial factors are drawn per component from ``fold_in(key(seed), j)``, so the result for
 (rank r, seed s) does not depend on which other ranks or seeds are in the sweep, and equals
 ``jaxnmf.fit(V, r, seed=s, ...)``. ``V`` is shared by all members (``vmap`` with
 ``in_axes=None``), never copied per member.
 
-Large grids run in chunks of ``batch_size`` members; every chunk reuses one compiled program
-(the last chunk is padded by repeating a member), and ``progress`` is called between chunks.
+Large grids run in chunks of ``batch_size`` members; every chunk of a program reuses it (the
+last chunk is padded by repeating a member), and ``progress`` is called between chunks.
 
 A vmapped ``while_loop`` runs until its slowest member stops; members that have stopped are
 frozen, so each keeps its own iteration count and status.
@@ -409,30 +411,31 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
     RunState, held-out stats)``.
     """
     grid = members.grid
+    if vmap_size is None:
+        vmap_size = 4 if is_quadratic(req.loss) else 1
     # Members in sequence (below): padding is pure waste there, so they run in buckets of
     # neighbouring ranks, one program each; vmapped groups stay at the largest rank. Not
     # for exact_width solvers: a float32 PG member with a mask (the test of "drift 4"),
     # run in sequence with one other member at width 4, ended 3e-3 from its fit at XLA's
     # optimization level 0 (at width 7, or alone, it matched bit for bit).
     sequential = (
-        devices is None
-        and not getattr(req.solver, "exact_width", False)
-        and (vmap_size == 1 if vmap_size is not None else not is_quadratic(req.loss))
+        devices is None and vmap_size == 1 and not getattr(req.solver, "exact_width", False)
     )
     ranks = [r for _, r, _ in grid]
     buckets = _fused.plan_buckets(ranks, SEQUENTIAL_MAX_BUCKETS) if sequential else [ranks]
+    bucket_of = {r: b for b, bucket in enumerate(buckets) for r in bucket}
     plans = [
         _plan_general(
             req,
             members,
-            [i for i, r in enumerate(ranks) if r in set(bucket)],
+            [i for i, r in enumerate(ranks) if bucket_of[r] == b],
             heldout,
             batch_size,
             vmap_size,
             devices,
             perturb,
         )
-        for bucket in buckets
+        for b in range(len(buckets))
     ]
     executables, compile_time = [], 0.0
     for plan in plans:
@@ -495,8 +498,6 @@ def _plan_general(req, members, indices, heldout, batch_size, vmap_size, devices
         per_member * batch_size // n_dev + 2 * entries * np.dtype(dtype).itemsize,
         f"a sweep call of {batch_size} members on a {m} × {n} {np.dtype(dtype).name} V",
     )
-    if vmap_size is None:
-        vmap_size = 4 if is_quadratic(req.loss) else 1
     vmap_size = min(_validate.positive_int(vmap_size, "vmap_size"), batch_size)
     batch_size = -(-batch_size // vmap_size) * vmap_size  # whole groups per call
     member_mesh = None
