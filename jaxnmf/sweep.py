@@ -225,13 +225,11 @@ def sweep(
       batch_size: members per compiled call (default: all, or fewer to keep the per-call
         working set near 2 GiB).
       vmap_size: members vmapped together inside a call on the general executor; groups
-        run one after another. Default (None): 4 for Frobenius-family losses (see
-        :func:`jaxnmf._run.run_compiled` for why 4), 1 for other losses — members in
-        sequence, each unbatched: a digits KL survey (ranks 2..20 × 5 seeds, 200 MU
-        iterations, float32) ran 11.0 s warm against 12.7 s with 4 and compiled in 1.6 s
-        against 2.6 s, as XLA:CPU's batched small products of β ≠ 2 updates ran slower than
-        single ones (2-core CPU, 2026-12-02, one run) — and 1 for solvers whose iterates are
-        sensitive to the rounding of batched products (see :func:`_sweep_general`).
+        run one after another. Default (None): on the CPU 1, members in sequence, each
+        unbatched and in programs of neighbouring ranks (:func:`default_vmap_size` gives
+        the measurements); on other backends 4 for Frobenius-family losses and 1 for other
+        losses. Solvers whose iterates are sensitive to the rounding of batched products
+        always run with 1 (see :func:`_sweep_general`).
       progress: called as ``progress(done, total)`` after each chunk.
       on_failure: ``"ignore"`` (default: one diverging member must not discard a sweep; its
         status says so), ``"warn"`` or ``"raise"``.
@@ -412,7 +410,7 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
     """
     grid = members.grid
     if vmap_size is None:
-        vmap_size = 4 if is_quadratic(req.loss) else 1
+        vmap_size = default_vmap_size(req.loss)
     # Members in sequence (below): padding is pure waste there, so they run in buckets of
     # neighbouring ranks, one program each; vmapped groups stay at the largest rank. Not
     # for exact_width solvers: a float32 PG member with a mask (the test of "drift 4"),
@@ -458,13 +456,35 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
     return pieces, compile_time
 
 
+# Members vmapped together on the general executor, by default. On XLA:CPU members in
+# sequence (each unbatched, as fit runs it, in up to SEQUENTIAL_MAX_BUCKETS programs of
+# neighbouring ranks) beat vmapped groups of 4 for every loss and data kind measured
+# (digits, ranks 2..20 × 5 seeds, 200 iterations, tol 0, float32, warm, 2-core AMD EPYC,
+# 2026-12-03): heldout=0.1 MU 7.7 s against 11.2 s with groups of 4, heldout=0.1 HALS
+# (masked="impute") 6.7 against 15.0, a user mask with MU 7.9 against 9.4, Poisson
+# replicates with HALS 6.9 against 8.4 (with MU 8.4 against 8.2), sparse V with MU 25.6
+# against 77.9, eval_every=5 MU 4.4 against 4.8; a KL survey (MU, eval_every=1) 11.0
+# against 12.7 (2026-12-02). XLA:CPU runs vmapped small products (the factors' Gram
+# products and their products with the factors) far below its single products' rate.
+# On accelerators batching pays, so they keep groups of 4 for Frobenius-family losses
+# (not re-measured there: no GPU was lent for this work); β ≠ 2 losses run in sequence
+# there too (their m × n temporaries per member).
+def default_vmap_size(loss) -> int:
+    """The general executor's default ``vmap_size`` for ``loss`` on the default backend
+    (see the measurements above)."""
+    if jax.default_backend() == "cpu":
+        return 1
+    return 4 if is_quadratic(loss) else 1
+
+
 # Buckets of neighbouring ranks for members that run in sequence (KL/β losses by default).
 # Measured on the 2-core Xeon, digits KL survey (ranks 2..20 × 5 seeds, MU, 200 it.,
 # eval_every=10), float32: one program at rank 20, 6.88 s warm / 8.16 s cold; two buckets
 # 5.66 / 8.41; three 5.69 / 9.55 (each program compiles for about 1.3 s; compiling them in
 # threads gained nothing, as XLA:CPU's compiler uses both cores already). Vmapped groups
-# (Frobenius with a mask or a held-out split) gained little (held-out MU survey, three
-# buckets: 9.36 → 9.04 s warm) and compiled 2.0 → 5.8 s, so they keep one program.
+# (accelerators' default for Frobenius-family losses) keep one program: three buckets of
+# groups of 4 gained little on the CPU (held-out MU survey: 9.36 → 9.04 s warm) and
+# compiled 2.0 → 5.8 s.
 SEQUENTIAL_MAX_BUCKETS = 2
 
 

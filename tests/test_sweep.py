@@ -185,9 +185,11 @@ def test_suggest_takes_the_peak_not_the_largest_drop():
     assert flat.suggest("cophenetic") == 4
 
 
-def test_members_in_sequence_run_in_rank_buckets_and_match_single_fits(monkeypatch):
-    # KL members run one at a time (vmap_size=1), in programs of neighbouring ranks, each
-    # padded only to its own largest rank
+@pytest.mark.parametrize("case", [{"loss": "kl"}, {"loss": "frobenius", "heldout": 0.2}])
+def test_members_in_sequence_run_in_rank_buckets_and_match_single_fits(monkeypatch, case):
+    # On the CPU the general executor's members (KL; Frobenius with a held-out split) run one
+    # at a time (vmap_size=1), in programs of neighbouring ranks, each padded only to its own
+    # largest rank
     import importlib
 
     sweep_module = importlib.import_module("jaxnmf.sweep")
@@ -198,12 +200,14 @@ def test_members_in_sequence_run_in_rank_buckets_and_match_single_fits(monkeypat
         "_plan_general",
         lambda *a, **k: (lambda plan: widths.append(plan.spec.k_max) or plan)(real(*a, **k)),
     )
-    kw = dict(solver="mu", loss="kl", max_iter=15, tol=1e-6)
-    sw = jn.sweep(V_, ranks=[6, 2, 3], seeds=[2], **kw)
+    kw = dict(solver="mu", loss=case["loss"], max_iter=15, tol=1e-6)
+    heldout = case.get("heldout", 0.0)
+    sw = jn.sweep(V_, ranks=[6, 2, 3], seeds=[2], heldout=heldout, **kw)
     assert sorted(widths) == [3, 6]
     assert sw.W.shape[-1] == 6 and np.all(sw.W[1, 0, :, 2:] == 0)
+    mask = sw.fit_mask(2) if heldout else None
     for r in (2, 3, 6):
-        got, want = sw.result(rank=r, seed=2), jn.fit(V_, r, seed=2, **kw)
+        got, want = sw.result(rank=r, seed=2), jn.fit(V_, r, seed=2, mask=mask, **kw)
         assert got.n_iter == want.n_iter and got.status == want.status
         np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)

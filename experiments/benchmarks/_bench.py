@@ -71,6 +71,27 @@ def gemm_gflops(n: int = GEMM_N, repeats: int = GEMM_REPEATS) -> dict:
     }
 
 
+def in_new_process(module: str, argv: list[str], cache: Path) -> dict:
+    """Run ``python -m <module> <argv>`` with JAX's persistent compilation cache in ``cache``
+    (``JAXNMF_BENCH_CACHE``; the module enables it) and return the JSON object its last line
+    prints: a timing of a first call in a new process, which compiles only what the cache
+    lacks (the issue's "compile once per machine"). The child inherits this process's
+    environment, fair BLAS settings included."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAXNMF_BENCH_CACHE=str(cache))
+    out = subprocess.run(
+        [sys.executable, "-m", module, *argv], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cache_entries(cache: Path) -> int:
+    """The number of programs in a persistent compilation cache folder (0 when absent)."""
+    return sum(1 for _ in Path(cache).glob("*")) if Path(cache).is_dir() else 0
+
+
 def load_average() -> list[float] | None:
     """The 1, 5 and 15 minute load averages, or ``None`` where the platform has none."""
     try:

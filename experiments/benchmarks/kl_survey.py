@@ -16,10 +16,18 @@ compilation (reported apart, ``compile_s``: it is zero in the later, in-process 
 kernel overrides before numpy loads (``_fair_env``) and records the BLAS, numpy's and jax's
 GEMM throughput and the load (``machine``).
 
-Runtime on a 2-core CPU: about 2 minutes. :func:`run` returns a :class:`KLSurveyBenchmark`;
+Compile once per machine: each cadence's sweep is also run as the first call of two new
+processes with JAX's persistent compilation cache (:func:`jaxnmf.enable_compilation_cache`)
+in ``--compile-cache`` (default ``<out>/.jax_cache``; ``--no-compile-cache`` skips this):
+the first (``cache_fill_s``) compiles what the folder lacks and stores it, the second
+(``cached_cold_s``) is what every later new process pays, tracing and loading included.
+``cache_entries_at_start`` says whether the folder was empty.
+
+Runtime on a 2-core CPU: about 3 minutes. :func:`run` returns a :class:`KLSurveyBenchmark`;
 the command line writes ``results/benchmarks/kl_survey.json``.
 
     python -m experiments.benchmarks.kl_survey [--seeds 5] [--max-iter 200] [--repeats 3]
+        [--compile-cache DIR | --no-compile-cache]
 """
 
 from __future__ import annotations
@@ -32,11 +40,19 @@ import argparse
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from experiments import _run
-from experiments.benchmarks._bench import load_1min, machine, print_machine, write_json
+from experiments.benchmarks._bench import (
+    cache_entries,
+    in_new_process,
+    load_1min,
+    machine,
+    print_machine,
+    write_json,
+)
 
 _T = {"metadata": _run.META}  # a timing (or machine) field: JSON, outside the hashed arrays
 
@@ -62,6 +78,10 @@ class KLSurveyBenchmark:
     jaxnmf_compile_s: list = field(**_T)
     ratio_warm: list = field(**_T)
     ratio_cold: list = field(**_T)
+    cache_fill_s: list = field(**_T)  # per cadence; NaN without a cache folder
+    cached_cold_s: list = field(**_T)
+    ratio_cached_cold: list = field(**_T)
+    cache_entries_at_start: int = field(**_T)
     final_loss_sklearn: float = field(**_T)
     final_loss_jaxnmf: float = field(**_T)
     load_average: list = field(**_T)  # 1-minute load at the start and the end
@@ -98,11 +118,16 @@ def _jaxnmf_sweep(X, ranks, seeds, max_iter, eval_every):
     return time.perf_counter() - t0, sw
 
 
-def run(seeds: int = 5, max_iter: int = 200, repeats: int = 3) -> KLSurveyBenchmark:
-    """Time the survey both ways (see the module docstring)."""
+def _digits():
     from sklearn.datasets import load_digits
 
-    X = load_digits().data.astype(np.float32)
+    return load_digits().data.astype(np.float32)
+
+
+def run(seeds: int = 5, max_iter: int = 200, repeats: int = 3, cache=None) -> KLSurveyBenchmark:
+    """Time the survey both ways (see the module docstring); ``cache``: the persistent
+    compilation cache folder of the new-process timings, or None to skip them."""
+    X = _digits()
     (m, n), ranks, seed_list = X.shape, list(range(2, 21)), list(range(seeds))
     mach, load0 = machine(), load_1min()
     print(f"KL survey: digits {m}×{n}, ranks 2..20 × {seeds} seeds, {max_iter} it., float32")
@@ -124,6 +149,22 @@ def run(seeds: int = 5, max_iter: int = 200, repeats: int = 3) -> KLSurveyBenchm
             f"({compile_s[-1]:.2f} s compile); scikit-learn / jaxnmf {sk / warm[-1]:.2f} warm, "
             f"{sk / cold[-1]:.2f} cold"
         )
+    entries = cache_entries(cache) if cache is not None else 0
+    fill, cached = [], []
+    for every in cadences:
+        if cache is None:
+            fill.append(float("nan"))
+            cached.append(float("nan"))
+            continue
+        child = ["--child", str(every), "--seeds", str(seeds), "--max-iter", str(max_iter)]
+        module = "experiments.benchmarks.kl_survey"
+        fill.append(in_new_process(module, child, cache)["seconds"])
+        cached.append(in_new_process(module, child, cache)["seconds"])
+        print(
+            f"  eval_every={every} in a new process with the compilation cache: "
+            f"{fill[-1]:.2f} s filling it, {cached[-1]:.2f} s with it warm "
+            f"(scikit-learn / jaxnmf {sk / cached[-1]:.2f})"
+        )
     return KLSurveyBenchmark(
         m=m,
         n=n,
@@ -137,6 +178,10 @@ def run(seeds: int = 5, max_iter: int = 200, repeats: int = 3) -> KLSurveyBenchm
         jaxnmf_compile_s=compile_s,
         ratio_warm=[sk / t for t in warm],
         ratio_cold=[sk / t for t in cold],
+        cache_fill_s=fill,
+        cached_cold_s=cached,
+        ratio_cached_cold=[sk / t for t in cached],
+        cache_entries_at_start=entries,
         final_loss_sklearn=float(np.median([f for _, f in sk_runs])),
         final_loss_jaxnmf=final,
         load_average=[load0, load_1min()],
@@ -151,8 +196,25 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
+    parser.add_argument("--compile-cache", help="persistent cache folder (<out>/.jax_cache)")
+    parser.add_argument("--no-compile-cache", action="store_true", help="skip those timings")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # one timed sweep
     args = parser.parse_args(argv)
-    rec = run(args.seeds, args.max_iter, args.repeats)
+    if args.child is not None:  # a new process of in_new_process: time the first call
+        import json
+        import os
+
+        import jaxnmf as jn
+
+        jn.enable_compilation_cache(os.environ["JAXNMF_BENCH_CACHE"])
+        X, seeds = _digits(), list(range(args.seeds))
+        seconds, _ = _jaxnmf_sweep(X, list(range(2, 21)), seeds, args.max_iter, args.child)
+        print(json.dumps({"seconds": seconds}))
+        return
+    cache = None
+    if not args.no_compile_cache:
+        cache = Path(args.compile_cache or Path(args.out) / ".jax_cache").resolve()
+    rec = run(args.seeds, args.max_iter, args.repeats, cache)
     print(f"\nwrote {write_json('kl_survey', _run.to_json(rec), args.out)}")
 
 
