@@ -336,6 +336,25 @@ def test_init_matches_scikit_learn_construction(method):
         assert np.all(W0[Ws == 0] <= V.mean())  # small fill
 
 
+@pytest.mark.parametrize("method", ["nndsvd", "nndsvda"])
+def test_nndsvd_of_wide_dense_v_takes_the_randomized_svd_and_matches_scikit_learn(
+    monkeypatch, method
+):
+    # 120 columns >= 4 × (k + 10): the randomized SVD (scikit-learn takes one too); with a
+    # spectral gap (planted rank 4 plus small noise) both recover the leading triplets.
+    sk_nmf = pytest.importorskip("sklearn.decomposition._nmf")
+    calls = []
+    real = jn.init._randomized_svd
+    monkeypatch.setattr(jn.init, "_randomized_svd", lambda *a: calls.append(1) or real(*a))
+    V, _, _ = planted(200, 120, 4, seed=5)
+    V = V + 1e-3 * np.random.default_rng(6).random(V.shape)
+    W0, H0 = jn.init.initialize(V, jax.random.key(0), 3, 3, method)
+    assert calls
+    Ws, Hs = sk_nmf._initialize_nmf(V, 3, init=method, random_state=0)
+    np.testing.assert_allclose(np.asarray(W0), Ws, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(H0), Hs, rtol=1e-6, atol=1e-9)
+
+
 def test_random_init_is_prefix_stable_across_widths():
     """Component j depends only on (key, j): a sweep padded to k_max reuses the same draws."""
     V = positive_data(M_, N_, seed=20)
