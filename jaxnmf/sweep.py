@@ -477,8 +477,8 @@ def default_vmap_size(loss) -> int:
     return 4 if is_quadratic(loss) else 1
 
 
-# Buckets of neighbouring ranks for members that run in sequence (KL/β losses by default).
-# Measured on the 2-core Xeon, digits KL survey (ranks 2..20 × 5 seeds, MU, 200 it.,
+# Buckets of neighbouring ranks for members that run in sequence (every loss on the CPU by
+# default). Measured on the 2-core Xeon, digits KL survey (ranks 2..20 × 5 seeds, MU, 200 it.,
 # eval_every=10), float32: one program at rank 20, 6.88 s warm / 8.16 s cold; two buckets
 # 5.66 / 8.41; three 5.69 / 9.55 (each program compiles for about 1.3 s; compiling them in
 # threads gained nothing, as XLA:CPU's compiler uses both cores already). Vmapped groups
