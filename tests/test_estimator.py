@@ -279,9 +279,9 @@ def test_grid_search_over_n_components_in_a_tfidf_pipeline():
     from sklearn.pipeline import Pipeline
 
     texts, labels, _ = jn.datasets.load_scipy_docstrings(return_raw=True)
-    # init="random": nndsvda's full LAPACK SVD of a rank-deficient TF-IDF matrix takes 4-8 s
-    # per fit on a loaded 2-core machine (OpenBLAS threads contend with XLA's), 0.2 s with
-    # OPENBLAS_NUM_THREADS=1.
+    # init="random": no SVD in each of the grid's fits (nndsvda's full LAPACK SVD of this
+    # TF-IDF matrix took 4-8 s a fit on a loaded 2-core machine; NNDSVD of so wide a V is a
+    # randomized SVD since 2026-12-03, but the test is about the pipeline, not the init).
     pipe = Pipeline(
         [
             ("tfidf", TfidfVectorizer(max_features=1000, min_df=3, stop_words="english")),
