@@ -26,7 +26,8 @@ machine's OpenBLAS kernel overrides before numpy loads (``_fair_env``; nothing h
 numpy's BLAS for the timed work, but the record is the same as every benchmark's) and records
 the machine and the load.
 
-Runtime on a 2-core CPU: about 5 minutes with the defaults. :func:`run` returns a
+Runtime on a 2-core CPU: about 5 minutes with the defaults, 8 with ``--repeats 3`` (the exact
+masked HALS survey alone takes 45-100 s a run). :func:`run` returns a
 :class:`HeldoutSurveyBenchmark`; the command line writes
 ``results/benchmarks/heldout_survey.json``.
 
