@@ -22,7 +22,10 @@ The stopping rules differ: jaxnmf's ``tol`` is on the objective's relative decre
 ``tol=1e-4`` PBMC members stop after about 40 HALS iterations), scikit-learn's ``cd`` ``tol``
 on the projected gradient relative to its first value (about 100..900 iterations here).
 ``--tol 0 --pg-tol 1e-4`` gives jaxnmf the projected-gradient rule instead (its norm is L2,
-scikit-learn's L1); ``--matrix`` reruns jaxnmf alone on a kept ``norm_counts.h5ad``.
+scikit-learn's L1); ``--matrix`` reruns jaxnmf alone on a kept ``norm_counts.h5ad``, or on
+an ``.npy`` written by ``--save-matrix`` (cnmf's ``norm_counts`` as an array: on a lent
+accelerator, which has neither scanpy nor anndata, ``PYTHONPATH=. python -m
+experiments.benchmarks.consensus_vs_cnmf --matrix pbmc_norm.npy --tol 0 --pg-tol 1e-4``).
 
 The record holds both wall times, cnmf's stage times, both peak RSS, the ratio, and both
 stability curves (a check that they solved the same problem). Writes
@@ -31,7 +34,8 @@ stability curves (a check that they solved the same problem). Writes
 --replicates 20`` for a quick look.
 
     python -m experiments.benchmarks.consensus_vs_cnmf [--ranks 5..15] [--replicates 100]
-        [--tol 1e-4] [--pg-tol 0] [--matrix norm_counts.h5ad] [--skip-cnmf] [--no-check]
+        [--tol 1e-4] [--pg-tol 0] [--matrix norm_counts.h5ad|.npy] [--save-matrix X.npy]
+        [--skip-cnmf] [--no-check]
 """
 
 from __future__ import annotations
@@ -138,18 +142,25 @@ def child_cnmf(folder: str, ranks: list[int], n_rep: int) -> dict:
     }
 
 
-def child_jaxnmf(path: str, ranks: list[int], n_rep: int, stop: dict, check: bool) -> dict:
-    """One ``jn.consensus`` call on the matrix at ``path`` (.h5ad), timed from the import;
-    ``stop``: its ``tol`` and ``pg_tol``; ``check``: also the stability without the filter."""
-    warnings.simplefilter("ignore")
-    t = time.perf_counter()
+def _read_matrix(path) -> np.ndarray:
+    """The cells × genes matrix at ``path``: an ``.npy`` file, or an ``.h5ad`` (its ``X``)."""
+    if str(path).endswith(".npy"):
+        return np.asarray(np.load(path), np.float32)
     import anndata
 
+    X = anndata.read_h5ad(path).X
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, np.float32)
+
+
+def child_jaxnmf(path: str, ranks: list[int], n_rep: int, stop: dict, check: bool) -> dict:
+    """One ``jn.consensus`` call on the matrix at ``path`` (.h5ad or .npy), timed from the
+    import; ``stop``: its ``tol`` and ``pg_tol``; ``check``: also the stability without the
+    filter."""
+    warnings.simplefilter("ignore")
+    t = time.perf_counter()
     import jaxnmf as jn
 
-    adata = anndata.read_h5ad(path)
-    X = adata.X
-    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, np.float32)
+    X = _read_matrix(path)
     cons = jn.consensus(X, ranks, range(n_rep), max_iter=1000, **stop)
     seconds = time.perf_counter() - t
     # cNMF's stability (no density filter), for the comparison: after the timing
@@ -200,33 +211,24 @@ def run(
     pg_tol: float = 0.0,
     matrix: str | None = None,
     check: bool = True,
+    save_matrix: str | None = None,
 ):
     """Both libraries end to end on the PBMC data; a :class:`ConsensusBenchmark`.
 
-    ``tol``, ``pg_tol``: jaxnmf's stopping rule. ``matrix``: an ``.h5ad`` that jaxnmf
-    factorizes instead (cnmf is then not run), e.g. a kept ``norm_counts.h5ad``."""
-    from experiments.consensus import load_pbmc
-
+    ``tol``, ``pg_tol``: jaxnmf's stopping rule. ``matrix``: an ``.h5ad`` or ``.npy`` that
+    jaxnmf factorizes instead (cnmf is then not run), e.g. a kept ``norm_counts.h5ad``; an
+    ``.npy`` needs neither scanpy nor anndata (a lent accelerator has neither).
+    ``save_matrix``: write the matrix jaxnmf factorized (cnmf's ``norm_counts`` when cnmf
+    ran) to this ``.npy``, for such a run."""
     mach, load0 = machine(gemm=False), load_1min()
     ranks = [int(r) for r in ranks]
-    X, genes, _ = load_pbmc()
-    have_cnmf = not skip_cnmf and matrix is None and _installed("cnmf")
     stop = json.dumps({"tol": tol, "pg_tol": pg_tol})
-    with tempfile.TemporaryDirectory(dir=folder) as d:
-        import anndata
-        import pandas as pd
-        import scipy.sparse
-
-        counts = anndata.AnnData(
-            X=scipy.sparse.csr_matrix(X),
-            obs=pd.DataFrame(index=[f"cell{i}" for i in range(X.shape[0])]),
-            var=pd.DataFrame(index=genes),
-        )
-        counts.write_h5ad(Path(d) / "counts.h5ad")
-        theirs = _child("cnmf", d, ",".join(map(str, ranks)), n_rep) if have_cnmf else None
-        norm = Path(d) / "pbmc" / "cnmf_tmp" / "pbmc.norm_counts.h5ad"
-        path = norm if theirs is not None else Path(matrix or Path(d) / "counts.h5ad")
-        ours = _child("jaxnmf", path, ",".join(map(str, ranks)), n_rep, stop, int(check))
+    grid = ",".join(map(str, ranks))
+    if matrix is not None and str(matrix).endswith(".npy"):
+        theirs = None
+        ours = _child("jaxnmf", Path(matrix).resolve(), grid, n_rep, stop, int(check))
+    else:
+        theirs, ours = _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stop, check, save_matrix)
     nan = float("nan")
     return ConsensusBenchmark(
         ranks=np.asarray(ranks),
@@ -251,6 +253,34 @@ def run(
     )
 
 
+def _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stop, check, save_matrix):
+    """``(cnmf's record or None, jaxnmf's record)``: the PBMC counts written for cNMF's
+    ``prepare``, cnmf end to end (when installed and not skipped), then jaxnmf on cnmf's
+    ``norm_counts`` (or on ``matrix``, or on the counts)."""
+    import anndata
+    import pandas as pd
+    import scipy.sparse
+
+    from experiments.consensus import load_pbmc
+
+    X, genes, _ = load_pbmc()
+    have_cnmf = not skip_cnmf and matrix is None and _installed("cnmf")
+    with tempfile.TemporaryDirectory(dir=folder) as d:
+        counts = anndata.AnnData(
+            X=scipy.sparse.csr_matrix(X),
+            obs=pd.DataFrame(index=[f"cell{i}" for i in range(X.shape[0])]),
+            var=pd.DataFrame(index=genes),
+        )
+        counts.write_h5ad(Path(d) / "counts.h5ad")
+        theirs = _child("cnmf", d, grid, n_rep) if have_cnmf else None
+        norm = Path(d) / "pbmc" / "cnmf_tmp" / "pbmc.norm_counts.h5ad"
+        path = norm if theirs is not None else Path(matrix or Path(d) / "counts.h5ad")
+        if save_matrix is not None:
+            np.save(save_matrix, _read_matrix(path))
+        ours = _child("jaxnmf", path, grid, n_rep, stop, int(check))
+    return theirs, ours
+
+
 def _installed(name: str) -> bool:
     import importlib.util
 
@@ -272,7 +302,8 @@ def main(argv=None):
     parser.add_argument("--skip-cnmf", action="store_true")
     parser.add_argument("--tol", type=float, default=1e-4, help="jaxnmf's tol")
     parser.add_argument("--pg-tol", type=float, default=0.0, help="jaxnmf's pg_tol")
-    parser.add_argument("--matrix", help="an .h5ad for jaxnmf alone (cnmf not run)")
+    parser.add_argument("--matrix", help="an .h5ad or .npy for jaxnmf alone (cnmf not run)")
+    parser.add_argument("--save-matrix", help="write the matrix jaxnmf factorized to this .npy")
     parser.add_argument("--no-check", action="store_true", help="no unfiltered stability")
     parser.add_argument("--dir", default=None, help="parent of the temporary folder")
     parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
@@ -297,6 +328,7 @@ def main(argv=None):
         pg_tol=args.pg_tol,
         matrix=args.matrix,
         check=not args.no_check,
+        save_matrix=args.save_matrix,
     )
     print_machine(rec.machine)
     r = rec
