@@ -192,8 +192,7 @@ def _sparse_svd(V, mask, k: int):
     The operator is ``V`` itself (unstored entries are zeros) or, with a ``mask`` of V's
     pattern, the matrix with missing entries filled by the observed mean μ, applied as
     ``μ 11ᵀ + D`` with ``D`` sparse (``v - μ`` at observed stored entries): products cost
-    O(nnz · ℓ + (m + n) ℓ) with ℓ = k + oversamples. The sketch uses a fixed key, so NNDSVD
-    does not depend on the seed (as for dense V).
+    O(nnz · ℓ + (m + n) ℓ) with ℓ = k + oversamples, in :func:`_randomized_svd`.
 
     Returns:
       ``(U (m, k), S (k,), Vt (k, n), mean)``, ``mean`` that of the (filled) matrix.

@@ -458,12 +458,12 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
 
 # Members vmapped together on the general executor, by default. On XLA:CPU members in
 # sequence (each unbatched, as fit runs it, in up to SEQUENTIAL_MAX_BUCKETS programs of
-# neighbouring ranks) beat vmapped groups of 4 for every loss and data kind measured
-# (digits, ranks 2..20 × 5 seeds, 200 iterations, tol 0, float32, warm, 2-core AMD EPYC,
-# 2026-12-03): heldout=0.1 MU 7.7 s against 11.2 s with groups of 4, heldout=0.1 HALS
-# (masked="impute") 6.7 against 15.0, a user mask with MU 7.9 against 9.4, Poisson
-# replicates with HALS 6.9 against 8.4 (with MU 8.4 against 8.2), sparse V with MU 25.6
-# against 77.9, eval_every=5 MU 4.4 against 4.8; a KL survey (MU, eval_every=1) 11.0
+# neighbouring ranks) beat vmapped groups of 4, or matched them, for every loss and data
+# kind measured (digits, ranks 2..20 × 5 seeds, 200 iterations, tol 0, float32, warm,
+# 2-core AMD EPYC, 2026-12-03): heldout=0.1 MU 7.7 s against 11.2 s with groups of 4,
+# heldout=0.1 HALS (masked="impute") 6.7 against 15.0, a user mask with MU 7.9 against 9.4,
+# Poisson replicates with HALS 6.9 against 8.4 (with MU 8.4 against 8.2), sparse V with MU
+# 25.6 against 77.9, eval_every=5 MU 4.4 against 4.8; a KL survey (MU, eval_every=1) 11.0
 # against 12.7 (2026-12-02). XLA:CPU runs vmapped small products (the factors' Gram
 # products and their products with the factors) far below its single products' rate.
 # On accelerators batching pays, so they keep groups of 4 for Frobenius-family losses

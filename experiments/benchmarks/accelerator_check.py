@@ -8,8 +8,8 @@ without the persistent compilation cache):
    against scikit-learn's ``cd`` loop over the same grid;
 2. a 5000 × 1000 survey: ranks 2..30 × 20 seeds, 20 MU iterations (planted rank 20 plus
    noise), against scikit-learn's ``cd`` loop over the members of ``--sklearn-seeds`` seeds
-   (the whole grid would take minutes on the CPUs), reported per member and scaled to the
-   grid (``sklearn_scaled_s``, labelled as scaled);
+   (the whole grid would take minutes on the CPUs): its time for those seeds
+   (``sklearn_cd_s``) and that time scaled to the whole grid (``sklearn_scaled_s``);
 3. one 20000 × 5000 fit, k = 50, 100 iterations (MU and HALS) against scikit-learn's ``cd``
    with ``max_iter=100``, ``tol=0``.
 
@@ -17,9 +17,10 @@ Meant to run in under 5 minutes on the lent H200 (16 CPU cores for scikit-learn)
 
     PYTHONPATH=. python -m experiments.benchmarks.accelerator_check --out $OUT
 
-``--quick`` shrinks every problem (a check of the script itself on a 2-core CPU, about a
-minute). The process drops the machine's OpenBLAS kernel overrides before numpy loads
-(``_fair_env``) and records the machine: its devices, BLAS, GEMM rates and load. Writes
+``--quick`` shrinks every problem (a check of the script itself: 31 s on a 2-core CPU).
+Both survey loops are :mod:`.sweep_vs_sklearn`'s (``run_sklearn``, ``run_jaxnmf``). The
+process drops the machine's OpenBLAS kernel overrides before numpy loads (``_fair_env``) and
+records the machine: its devices, BLAS, GEMM rates and load. Writes
 ``<out>/accelerator_check.json``.
 """
 
@@ -37,6 +38,7 @@ import jax
 import numpy as np
 
 from experiments.benchmarks._bench import load_1min, machine, print_machine, write_json
+from experiments.benchmarks.sweep_vs_sklearn import run_jaxnmf, run_sklearn
 
 
 def _timed(fn):
@@ -47,25 +49,14 @@ def _timed(fn):
 
 
 def _sklearn_cd_loop(X, ranks, seeds, max_iter) -> float:
-    """Seconds for scikit-learn's ``cd`` over every (rank, seed), as the sweep's members."""
-    from sklearn.decomposition import NMF
-
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning at tol=0
-        for r in ranks:
-            for s in seeds:
-                model = NMF(r, solver="cd", init="random", random_state=s, max_iter=max_iter)
-                model.set_params(tol=0.0).fit(X)
-    return time.perf_counter() - t0
+    """Seconds for scikit-learn's ``cd`` over every (rank, seed), ``tol=0``."""
+    return run_sklearn(X, ranks, seeds, max_iter, 0.0)[0]
 
 
 def _survey(X, ranks, seeds, max_iter, solver, repeats=2) -> dict:
-    """jaxnmf's sweep of the grid: cold (first call) and warm (median of the rest)."""
-    import jaxnmf as jn
-
-    call = lambda: jn.sweep(X, ranks, seeds, solver=solver, max_iter=max_iter, tol=0.0).W
-    times = [_timed(call)[0] for _ in range(repeats)]
+    """jaxnmf's sweep of the grid, ``tol=0``: cold (first call) and warm (the median of the
+    rest)."""
+    times = [run_jaxnmf(X, ranks, seeds, max_iter, 0.0, solver)[0] for _ in range(repeats)]
     return {"cold_s": times[0], "warm_s": float(np.median(times[1:]))}
 
 

@@ -37,6 +37,8 @@ from experiments.benchmarks import _fair_env  # noqa: F401
 
 # isort: split
 import argparse
+import json
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -201,9 +203,6 @@ def main(argv=None):
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # one timed sweep
     args = parser.parse_args(argv)
     if args.child is not None:  # a new process of in_new_process: time the first call
-        import json
-        import os
-
         import jaxnmf as jn
 
         jn.enable_compilation_cache(os.environ["JAXNMF_BENCH_CACHE"])
