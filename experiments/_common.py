@@ -10,7 +10,8 @@ Resumable runs: a run folder ``results/<name>/<variant>/`` is *finished* when it
 ``meta.json`` says ``"complete": true`` for the same config (``config_sha256``). An experiment
 with several parts (data sets, chunks of ranks) runs each through :class:`Parts`, which writes
 ``parts/<part>.json`` and then ``parts/<part>.npz`` atomically and, on a restart, loads a part
-already written instead of computing it again.
+already written instead of computing it again. Both also record the digest of the code that
+computed them (:func:`code_digest`): a run or part written by other code is computed again.
 
 Nothing is reused unverified: the sha256 of every array file is recorded when it is written
 (``arrays_sha256`` in ``meta.json``, ``npz_sha256`` in ``parts/<part>.json``), and a finished run
@@ -25,6 +26,7 @@ deterministically (fixed zip timestamps, sorted members) and hold no timings (wa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -116,6 +118,29 @@ def config_digest(config: dict) -> str:
     """sha256 of the config as canonical JSON: what a result file was made from."""
     text = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the code that results are computed by: the names and bytes of every ``.py``
+    file of the ``jaxnmf`` package (wherever it is imported from) and of ``experiments/``, in
+    sorted order. A finished run or part written by other code is computed again, not
+    reused: a result follows from its config *and* the code. (``paper_figures/`` is not in
+    it: a changed figure is drawn again from the same results.)"""
+    import jaxnmf
+
+    h = hashlib.sha256()
+    for root in (Path(jaxnmf.__file__).resolve().parent, Path(__file__).resolve().parent):
+        for path in sorted(root.rglob("*.py")):
+            h.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def written_by_other_code(meta: dict) -> bool:
+    """Whether a ``meta.json`` or part summary was written by code other than this (or
+    before the digest was recorded)."""
+    return meta.get(_CODE_SHA) != code_digest()
 
 
 def sha256_file(path) -> str:
@@ -259,6 +284,7 @@ def write_results(out_dir: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
         **meta,
         "complete": True,
         "config_sha256": config_digest(meta["config"]),
+        _CODE_SHA: code_digest(),
         "arrays_sha256": hashlib.sha256(data).hexdigest(),
     }
     npz, js = out_dir / "arrays.npz", out_dir / "meta.json"
@@ -276,13 +302,16 @@ def write_results(out_dir: Path, arrays: dict, meta: dict) -> tuple[Path, Path]:
 _STAMP = "__part_stamp__"
 # Key, in a part's summary (parts/<part>.json), of the sha256 of its .npz.
 _PART_SHA = "npz_sha256"
+# Key, in meta.json and in a part's summary, of the code digest (code_digest) that wrote it.
+_CODE_SHA = "code_sha256"
 
 
 def finished_run(out_dir, config: dict) -> dict | None:
     """The ``meta.json`` of a finished run of ``config`` in ``out_dir``, else ``None``.
 
     ``None`` when there is no ``meta.json``, when it does not say ``"complete": true`` (a run
-    cut short, or written before runs were resumable), when ``arrays.npz`` is missing, or
+    cut short, or written before runs were resumable), when ``arrays.npz`` is missing, when
+    other code wrote it (:func:`code_digest`: the run is then computed again), or
     when a part was skipped for want of data or a package (which may be installed now; the
     parts that did run are reused, each verified as it is loaded).
 
@@ -310,7 +339,7 @@ def finished_run(out_dir, config: dict) -> dict | None:
             f"differs in: {', '.join(diff) or 'config digest'}); rerun with --force to replace "
             "it, or write elsewhere with --out"
         )
-    if not npz.is_file():
+    if not npz.is_file() or written_by_other_code(meta):
         return None
     missing = {k: v for k, v in (meta.get("skipped") or {}).items() if not _by_config(v)}
     if missing:  # data or a package was absent: try again, it may be installed now
@@ -404,6 +433,10 @@ class Parts:
             raise ResultFileError(f"{npz}: its summary {js.name} is missing; rerun with --force")
         meta = load_json(js)
         sha = verify_sha256(npz, meta.pop(_PART_SHA, None), js)
+        if written_by_other_code(meta):
+            self._log(f"  part {part}: {npz} was computed by other code: computing it again")
+            return None
+        meta.pop(_CODE_SHA)
         return arrays, meta, sha
 
     def run(self, part: str, compute: Callable[[], tuple[dict, dict]]) -> tuple[dict, dict]:
@@ -426,13 +459,14 @@ class Parts:
         arrays = _plain_arrays(arrays)
         if _STAMP in arrays:
             raise ValueError(f"array name {_STAMP!r} is reserved")
-        if _PART_SHA in meta:
-            raise ValueError(f"summary key {_PART_SHA!r} is reserved")
+        if _PART_SHA in meta or _CODE_SHA in meta:
+            raise ValueError(f"summary keys {_PART_SHA!r} and {_CODE_SHA!r} are reserved")
         meta = _jsonable({**meta, "wall_seconds": time.perf_counter() - t0})
         data = _npz_bytes({**arrays, _STAMP: np.str_(self._stamp(part))})
         sha = hashlib.sha256(data).hexdigest()
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({**meta, _PART_SHA: sha}, indent=2, allow_nan=False) + "\n"
+        summary = {**meta, _PART_SHA: sha, _CODE_SHA: code_digest()}
+        text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
         _atomic_write(js, lambda f: f.write(text.encode()))
         _atomic_write(npz, lambda f: f.write(data))  # last: marks the part done
         self._log(f"  part {part}: wrote {npz} ({meta['wall_seconds']:.1f} s)")

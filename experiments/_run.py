@@ -397,7 +397,8 @@ def run(config: dict, out_dir, parts: PartsFn, *, clean_env: bool = False) -> di
 
 
 def run_one(name: str, variant: str, overrides: list[str], out: Path, force: bool = False) -> dict:
-    """Run one experiment unless a finished run of the same config is there (or ``force``).
+    """Run one experiment unless a finished run of the same config, by the same code, is
+    there (or ``force``).
 
     Raises:
       ConfigError: a bad ``--set`` override (checked before anything runs).
@@ -414,6 +415,14 @@ def run_one(name: str, variant: str, overrides: list[str], out: Path, force: boo
             print(f"{tag} --force: deleted {len(gone)} earlier result files", flush=True)
     else:
         meta = _common.finished_run(out_dir, config)
+        earlier = out_dir / "meta.json"
+        stale = meta is None and earlier.is_file()
+        if stale and _common.written_by_other_code(_common.load_json(earlier)):
+            print(
+                f"{tag} {earlier} was written by other code (jaxnmf/ or experiments/ "
+                "changed since): running it again",
+                flush=True,
+            )
         if meta is not None and "records" not in meta:  # written before runs held records
             raise _common.ResultFileError(
                 f"{out_dir}/meta.json: a finished run in the layout before typed records (no "

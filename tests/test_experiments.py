@@ -226,6 +226,52 @@ def _toy_experiment(calls: list):
     return SimpleNamespace(get_config=lambda variant: _config(variant=variant), main=main)
 
 
+def test_a_run_and_its_parts_written_by_other_code_are_computed_again(
+    tmp_path, capsys, monkeypatch
+):
+    calls = []
+    monkeypatch.setattr(_run, "load_experiment", lambda name: _toy_experiment(calls))
+    out = tmp_path / "results"
+    _run.run_one("toy", "smoke", [], out)
+    _run.run_one("toy", "smoke", [], out)  # the same code: not rerun
+    assert len(calls) == 1
+    meta = json.loads((out / "toy" / "smoke" / "meta.json").read_text())
+    assert meta["code_sha256"] == _common.code_digest()
+    capsys.readouterr()
+    monkeypatch.setattr(_common, "code_digest", lambda: "edited")
+    _run.run_one("toy", "smoke", [], out)
+    meta = json.loads((out / "toy" / "smoke" / "meta.json").read_text())
+    assert len(calls) == 2 and meta["code_sha256"] == "edited"
+    assert set(meta["parts"]) == {"a", "b"}
+    assert not any(p["reused"] for p in meta["parts"].values())
+    printed = capsys.readouterr().out
+    assert "written by other code" in printed and "computed by other code" in printed
+    _run.run_one("toy", "smoke", [], out)  # that code again: reused
+    assert len(calls) == 2
+
+
+def test_the_code_digest_covers_the_package_and_the_experiments(tmp_path, monkeypatch):
+    import jaxnmf
+
+    digest = _common.code_digest()
+    assert digest == _common.code_digest() and len(digest) == 64
+    # another package tree (a copy with one byte changed): another digest
+    fake = tmp_path / "jaxnmf"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("x = 1\n")
+    monkeypatch.setattr(jaxnmf, "__file__", str(fake / "__init__.py"))
+    _common.code_digest.cache_clear()
+    try:
+        first = _common.code_digest()
+        (fake / "__init__.py").write_text("x = 2\n")
+        _common.code_digest.cache_clear()
+        assert first != _common.code_digest() != digest
+    finally:
+        monkeypatch.undo()
+        _common.code_digest.cache_clear()
+    assert _common.code_digest() == digest
+
+
 def test_a_replaced_arrays_file_is_an_error_and_only_force_redoes_it(tmp_path, capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(_run, "load_experiment", lambda name: _toy_experiment(calls))
