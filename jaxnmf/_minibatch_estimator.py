@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _online, _sparse, _stream, _validate
+from . import _memory, _online, _sparse, _stream, _validate
 from . import api as _api
 from .estimator import NMF as _NMF
 from .estimator import ConvergenceWarning, _seed_from, check_is_fitted
@@ -305,17 +305,19 @@ class MiniBatchNMF(_NMF):
         pad = n_b * b - m
         last = m - (n_b - 1) * b
         bp, n_p = _online.padded_shape(b, n, engine.solver, engine.loss_for(b), n_b)
-        Xd = _stream.dense_rows(X, 0, m, dtype)
+        # X is written once, into a buffer that the device takes without another copy
+        Xp = _memory.aligned_zeros((n_b, bp, n_p), dtype)
+        Wp = np.zeros((n_b, bp, k), dtype)
         if (bp, n_p) == (b, n):
-            Xp = np.concatenate([Xd, np.zeros((pad, n), dtype)]) if pad else Xd
-            Wp = np.concatenate([W0, np.zeros((pad, k), dtype)]) if pad else W0
-            Xp, Wp = Xp.reshape(n_b, b, n), Wp.reshape(n_b, b, k)
+            _dense_into(Xp.reshape(n_b * b, n)[:m], X)
+            Wp.reshape(n_b * b, k)[:m] = W0
         else:  # batch j's rows at Xp[j, :b, :n], zeros elsewhere (the last: its rows only)
-            Xp, Wp = np.zeros((n_b, bp, n_p), dtype), np.zeros((n_b, bp, k), dtype)
             for j in range(n_b):
                 rows = slice(j * b, min((j + 1) * b, m))
                 r = rows.stop - rows.start
-                Xp[j, :r, :n], Wp[j, :r] = Xd[rows], W0[rows]
+                _dense_into(Xp[j, :r, :n], X[rows])
+                Wp[j, :r] = W0[rows]
+        Xp = jax.device_put(Xp)
         sizes = np.full((n_b,), b, np.int32)
         sizes[-1] = last
         both = jax.tree.map(
@@ -356,16 +358,24 @@ class MiniBatchNMF(_NMF):
         return code, -(-n_steps // n_b), W
 
     def _reconstruction_err(self, X, W, H, mask) -> float:
-        # ‖X - WH‖_F for dense X and β = 2 on the host, as scikit-learn computes it: one
-        # compiled program less per data shape (scikit-learn's checks fit a dozen shapes).
-        if mask is None and self._beta() == 2.0 and not _sparse.is_sparse_input(X):
-            H = np.asarray(H, np.float64)
-            sq = 0.0
-            for a in range(0, X.shape[0], 4096):  # in row chunks: no float64 copy of X
-                R = np.asarray(X[a : a + 4096], np.float64) - np.asarray(W[a : a + 4096]) @ H
-                sq += float(np.vdot(R, R))
-            return float(np.sqrt(sq))
-        return super()._reconstruction_err(X, W, H, mask)
+        # ‖X - WH‖_F for β = 2 on the host, as scikit-learn computes it: one compiled
+        # program less per data shape (scikit-learn's checks fit a dozen shapes), and no
+        # device round trip (5 ms of a 20 ms fit of the TF-IDF matrix).
+        if mask is not None or self._beta() != 2.0:
+            return super()._reconstruction_err(X, W, H, mask)
+        H = np.asarray(H, np.float64)
+        if _sparse.is_sparse_input(X):
+            # ‖X‖² - 2 <X, WH> + <WᵀW, HHᵀ> from the stored entries, in O(nnz k), as
+            # scikit-learn's _beta_divergence for sparse X
+            W = np.asarray(W, np.float64)
+            X = X.astype(np.float64)
+            sq = X.power(2).sum() - 2 * np.vdot(W, X @ H.T) + np.vdot(W.T @ W, H @ H.T)
+            return float(np.sqrt(max(sq, 0.0)))
+        sq = 0.0
+        for a in range(0, X.shape[0], 4096):  # in row chunks: no float64 copy of X
+            R = np.asarray(X[a : a + 4096], np.float64) - np.asarray(W[a : a + 4096]) @ H
+            sq += float(np.vdot(R, R))
+        return float(np.sqrt(sq))
 
     def _store(self, state, solver, cfg, n_samples):
         self._online_state = state
@@ -473,6 +483,17 @@ class MiniBatchNMF(_NMF):
         self._check_values(X, None)
         W = self._solve(X, self._settings())
         return -self._reconstruction_err(X, W, self.components_, None)
+
+
+def _dense_into(out: np.ndarray, X) -> None:
+    """Write ``X`` (dense, or scipy.sparse CSR/CSC) into the zero array ``out`` of its
+    shape, in ``out``'s dtype, without a dense temporary of X."""
+    if _sparse.is_sparse_input(X):
+        if X.dtype == out.dtype and out.flags.c_contiguous:
+            X.toarray(out=out)
+            return
+        X = X.toarray()
+    out[...] = X
 
 
 def _seed(random_state, draw: bool) -> int:

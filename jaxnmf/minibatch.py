@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import _online, _sharding, _stream, _validate
@@ -137,7 +136,7 @@ class _Online:
         self.max_no_improvement = np.asarray(max_no_improvement or 0, np.int32)
         self.inner_max_iter = inner_max_iter
         self.objective_from_grams = objective_from_grams
-        self.state = _online.initial_state(jnp.asarray(H0), loss_for(1), solver)
+        self.state = _online.initial_state(H0, loss_for(1), solver)
         self.costs: list = []
         # devices: each batch's rows split across them, the state (H and the statistics)
         # replicated; XLA's partitioner sums WᵀW, WᵀX and the objective across devices.

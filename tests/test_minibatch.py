@@ -336,6 +336,26 @@ def test_partial_fit_continues_fit_and_transform_is_nonnegative(data):
     assert fresh.components_.shape == (K, N) and fresh.n_steps_ == 1
 
 
+def test_sparse_X_fits_as_its_dense_copy_with_the_same_error(data):
+    # a sparse X is densified into the resident batches and its error computed from the
+    # stored entries (‖X‖² - 2<X, WH> + <WᵀW, HHᵀ>): both equal the dense path's, up to the
+    # order of sums (a random init: NNDSVD takes another SVD routine for sparse X)
+    sp = pytest.importorskip("scipy.sparse")
+    X = np.where(data > np.median(data), data, 0.0)
+    kw = dict(batch_size=B, max_iter=2, tol=0.0, max_no_improvement=None, random_state=0)
+    kw.update(init="random")
+    dense = jn.MiniBatchNMF(K, **kw)
+    W_dense = dense.fit_transform(X)
+    for fmt in ("csr", "csc"):
+        est = jn.MiniBatchNMF(K, **kw)
+        W = est.fit_transform(sp.csr_matrix(X).asformat(fmt))
+        np.testing.assert_allclose(W, W_dense, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(est.components_, dense.components_, rtol=1e-12, atol=1e-14)
+        oracle = np.linalg.norm(X - W @ est.components_)
+        assert est.reconstruction_err_ == pytest.approx(oracle, rel=1e-10)
+        assert dense.reconstruction_err_ == pytest.approx(oracle, rel=1e-12)
+
+
 @pytest.mark.parametrize("solver, fresh", [("hals", False), ("mu", True)])
 def test_zero_padding_to_buckets_changes_nothing(data, solver, fresh, monkeypatch):
     # a small X is padded to buckets of rows per batch and of features (one compiled
