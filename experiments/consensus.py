@@ -275,7 +275,7 @@ def pbmc_programs(cfg: dict, seeds: list[int]) -> Programs:
 
 def bfi_ranks(cfg: dict, seeds: list[int]) -> RankChoice:
     import jaxnmf as jn
-    from jaxnmf.rank_selection import bicross_validation
+    from jaxnmf.rank_selection import _one_standard_error, _paired_se, bicross_validation
 
     V, observed, _ = load_bfi(bool(cfg["reverse_keyed"]))
     if cfg["n_people"] is not None:
@@ -293,6 +293,7 @@ def bfi_ranks(cfg: dict, seeds: list[int]) -> RankChoice:
     if int(cfg["bicv_folds"]) > 0:
         bcv = bicross_validation(complete, ranks, seeds, folds=int(cfg["bicv_folds"]), **fit)
         picks["bcv"] = bcv_pick = ranks[int(np.argmin(bcv.mean(axis=1)))]
+        picks["bcv_1se"] = _one_standard_error(ranks, bcv.mean(axis=1), _paired_se(bcv))
     else:  # 0: not run (the smoke variant: a compile per fold and rank)
         bcv, bcv_pick = np.full((len(ranks), 1), np.nan), 0
     bcv_s = time.perf_counter() - t0

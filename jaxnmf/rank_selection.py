@@ -20,7 +20,8 @@ arrays, written to CSV or plotted directly.
 * **silhouette**: the consensus silhouette, samples under the distance 1 - C clustered by
   cutting its average-linkage tree into k clusters (Monti et al. 2003).
 * **bcv_mse**: bi-cross-validation (Owen & Perry 2009) with ``rank_selection(..., bicv=p)``:
-  a block of rows × columns is predicted from the fits of the rest, block by block.
+  a block of rows × columns is predicted from the fits of the rest, block by block; with
+  ``bcv_mse_se``, the one-standard-error rule on it (``suggest("bcv_1se")``).
 * reconstruction error, explained variance, Hoyer sparseness of W and H: mean and standard
   deviation over seeds.
 
@@ -159,6 +160,7 @@ class RankTable(Mapping):
     _PEAK = ("cophenetic", "dispersion", "silhouette")
     _ORDER = (
         "heldout_rmse_1se",
+        "bcv_1se",
         "bcv",
         "heldout_rmse",
         "cophenetic",
@@ -188,6 +190,12 @@ class RankTable(Mapping):
           error of the paired per-seed differences (column ``heldout_rmse_se``): the most
           parsimonious rank that the held-out error cannot tell from the best;
         * ``"bcv"``: the rank with the lowest bi-cross-validation error (``bcv_mse_mean``);
+        * ``"bcv_1se"``: the one-standard-error rule on it: the smallest rank whose mean
+          bi-cross-validation error is within one standard error of the best rank's, the
+          standard error of the paired per-fold differences (column ``bcv_mse_se``; the
+          folds are the same blocks for every rank). The plain minimum drifts upwards: on the
+          planted problems of ``scripts/planted_rank_accuracy.py`` it never fell below the
+          planted rank and fell above it in 375 of 600;
         * ``"pac"``: the rank with the lowest proportion of ambiguous clustering (the
           smallest of equal ones);
         * ``"cophenetic"`` / ``"dispersion"`` / ``"silhouette"``: the largest rank at which
@@ -199,8 +207,9 @@ class RankTable(Mapping):
         that also carries ``picks`` (every available criterion's rank), ``criterion`` (the
         one followed) and ``reason``. The recommendation follows the first available of
         ``heldout_rmse_1se`` (error on data the fits did not see, with the parsimony that
-        guards against the minimum's drift to larger ranks), ``bcv``, then the consensus
-        criteria; the reason says which criteria agree with it.
+        guards against the minimum's drift to larger ranks), ``bcv_1se`` (the same rule on
+        bi-cross-validation error), ``bcv``, then the consensus criteria; the reason says
+        which criteria agree with it.
 
         References:
             Breiman, L., Friedman, J., Olshen, R. & Stone, C. (1984). Classification and
@@ -219,14 +228,14 @@ class RankTable(Mapping):
         if criterion == "heldout_rmse_1se":
             values = self._column("heldout_rmse_mean", "run the sweep with heldout > 0")
             se = self._column("heldout_rmse_se", "run the sweep with heldout > 0")
-            best = np.nanargmin(values)
-            # SE of rank i's paired difference from the best rank (0 at the best itself)
-            ok = values - values[best] <= np.where(np.isnan(se), 0, se)
-            ok[best] = True
-            return int(np.min(np.asarray(ranks)[ok]))
+            return _one_standard_error(ranks, values, se)
         if criterion == "bcv":
             values = self._column("bcv_mse_mean", "pass bicv=... to rank_selection")
             return int(ranks[np.nanargmin(values)])
+        if criterion == "bcv_1se":
+            values = self._column("bcv_mse_mean", "pass bicv=... to rank_selection")
+            se = self._column("bcv_mse_se", "pass bicv=... to rank_selection")
+            return _one_standard_error(ranks, values, se)
         if criterion == "pac":
             values = self._column("pac", "pac needs the consensus matrices of a sweep")
             return int(ranks[np.nanargmin(values)])
@@ -261,6 +270,9 @@ class RankTable(Mapping):
             "heldout_rmse_1se": "the smallest rank whose held-out error is within one "
             "(paired) standard error of the best: error on unseen entries, without the "
             "minimum's drift to larger ranks",
+            "bcv_1se": "the smallest rank whose bi-cross-validation error is within one "
+            "(paired, per-fold) standard error of the best (no held-out entries in this "
+            "table)",
             "bcv": "the lowest bi-cross-validation error (no held-out entries in this table)",
         }.get(criterion, f"{criterion}: no held-out or bi-cross-validation error here")
         reason = f"{criterion} -> {rank}: {why}"
@@ -387,18 +399,29 @@ def _hoyer_all(W, H):
     return per(W, H)
 
 
-def _paired_se(heldout: np.ndarray) -> np.ndarray:
-    """Per rank, the standard error of its per-seed held-out RMSE minus the best rank's (the
-    rank of lowest mean): ``std(d, ddof=1) / √n_seeds`` of the paired differences ``d``, so
-    that the seed-to-seed variation that all ranks share cancels (0 at the best rank; NaN
-    with one seed or no held-out entries)."""
-    heldout = np.asarray(heldout, float)  # (n_ranks, n_seeds)
-    n_seeds = heldout.shape[1]
-    if n_seeds < 2 or np.all(np.isnan(heldout)):
-        return np.full(heldout.shape[0], np.nan)
-    best = np.nanargmin(np.mean(heldout, axis=1))
-    d = heldout - heldout[best][None, :]
-    return np.std(d, axis=1, ddof=1) / np.sqrt(n_seeds)
+def _paired_se(errors: np.ndarray) -> np.ndarray:
+    """Per rank, the standard error of its errors minus the best rank's (the rank of lowest
+    mean), replicate by replicate: ``errors`` ``(n_ranks, n_replicates)``, the per-seed
+    held-out RMSE or the per-fold bi-cross-validation error. ``std(d, ddof=1) / √n`` of the
+    paired differences ``d``, so that the variation between replicates that all ranks share
+    cancels (0 at the best rank; NaN with one replicate or no errors)."""
+    errors = np.asarray(errors, float)
+    n = errors.shape[1]
+    if n < 2 or np.all(np.isnan(errors)):
+        return np.full(errors.shape[0], np.nan)
+    best = np.nanargmin(np.mean(errors, axis=1))
+    d = errors - errors[best][None, :]
+    return np.std(d, axis=1, ddof=1) / np.sqrt(n)
+
+
+def _one_standard_error(ranks, mean, se) -> int:
+    """Breiman's rule: the smallest rank whose ``mean`` error is within ``se`` (of its paired
+    difference from the best rank; NaN counts as 0) of the lowest mean."""
+    mean, se = np.asarray(mean, float), np.asarray(se, float)
+    best = np.nanargmin(mean)
+    ok = mean - mean[best] <= np.where(np.isnan(se), 0, se)
+    ok[best] = True
+    return int(np.min(np.asarray(ranks)[ok]))
 
 
 def bicross_validation(
@@ -509,15 +532,17 @@ def rank_selection(
         their column of H) or ``"rows"`` (samples × features; by the argmax of their row of W).
       bicv: ``None`` (default), or the folds ``p`` or ``(p, q)`` of a bi-cross-validation
         (:func:`bicross_validation`, Owen & Perry 2009) run on the sweep's V with its loss,
-        solver and ``max_iter`` (dense V without mask): columns ``bcv_mse_mean`` and
-        ``bcv_mse_std`` over the folds, NaN otherwise.
+        solver and ``max_iter`` (dense V without mask): columns ``bcv_mse_mean``,
+        ``bcv_mse_std`` over the folds and ``bcv_mse_se`` (the standard error of the paired
+        per-fold differences from the best rank's, for ``suggest("bcv_1se")``), NaN
+        otherwise.
 
     Returns:
       A :class:`RankTable` with columns ``rank, cophenetic, dispersion, heldout_rmse_mean,
       heldout_rmse_std, rel_error_mean, rel_error_std, explained_variance_mean,
       explained_variance_std, sparseness_W_mean, sparseness_W_std, sparseness_H_mean,
       sparseness_H_std, n_converged, heldout_rmse_se, pac, silhouette, bcv_mse_mean,
-      bcv_mse_std``: ``heldout_rmse_se`` is the standard error of the paired per-seed
+      bcv_mse_std, bcv_mse_se``: ``heldout_rmse_se`` is the standard error of the paired per-seed
       differences from the best rank's held-out RMSE (for the one-standard-error rule),
       ``pac`` the proportion of ambiguous clustering of the consensus matrix
       (:func:`pac`), ``silhouette`` its consensus silhouette
@@ -586,6 +611,7 @@ def rank_selection(
             "silhouette",
             "bcv_mse_mean",
             "bcv_mse_std",
+            "bcv_mse_se",
         )
     }
     # metrics divides a float sum by an integer count, which strict dtype promotion (the test
@@ -620,6 +646,7 @@ def rank_selection(
     cols["heldout_rmse_se"] = list(_paired_se(sw.heldout_rmse))
     if bicv is None:
         cols["bcv_mse_mean"] = cols["bcv_mse_std"] = [float("nan")] * len(sw.ranks)
+        cols["bcv_mse_se"] = cols["bcv_mse_mean"]
     else:
         bcv = bicross_validation(
             sw.V,
@@ -633,4 +660,5 @@ def rank_selection(
         )
         cols["bcv_mse_mean"] = list(bcv.mean(axis=1))
         cols["bcv_mse_std"] = list(bcv.std(axis=1))
+        cols["bcv_mse_se"] = list(_paired_se(bcv))
     return RankTable({k: np.asarray(v) for k, v in cols.items()})

@@ -41,6 +41,7 @@ CRITERIA = (
     "heldout_rmse",
     "heldout_rmse_1se",
     "bcv",
+    "bcv_1se",
     "cophenetic",
     "dispersion",
     "silhouette",

@@ -91,6 +91,18 @@ def test_suggest_reports_every_pick_and_a_reason():
     # without held-out errors the consensus criteria decide
     only = jn.RankTable({"rank": ranks, "cophenetic": table["cophenetic"]})
     assert only.suggest() == 4 and only.suggest().criterion == "cophenetic"
+    # bi-cross-validation without them: its one-standard-error rule leads
+    bcv = jn.RankTable(
+        {
+            "rank": ranks,
+            "cophenetic": table["cophenetic"],
+            "bcv_mse_mean": np.array([0.9, 0.52, 0.5, 0.47, 0.48]),
+            "bcv_mse_se": np.array([0.1, 0.06, 0.02, 0.0, 0.005]),
+        }
+    )
+    rec = bcv.suggest()
+    assert rec == 3 and rec.criterion == "bcv_1se"  # 0.52 - 0.47 <= 0.06
+    assert rec.picks["bcv"] == 5 and "bi-cross-validation" in rec.reason
     with pytest.raises(ValueError, match="no bcv_mse_mean"):
         table.suggest("bcv")
     with pytest.raises(ValueError, match="unknown criterion"):

@@ -109,7 +109,7 @@ def _planted_rank5(noise=0.2, seed=0):
     return np.maximum(V * (1 + noise * rng.standard_normal(V.shape)), 0)
 
 
-def test_rank_selection_picks_the_planted_rank(tmp_path):
+def test_rank_selection_picks_the_planted_rank(tmp_path, monkeypatch):
     V = _planted_rank5()
     # HALS on the imputation majorizer (rank_selection's default): 5.5 s here against 20 s
     # for exact masked HALS, which picks the same ranks
@@ -126,6 +126,22 @@ def test_rank_selection_picks_the_planted_rank(tmp_path):
     header = path.read_text().splitlines()[0].split(",")
     assert header[:3] == ["rank", "cophenetic", "dispersion"]
     _check_rank_selection_plot(table)
+    # bicv=: the per-fold errors (given here, not computed) give the bcv columns, the
+    # paired standard errors and the one-standard-error pick
+    import importlib
+
+    module = importlib.import_module("jaxnmf.rank_selection")
+    folds = np.array([0.9, 0.6, 0.5, 0.42, 0.40, 0.41, 0.43])[:, None] + np.array(
+        [[0.0, 0.04, -0.02, 0.01]]
+    )
+    folds[3] += [0.06, -0.06, 0.06, -0.06]  # rank 5: within one paired SE of rank 6
+    monkeypatch.setattr(module, "bicross_validation", lambda *a, **k: folds)
+    bcv = jn.rank_selection(sw, bicv=2)
+    np.testing.assert_allclose(bcv["bcv_mse_mean"], folds.mean(1))
+    d = folds - folds[4]
+    np.testing.assert_allclose(bcv["bcv_mse_se"], d.std(1, ddof=1) / 2)
+    assert bcv.suggest("bcv") == 6 and bcv.suggest("bcv_1se") == 5
+    assert bcv.suggest().criterion == "heldout_rmse_1se" and bcv.picks()["bcv_1se"] == 5
 
 
 def _check_rank_selection_plot(table):
