@@ -14,6 +14,11 @@ longer is the iteration than those two products timed alone in the same run, on
   process's measured float32 GEMM throughput (``_bench.matmul_gflops``);
 * scikit-learn's ``mu`` and ``cd`` per iteration, same data and initial factors.
 
+A ``jax.profiler`` trace of a 10-iteration fit splits each jaxnmf iteration into its two
+products and everything else, inside the same compiled program (:func:`profile_split`): the
+products' own speed depends on what else a program holds (alone in a loop of their own they ran
+up to twice as fast here), so that split is the measure of what the library adds.
+
 Every time per iteration is differential, ``(t(10 + n_iter) - t(10)) / n_iter`` with
 medians of ``--repeats`` calls (:func:`experiments.benchmarks.solvers_vs_sklearn.per_iteration`):
 fixed per-call costs (validation, dispatch, compilation) cancel. The process drops the
@@ -115,8 +120,56 @@ def measure(m: int, n: int, k: int, repeats: int, n_iter: int, gflops: float) ->
     for ours in ("jaxnmf_mu", "jaxnmf_hals"):
         for theirs in ("sklearn_mu", "sklearn_cd"):
             out[ours][f"over_{theirs}"] = rows[ours]["s_per_iter"] / rows[theirs]["s_per_iter"]
+        out[ours]["profile"] = profile_split(X, k, ours.removeprefix("jaxnmf_"))
     out["wall_s"] = time.perf_counter() - t0
     return out
+
+
+def profile_split(X, k: int, solver: str, n_iter: int = 10) -> dict:
+    """Inside one fit's compiled loop, per iteration: the time of its two largest operations
+    (the products with V) and of all the others, from a ``jax.profiler`` trace of a fit of
+    ``n_iter`` iterations (XLA:CPU records each operation it runs). The products' speed
+    depends on what else the program holds, so this split, not the products timed in a loop
+    of their own, says what the library adds to them. Tracing costs a little per operation,
+    so "all else" is an upper bound where the operations are many and small (HALS's row
+    sweeps run 2k of them an iteration)."""
+    import collections
+    import glob
+    import gzip
+    import json
+    import tempfile
+
+    import jax
+
+    import jaxnmf as jn
+
+    rng = np.random.default_rng(3)
+    W0 = (0.1 * rng.random((X.shape[0], k))).astype(np.float32)
+    H0 = (0.1 * rng.random((k, X.shape[1]))).astype(np.float32)
+
+    def fit():
+        return jn.fit(X, k, solver=solver, init=(W0, H0), max_iter=n_iter, tol=0.0)
+
+    fit()  # compiled outside the trace
+    with tempfile.TemporaryDirectory() as d:
+        with jax.profiler.trace(d, create_perfetto_trace=True):
+            fit()
+        (path,) = glob.glob(f"{d}/**/perfetto_trace.json.gz", recursive=True)
+        with gzip.open(path) as f:
+            events = json.load(f)["traceEvents"]
+    total, count = collections.defaultdict(float), collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and "run_compiled" in e.get("args", {}).get("hlo_module", ""):
+            total[e["name"]] += e["dur"] * 1e-6
+            count[e["name"]] += 1
+    # the loop's operations run once an iteration (or a multiple: the row sweeps' steps)
+    loop = {name: t / n_iter for name, t in total.items() if count[name] % n_iter == 0}
+    products = sorted(loop.values(), reverse=True)[:2]
+    return {
+        "n_iter": n_iter,
+        "products_s_per_iter": float(sum(products)),
+        "other_s_per_iter": float(sum(loop.values()) - sum(products)),
+    }
 
 
 def main(argv=None):
@@ -153,6 +206,11 @@ def main(argv=None):
             )
             if label.startswith("jaxnmf"):
                 line += f", {row['over_sklearn_cd']:4.2f}× scikit-learn's cd"
+                prof = row["profile"]
+                line += (
+                    f"; profiled: products {1e3 * prof['products_s_per_iter']:.2f} ms, "
+                    f"all else {1e3 * prof['other_s_per_iter']:.2f} ms an iteration"
+                )
             print(line)
     rec["load_average"] = [load0, load_1min()]
     print(f"wrote {write_json('iteration_overhead', rec, args.out)}")
