@@ -309,13 +309,13 @@ class MiniBatchNMF(_NMF):
         Xp = _memory.aligned_zeros((n_b, bp, n_p), dtype)
         Wp = np.zeros((n_b, bp, k), dtype)
         if (bp, n_p) == (b, n):
-            _dense_into(Xp.reshape(n_b * b, n)[:m], X)
+            _stream.dense_into(Xp.reshape(n_b * b, n)[:m], X)
             Wp.reshape(n_b * b, k)[:m] = W0
         else:  # batch j's rows at Xp[j, :b, :n], zeros elsewhere (the last: its rows only)
             for j in range(n_b):
                 rows = slice(j * b, min((j + 1) * b, m))
                 r = rows.stop - rows.start
-                _dense_into(Xp[j, :r, :n], X[rows])
+                _stream.dense_into(Xp[j, :r, :n], X[rows])
                 Wp[j, :r] = W0[rows]
         Xp = jax.device_put(Xp)
         sizes = np.full((n_b,), b, np.int32)
@@ -483,17 +483,6 @@ class MiniBatchNMF(_NMF):
         self._check_values(X, None)
         W = self._solve(X, self._settings())
         return -self._reconstruction_err(X, W, self.components_, None)
-
-
-def _dense_into(out: np.ndarray, X) -> None:
-    """Write ``X`` (dense, or scipy.sparse CSR/CSC) into the zero array ``out`` of its
-    shape, in ``out``'s dtype, without a dense temporary of X."""
-    if _sparse.is_sparse_input(X):
-        if X.dtype == out.dtype and out.flags.c_contiguous:
-            X.toarray(out=out)
-            return
-        X = X.toarray()
-    out[...] = X
 
 
 def _seed(random_state, draw: bool) -> int:

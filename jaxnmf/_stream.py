@@ -316,3 +316,14 @@ def dense_rows(block, a: int, b: int, dtype) -> np.ndarray:
     if _sparse.is_sparse_input(part):
         part = part.toarray()
     return np.ascontiguousarray(part, dtype=dtype)
+
+
+def dense_into(out: np.ndarray, block) -> None:
+    """Write a checked block (dense, or scipy.sparse CSR/CSC) into ``out``, an array of its
+    shape, in ``out``'s dtype: :func:`dense_rows` without a dense temporary of the block."""
+    if _sparse.is_sparse_input(block):
+        if block.dtype == out.dtype and out.flags.c_contiguous:
+            block.toarray(out=out)  # scipy overwrites out
+            return
+        block = block.toarray()
+    out[...] = block

@@ -37,7 +37,12 @@ from experiments.benchmarks import _fair_env  # noqa: F401
 
 # isort: split
 import argparse
+import collections
 import functools
+import glob
+import gzip
+import json
+import tempfile
 import time
 
 import numpy as np
@@ -133,12 +138,6 @@ def profile_split(X, k: int, solver: str, n_iter: int = 10) -> dict:
     of their own, says what the library adds to them. Tracing costs a little per operation,
     so "all else" is an upper bound where the operations are many and small (HALS's row
     sweeps run 2k of them an iteration)."""
-    import collections
-    import glob
-    import gzip
-    import json
-    import tempfile
-
     import jax
 
     import jaxnmf as jn
