@@ -107,12 +107,14 @@ class HALSBlock:
       ``mask="stored"`` (:func:`_hals_rows_sparse`). Each of the k row updates is a pass over
       the ``m × n`` residual and mask.
     * ``"impute"``: one unmasked sweep on the statistics of the imputation majorizer
-      (hidden entries filled with the current ``WH``; :mod:`._operators`): one pass over the
-      data and one ``m × n × k`` product more than without a mask. Each sweep decreases the
-      majorizer, which touches the masked objective at the current factors, so the masked
-      objective never increases and the fixed points are those of the masked problem; the
-      iterates differ from ``"exact"``'s. Dense V only: sparse V with ``mask="stored"`` runs
-      ``"exact"``, which is O(nnz · k) there.
+      (hidden entries filled with ``WH``; :mod:`._operators`). In the alternating schedule
+      both factors' sweeps take the iteration's first imputation (the EM iteration; see
+      ``Alternating._imputes_once``): one ``m × n × k`` product ``WH`` an iteration (it
+      serves the objective too) and one pass over the data per factor more than without a
+      mask. Each sweep decreases the majorizer, which touches the masked objective at the
+      iteration's start, so the masked objective never increases and the fixed points are
+      those of the masked problem; the iterates differ from ``"exact"``'s. Dense V only:
+      sparse V with ``mask="stored"`` runs ``"exact"``, which is O(nnz · k) there.
     """
 
     masked: str = "exact"
@@ -126,6 +128,12 @@ class HALSBlock:
 
     def __post_init__(self):
         _check_masked(self.masked)
+
+    @property
+    def imputes_mask(self) -> bool:
+        """Whether, with a mask, it updates from the imputation majorizer's statistics (see
+        :meth:`jaxnmf.solvers._schedules.Alternating._imputes_once`)."""
+        return self.masked == "impute"
 
     def check(self, loss, has_mask: bool) -> None:
         require_quadratic("hals_block", loss)
@@ -169,11 +177,12 @@ class HALS(Alternating):
     each column update is one fused vector operation (the method behind scikit-learn's
     ``solver="cd"``). With a mask, ``masked="exact"`` (the default) keeps the residual and
     updates it column by column, k passes over ``m × n`` per factor; ``masked="impute"`` runs
-    the unmasked sweep on the imputation majorizer's statistics (:class:`HALSBlock`), one
-    ``m × n × k`` product and one pass more than without a mask per factor, with the same
-    fixed points and a non-increasing masked objective. Sparse ``V``: without a mask ``VHᵀ``
-    and ``WᵀV`` are sparse products; with ``mask="stored"`` the residual lives at the stored
-    entries only (:func:`_hals_rows_sparse`), O(nnz · k).
+    the unmasked sweeps on the imputation majorizer's statistics, imputed once an iteration
+    (:class:`HALSBlock`): one ``m × n × k`` product an iteration and one pass per factor more
+    than without a mask, with the same fixed points and a non-increasing masked objective.
+    Sparse ``V``: without a mask ``VHᵀ`` and ``WᵀV`` are sparse products; with
+    ``mask="stored"`` the residual lives at the stored entries only
+    (:func:`_hals_rows_sparse`), O(nnz · k).
 
     References:
         Cichocki, A. & Phan, A.-H. (2009). Fast local algorithms for large scale nonnegative

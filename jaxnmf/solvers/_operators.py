@@ -76,6 +76,23 @@ class Statistics(NamedTuple):
         )
 
 
+class Imputation(NamedTuple):
+    """The imputation majorizer's data (module docstring): ``V`` ``(m, n)`` is
+    ``M̂ V + (1 - M̂) WH`` with the weights ``M̂ = M / scale`` in [0, 1], ``scale = max M``
+    (the loss weight takes it)."""
+
+    V: jax.Array
+    scale: jax.Array
+
+
+def impute(problem: Problem, WH) -> Imputation:
+    """The :class:`Imputation` of dense ``problem.V`` (with a mask) at the product ``WH``."""
+    M = problem.mask
+    scale = jnp.max(M)
+    M = M / jnp.where(scale > 0, scale, 1)
+    return Imputation(M * problem.V + (1 - M) * WH, scale)
+
+
 def _wh(V, W, H):
     """``W @ H`` ``(m, n)``, or its values at the stored entries of a sparse ``V``."""
     return sample(W, H, V.rows, V.cols) if isinstance(V, SparseMatrix) else W @ H
@@ -87,7 +104,8 @@ class Side(NamedTuple):
 
     ``WH`` is an optional product ``W @ H`` at the current factors (``(m, n)``, or at the
     stored entries for sparse V) that a schedule already holds: general-loss gradients reuse
-    it instead of forming it again.
+    it instead of forming it again. ``filled`` is an optional :class:`Imputation` that the
+    schedule formed once for both factors' statistics (``Alternating._imputes_once``).
     """
 
     problem: Problem
@@ -95,6 +113,7 @@ class Side(NamedTuple):
     H: jax.Array
     factor: str
     WH: Any = None
+    filled: Any = None
 
     # ---- orientation ----------------------------------------------------------------------
 
@@ -153,12 +172,10 @@ class Side(NamedTuple):
                     "a Frobenius block's statistics with mask='stored' on sparse V would "
                     "densify V; this solver takes sparse V without a mask only"
                 )
-            M = problem.mask
-            scale = jnp.max(M)
-            M = M / jnp.where(scale > 0, scale, 1)
-            WH = self.W @ self.H if self.WH is None else self.WH
-            D = M * D + (1 - M) * WH
-            a = a * scale
+            filled = self.filled
+            if filled is None:
+                filled = impute(problem, self.W @ self.H if self.WH is None else self.WH)
+            D, a = filled.V, a * filled.scale
         cross = Y @ D.T if self.factor == "W" else Y @ D
         return Statistics(cross, Y @ Y.T, a, l1, l2, self.active)
 
