@@ -2,6 +2,7 @@
 
 import re
 
+import jax
 import numpy as np
 import pytest
 
@@ -227,6 +228,23 @@ def test_members_in_sequence_run_in_rank_buckets_and_match_single_fits(monkeypat
         assert got.n_iter == want.n_iter and got.status == want.status
         np.testing.assert_allclose(got.W, want.W, rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(got.losses, want.losses, rtol=1e-10)
+
+
+def test_default_vmap_size_groups_only_exact_masked_hals_on_the_cpu():
+    from jaxnmf.sweep import default_vmap_size
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("the CPU's defaults")
+    frob = jn.losses.frobenius()
+    exact, impute = jn.solvers.hals(), jn.solvers.hals(masked="impute")
+    assert default_vmap_size(frob, exact, dense_mask=True) == 4
+    one_side = jn.solvers.one_side(exact, "H")
+    blocks = jn.solvers.alternating(jn.solvers.mu_block(), jn.solvers.hals_block())
+    assert default_vmap_size(frob, one_side, dense_mask=True) == 4
+    assert default_vmap_size(frob, blocks, dense_mask=True) == 4
+    assert default_vmap_size(frob, exact, dense_mask=False) == 1
+    for solver in (impute, jn.solvers.mu(), jn.solvers.accelerated_hals()):
+        assert default_vmap_size(frob, solver, dense_mask=True) == 1, solver
 
 
 # --- the batched-GEMM path (jaxnmf._fused): Frobenius family, dense V, no mask -------------
