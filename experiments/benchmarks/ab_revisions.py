@@ -11,8 +11,11 @@ Measured per child: seconds per iteration of MU and HALS on a dense 2000 × 1000
 matrix at k = 20 (the difference of 2 and 12 iterations of one compiled fit, so compilation
 and set-up cancel), of KL MU on the same matrix, and the wall time of the digits survey
 (ranks 2..20 × 10 seeds × 200 MU iterations, compile included, each child a fresh process).
+With ``--heldout``, also the warm wall time of the held-out digits survey (ranks 2..20 × 5
+seeds, 200 iterations, ``heldout=0.1``, HALS on the imputation majorizer) and of
+:func:`jaxnmf.rank_selection` with its defaults (ranks 2..20 × 10 seeds).
 
-``python -m experiments.benchmarks.ab_revisions --base 482d5f4 [--rounds 3]``
+``python -m experiments.benchmarks.ab_revisions --base 482d5f4 [--rounds 3] [--heldout]``
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 from . import _fair_env
 
 CHILD = r"""
-import json, time
+import json, sys, time
 import numpy as np
 import jax
 import jaxnmf as jn
@@ -56,16 +59,25 @@ t = time.perf_counter()
 sw = jn.sweep(X, range(2, 21), range(10), solver="mu", max_iter=200, tol=0.0)
 np.asarray(sw.W)
 out["digits_survey_s"] = time.perf_counter() - t
+if "--heldout" in sys.argv:
+    def warm(f):
+        f()  # compiled by the first call
+        t = time.perf_counter()
+        f()
+        return time.perf_counter() - t
+    impute = jn.solvers.hals(masked="impute")
+    out["heldout_survey_warm_s"] = warm(lambda: jn.sweep(
+        X, range(2, 21), range(5), solver=impute, max_iter=200, tol=0.0, heldout=0.1))
+    out["rank_selection_warm_s"] = warm(lambda: jn.rank_selection(X, range(2, 21), range(10)))
 print(json.dumps(out))
 """
 
 
-def _child(tree: Path) -> dict:
+def _child(tree: Path, heldout: bool) -> dict:
     env = _fair_env.cleaned(os.environ)
     env["PYTHONPATH"] = str(tree)
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
-    )
+    command = [sys.executable, "-c", CHILD] + (["--heldout"] if heldout else [])
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -74,6 +86,11 @@ def main(argv=None) -> None:
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="results/benchmarks/ab_revisions.json")
+    parser.add_argument(
+        "--heldout",
+        action="store_true",
+        help="also time a held-out HALS survey and rank_selection's defaults (warm)",
+    )
     args = parser.parse_args(argv)
     root = _fair_env.REPO_ROOT
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,8 +103,8 @@ def main(argv=None) -> None:
         try:
             runs = {"base": [], "head": []}
             for _ in range(args.rounds):
-                runs["base"].append(_child(base))
-                runs["head"].append(_child(root))
+                runs["base"].append(_child(base, args.heldout))
+                runs["head"].append(_child(root, args.heldout))
         finally:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(base)])
     median = {
