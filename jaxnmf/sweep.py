@@ -475,8 +475,8 @@ def _sweep_general(req, members, heldout, batch_size, vmap_size, progress, devic
 # (not re-measured there: no GPU was lent for this work); β ≠ 2 losses run in sequence
 # there too (their m × n temporaries per member). The exception on the CPU: HALS's exact
 # masked coordinate descent (k passes over the m × n residual and mask per factor update,
-# element-wise work, not small products) ran faster vmapped, heldout=0.1 54 s against 69 s
-# with groups of 4 (same grid, 2026-12-03).
+# element-wise work, not small products) ran faster vmapped: heldout=0.1 54 s with groups of
+# 4 against 69 s one member at a time (same grid, 2026-12-03).
 def default_vmap_size(loss, solver=None, *, dense_mask: bool = False) -> int:
     """The general executor's default ``vmap_size`` for ``loss`` and ``solver`` on the
     default backend; ``dense_mask``: dense V with a mask or a held-out split (see the

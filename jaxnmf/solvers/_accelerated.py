@@ -88,10 +88,7 @@ class NesterovBlock:
 
     stateless = False
     takes_stored_mask = False
-    # With a mask: the imputation majorizer's statistics (Side.statistics), at the schedule's
-    # W @ H, imputed once an iteration (Alternating._imputes_once).
-    reuses_prediction = True
-    imputes_mask = True
+    imputes_mask = True  # a mask reaches it through Side.statistics (Alternating._imputes_once)
 
     def check(self, loss, has_mask: bool) -> None:
         require_quadratic("nesterov_block", loss)

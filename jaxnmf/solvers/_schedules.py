@@ -22,6 +22,9 @@ A **block** updates one factor with the other fixed, in rows form (``X`` ``(k, p
   values (a line search's accept/reject), so anything that changes the rounding of its
   products (vmapping members, which XLA batches into other GEMMs) can change its iterates;
   sweeps then run its members one at a time, unbatched, as a fit runs;
+* ``imputes_mask`` (optional): with a mask, the block updates from the imputation
+  majorizer's statistics (:meth:`Side.statistics`), so that the alternating schedule may
+  impute once an iteration for both factors (:meth:`Alternating._imputes_once`);
 * ``zero_padding_exact`` (optional class attribute): zero rows (or columns) of the data with
   zero rows of the factors stay zero and change nothing for the rest, and nothing in the
   block is sized by the shapes, so a minibatch may be zero-padded to a bucketed shape.
@@ -144,14 +147,15 @@ class Alternating:
         )
 
     def _reuses_prediction(self, problem: Problem) -> bool:
-        """Whether the W block takes the loss's gradient from ``W @ H`` (β-divergence terms,
-        not run from statistics), so that the iteration's last product can serve it."""
+        """Whether the W block takes the loss's gradient, or its imputed data, from ``W @ H``
+        (β-divergence terms, not run from statistics), so that the iteration's last product
+        can serve it."""
         from_statistics = problem.mask is None and is_quadratic(problem.loss)
-        return (
-            getattr(self.block("W"), "reuses_prediction", False)
-            and not from_statistics
-            and bool(problem.loss.beta_values)
+        block = self.block("W")
+        takes_product = getattr(block, "reuses_prediction", False) or getattr(
+            block, "imputes_mask", False
         )
+        return takes_product and not from_statistics and bool(problem.loss.beta_values)
 
     def _imputes_once(self, problem: Problem) -> bool:
         """Whether a masked iteration imputes the hidden entries once, at its start, for both
@@ -265,10 +269,7 @@ class Repeated:
 
     stateless = True
     takes_stored_mask = False
-    # With a mask: the imputation majorizer's statistics (Side.statistics), at the schedule's
-    # W @ H, imputed once an iteration (Alternating._imputes_once).
-    reuses_prediction = True
-    imputes_mask = True
+    imputes_mask = True  # a mask reaches it through Side.statistics (Alternating._imputes_once)
 
     @property
     def keeps_zeros(self) -> bool:
