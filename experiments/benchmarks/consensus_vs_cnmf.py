@@ -17,6 +17,11 @@ machine's OpenBLAS kernel overrides (``_fair_env``):
   so both factorize the same data, and runs ``jn.consensus`` on it with the same grid (HALS,
   ``max_iter=1000``, ``tol=1e-4``, density threshold 0.5, L = 0.3 · replicates), compilation
   included. Without cnmf (``--skip-cnmf``) it factorizes ``.raw.X`` instead (recorded).
+  ``--solver`` names jaxnmf's solver (default ``hals``, the algorithm of scikit-learn's
+  ``cd``); several names run one jaxnmf child each against the same cnmf run, the first in
+  the record's ``jaxnmf_*`` fields, the others in ``other_solvers``. ``accelerated_hals``
+  (Gillis & Glineur 2012) repeats each factor's HALS sweep while it pays, so that it reaches
+  the same projected-gradient tolerance in fewer products with V.
 
 The stopping rules differ: jaxnmf's ``tol`` is on the objective's relative decrease (at
 ``tol=1e-4`` PBMC members stop after about 40 HALS iterations), scikit-learn's ``cd`` ``tol``
@@ -35,7 +40,7 @@ stability curves (a check that they solved the same problem). Writes
 
     python -m experiments.benchmarks.consensus_vs_cnmf [--ranks 5..15] [--replicates 100]
         [--tol 1e-4] [--pg-tol 0] [--matrix norm_counts.h5ad|.npy] [--save-matrix X.npy]
-        [--skip-cnmf] [--no-check]
+        [--skip-cnmf] [--no-check] [--solver hals [accelerated_hals ...]]
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class ConsensusBenchmark:
     data: str  # "cnmf norm_counts", ".raw.X" or the --matrix file
     jaxnmf_tol: float  # jaxnmf's stopping rule (cnmf: scikit-learn's cd, tol=1e-4)
     jaxnmf_pg_tol: float
+    jaxnmf_solver: str
     jaxnmf_stability: np.ndarray
     cnmf_stability: np.ndarray  # (0,) without cnmf
     jaxnmf_seconds: float = field(**_T)  # end to end, compilation included
@@ -83,6 +89,9 @@ class ConsensusBenchmark:
     cnmf_stage_seconds: dict = field(**_T)
     cnmf_peak_rss_gib: float = field(**_T)
     speedup: float = field(**_T)  # cnmf / jaxnmf
+    # solver -> its child's seconds, compile_seconds, mean_iter, peak_rss_gib, stability and
+    # speedup, for the solvers after the first of --solver (same cnmf run)
+    other_solvers: dict = field(**_T)
     load_average: list = field(**_T)  # 1-minute load at the start and the end
     machine: dict = field(**_T)
     date: str = field(**_T)
@@ -154,8 +163,8 @@ def _read_matrix(path) -> np.ndarray:
 
 def child_jaxnmf(path: str, ranks: list[int], n_rep: int, stop: dict, check: bool) -> dict:
     """One ``jn.consensus`` call on the matrix at ``path`` (.h5ad or .npy), timed from the
-    import; ``stop``: its ``tol`` and ``pg_tol``; ``check``: also the stability without the
-    filter."""
+    import; ``stop``: its ``tol``, ``pg_tol`` and ``solver``; ``check``: also the stability
+    without the filter."""
     warnings.simplefilter("ignore")
     t = time.perf_counter()
     import jaxnmf as jn
@@ -178,6 +187,10 @@ def child_jaxnmf(path: str, ranks: list[int], n_rep: int, stop: dict, check: boo
         "stability": stability,
         "peak_rss_gib": peak_rss_gib(),
     }
+
+
+# what run() keeps of a jaxnmf child's record for the solvers after the first
+_CHILD_KEYS = ("seconds", "compile_seconds", "mean_iter", "peak_rss_gib", "stability")
 
 
 def _child(lib: str, *args) -> dict:
@@ -212,6 +225,7 @@ def run(
     matrix: str | None = None,
     check: bool = True,
     save_matrix: str | None = None,
+    solvers=("hals",),
 ):
     """Both libraries end to end on the PBMC data; a :class:`ConsensusBenchmark`.
 
@@ -219,17 +233,23 @@ def run(
     jaxnmf factorizes instead (cnmf is then not run), e.g. a kept ``norm_counts.h5ad``; an
     ``.npy`` needs neither scanpy nor anndata (a lent accelerator has neither).
     ``save_matrix``: write the matrix jaxnmf factorized (cnmf's ``norm_counts`` when cnmf
-    ran) to this ``.npy``, for such a run."""
+    ran) to this ``.npy``, for such a run. ``solvers``: jaxnmf's solvers, one child each."""
     mach, load0 = machine(gemm=False), load_1min()
     ranks = [int(r) for r in ranks]
-    stop = json.dumps({"tol": tol, "pg_tol": pg_tol})
+    stops = [json.dumps({"tol": tol, "pg_tol": pg_tol, "solver": s}) for s in solvers]
     grid = ",".join(map(str, ranks))
     if matrix is not None and str(matrix).endswith(".npy"):
         theirs = None
-        ours = _child("jaxnmf", Path(matrix).resolve(), grid, n_rep, stop, int(check))
+        runs = [_child("jaxnmf", Path(matrix).resolve(), grid, n_rep, s, int(check)) for s in stops]
     else:
-        theirs, ours = _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stop, check, save_matrix)
+        theirs, runs = _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stops, check, save_matrix)
+    ours = runs[0]
     nan = float("nan")
+    speedup = lambda rec: theirs["seconds"] / rec["seconds"] if theirs else nan
+    others = {
+        s: {**{k: rec[k] for k in _CHILD_KEYS}, "speedup": speedup(rec)}
+        for s, rec in zip(solvers[1:], runs[1:], strict=True)
+    }
     return ConsensusBenchmark(
         ranks=np.asarray(ranks),
         n_replicates=n_rep,
@@ -237,6 +257,7 @@ def run(
         data="cnmf norm_counts" if theirs is not None else (matrix or ".raw.X"),
         jaxnmf_tol=tol,
         jaxnmf_pg_tol=pg_tol,
+        jaxnmf_solver=solvers[0],
         jaxnmf_stability=np.asarray(ours["stability"]),
         cnmf_stability=np.asarray(theirs["stability"] if theirs else []),
         jaxnmf_seconds=ours["seconds"],
@@ -246,17 +267,18 @@ def run(
         cnmf_seconds=theirs["seconds"] if theirs else nan,
         cnmf_stage_seconds=theirs["stages"] if theirs else {},
         cnmf_peak_rss_gib=theirs["peak_rss_gib"] if theirs else nan,
-        speedup=theirs["seconds"] / ours["seconds"] if theirs else nan,
+        speedup=speedup(ours),
+        other_solvers=others,
         load_average=[load0, load_1min()],
         machine=mach,
         date=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
 
 
-def _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stop, check, save_matrix):
-    """``(cnmf's record or None, jaxnmf's record)``: the PBMC counts written for cNMF's
+def _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stops, check, save_matrix):
+    """``(cnmf's record or None, jaxnmf's records)``: the PBMC counts written for cNMF's
     ``prepare``, cnmf end to end (when installed and not skipped), then jaxnmf on cnmf's
-    ``norm_counts`` (or on ``matrix``, or on the counts)."""
+    ``norm_counts`` (or on ``matrix``, or on the counts), one child per entry of ``stops``."""
     import anndata
     import pandas as pd
     import scipy.sparse
@@ -277,7 +299,7 @@ def _on_pbmc(grid, n_rep, skip_cnmf, folder, matrix, stop, check, save_matrix):
         path = norm if theirs is not None else Path(matrix or Path(d) / "counts.h5ad")
         if save_matrix is not None:
             np.save(save_matrix, _read_matrix(path))
-        ours = _child("jaxnmf", path, grid, n_rep, stop, int(check))
+        ours = [_child("jaxnmf", path, grid, n_rep, stop, int(check)) for stop in stops]
     return theirs, ours
 
 
@@ -305,6 +327,9 @@ def main(argv=None):
     parser.add_argument("--matrix", help="an .h5ad or .npy for jaxnmf alone (cnmf not run)")
     parser.add_argument("--save-matrix", help="write the matrix jaxnmf factorized to this .npy")
     parser.add_argument("--no-check", action="store_true", help="no unfiltered stability")
+    parser.add_argument(
+        "--solver", nargs="+", default=["hals"], help="jaxnmf's solver(s), one child each"
+    )
     parser.add_argument("--dir", default=None, help="parent of the temporary folder")
     parser.add_argument("--out", default="results/benchmarks", help="folder of the JSON file")
     parser.add_argument("--child", choices=("jaxnmf", "cnmf"), help=argparse.SUPPRESS)
@@ -329,6 +354,7 @@ def main(argv=None):
         matrix=args.matrix,
         check=not args.no_check,
         save_matrix=args.save_matrix,
+        solvers=args.solver,
     )
     print_machine(rec.machine)
     r = rec
@@ -337,9 +363,16 @@ def main(argv=None):
         f"; jaxnmf tol {r.jaxnmf_tol:g}, pg_tol {r.jaxnmf_pg_tol:g}:"
     )
     print(
-        f"  jaxnmf {r.jaxnmf_seconds:.1f} s (compile {r.jaxnmf_compile_seconds:.1f} s, mean "
-        f"{r.jaxnmf_mean_iter:.0f} it.), peak RSS {r.jaxnmf_peak_rss_gib:.2f} GiB"
+        f"  jaxnmf {r.jaxnmf_solver}: {r.jaxnmf_seconds:.1f} s (compile "
+        f"{r.jaxnmf_compile_seconds:.1f} s, mean {r.jaxnmf_mean_iter:.0f} it.), peak RSS "
+        f"{r.jaxnmf_peak_rss_gib:.2f} GiB"
     )
+    for name, o in r.other_solvers.items():
+        print(
+            f"  jaxnmf {name}: {o['seconds']:.1f} s (compile {o['compile_seconds']:.1f} s, mean "
+            f"{o['mean_iter']:.0f} it.), peak RSS {o['peak_rss_gib']:.2f} GiB; speedup "
+            f"{o['speedup']:.1f}×; stability {np.round(o['stability'], 3).tolist()}"
+        )
     if np.isfinite(r.cnmf_seconds):
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in r.cnmf_stage_seconds.items())
         print(
