@@ -505,6 +505,35 @@ def bicross_validation(
     return errors
 
 
+# The largest sparse V (m·n·itemsize bytes) that rank_selection densifies for its default
+# held-out split; the sweep of a dense V this size already needs several times as much.
+_DENSIFY_BYTES = 1 << 30
+
+
+def _dense_for_default_heldout(V):
+    """Sparse V as a dense array, for rank_selection's default ``heldout=0.1``.
+
+    The default hides entries of V, every one of which is data: its unstored zeros too,
+    as for dense V (the sweep hides stored entries only with ``mask="stored"``, where
+    unstored entries are missing). Dense input and sparse V above ``_DENSIFY_BYTES``
+    pass through / raise with what to pass instead.
+    """
+    if not _sparse.is_sparse_input(V):
+        return V
+    rows, cols, values, (m, n) = _sparse.canonical(*_sparse.coo_arrays(V))
+    if m * n * values.dtype.itemsize > _DENSIFY_BYTES:
+        raise ValueError(
+            f"rank_selection's default heldout=0.1 hides entries of V, its unstored zeros "
+            f"included, which would densify this {m}×{n} sparse V "
+            f"({m * n * values.dtype.itemsize / 2**30:.1f} GiB); pass heldout=0 (no held-out "
+            f"error; the consensus criteria remain) or mask='stored' (unstored entries "
+            f"missing; held-out entries drawn from the stored ones)"
+        )
+    dense = np.zeros((m, n), dtype=values.dtype)
+    dense[rows, cols] = values
+    return dense
+
+
 def rank_selection(
     sweep_or_V,
     ranks=None,
@@ -527,7 +556,10 @@ def rank_selection(
         exact masked HALS, 42 of 45 converged and both held-out criteria picked 6 in 2.81 s
         warm; with HALS on the imputation majorizer, 40 of 45 and 6 in 1.00 s: 2-core CPU,
         2026-12-02. Imputing once an iteration since 2026-12-03: 35 of 45 converged against
-        37 of 45 before, on another draw of that problem, both picking 6.)
+        37 of 45 before, on another draw of that problem, both picking 6.) Sparse V with
+        that default split (no ``heldout``, no ``mask`` given) is densified, its unstored
+        zeros data as for dense V, up to 1 GiB (``_DENSIFY_BYTES``); a larger one needs
+        ``heldout=0`` or ``mask="stored"`` (held-out entries drawn from the stored ones).
       ranks, seeds: the grid when V is given.
       samples: ``"columns"`` (V is features × samples; samples are clustered by the argmax of
         their column of H) or ``"rows"`` (samples × features; by the argmax of their row of W).
@@ -561,6 +593,8 @@ def rank_selection(
     else:
         if ranks is None:
             raise ValueError("rank_selection(V, ranks, seeds, ...) needs ranks")
+        if "heldout" not in sweep_kwargs and sweep_kwargs.get("mask") is None:
+            sweep_or_V = _dense_for_default_heldout(sweep_or_V)
         sweep_kwargs.setdefault("heldout", 0.1)
         sweep_kwargs.setdefault("max_iter", 500)
         if "solver" not in sweep_kwargs:

@@ -154,3 +154,49 @@ def test_defaults_for_v_let_the_members_converge(monkeypatch):
     assert seen[0] == {"heldout": 0.1, "max_iter": 500, "solver": jn.solvers.hals("impute")}
     assert seen[1] == {"loss": "kl", "heldout": 0.1, "max_iter": 500, "solver": "mu"}
     assert seen[2] == {"solver": "pg", "max_iter": 30, "heldout": 0.2}
+
+
+def test_sparse_v_with_the_default_heldout_is_densified(monkeypatch):
+    """Sparse V under the default heldout=0.1: its unstored zeros are data, as for dense V, so
+    the table equals the dense one (duplicates summed); above the size limit, a ValueError that
+    names what to pass; an explicit heldout or mask leaves V sparse."""
+    sp = pytest.importorskip("scipy.sparse")
+    import importlib
+
+    rng = np.random.default_rng(3)
+    dense = (rng.random((24, 18)) * (rng.random((24, 18)) < 0.4)).astype(np.float32)
+    r, c = np.nonzero(dense)
+    # the first stored entry split into two duplicates that sum to it
+    rows, cols = np.concatenate([r, r[:1]]), np.concatenate([c, c[:1]])
+    vals = np.concatenate([dense[r, c], [0.0]]).astype(np.float32)
+    vals[0], vals[-1] = 0.25 * dense[r[0], c[0]], 0.75 * dense[r[0], c[0]]
+    V = sp.coo_matrix((vals, (rows, cols)), shape=dense.shape)
+
+    kw = {"max_iter": 30}
+    from_sparse = jn.rank_selection(V, [2, 3], range(2), **kw)
+    from_dense = jn.rank_selection(dense, [2, 3], range(2), **kw)
+    assert np.all(np.isfinite(from_sparse["heldout_rmse_mean"]))
+    for name in from_dense:
+        np.testing.assert_allclose(
+            from_sparse[name], from_dense[name], rtol=1e-5, atol=1e-7, equal_nan=True, err_msg=name
+        )
+
+    module = importlib.import_module("jaxnmf.rank_selection")
+    monkeypatch.setattr(module, "_DENSIFY_BYTES", dense.size * 4 - 1)
+    with pytest.raises(ValueError, match=r"heldout=0 .*mask='stored'"):
+        jn.rank_selection(V, [2], range(1), **kw)
+
+    seen = []
+
+    class StopError(Exception):
+        pass
+
+    def record(V, ranks, seeds, **kw):
+        seen.append(V)
+        raise StopError
+
+    monkeypatch.setattr(module, "sweep", record)
+    for extra in ({"heldout": 0.0}, {"mask": "stored"}):
+        with pytest.raises(StopError):
+            jn.rank_selection(V, [2], range(1), **extra)
+    assert all(v is V for v in seen)
