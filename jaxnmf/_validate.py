@@ -8,6 +8,9 @@ raises; run-time trouble becomes a status (see :mod:`jaxnmf._driver`).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import numbers
 import os
 import sys
@@ -24,12 +27,55 @@ from .losses import BetaDivergence, Custom, Loss
 
 def _user_stacklevel() -> int:
     """The ``stacklevel`` that makes a warning raised by this module's caller point at the
-    first frame outside jaxnmf: the user's line, whichever entry point they called."""
+    first frame outside jaxnmf and scikit-learn: the user's line, whichever entry point they
+    called (scikit-learn's frames sit between the user and :class:`jaxnmf.NMF`'s methods:
+    its ``set_output`` wrapper, a ``Pipeline``)."""
     package = os.path.dirname(os.path.abspath(__file__))
+
+    def inside(frame) -> bool:
+        module = frame.f_globals.get("__name__") or ""
+        return (
+            os.path.abspath(frame.f_code.co_filename).startswith(package)
+            or module == "sklearn"
+            or module.startswith("sklearn.")
+        )
+
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+    while frame is not None and inside(frame):
         frame, level = frame.f_back, level + 1
     return level
+
+
+# The float64-without-x64 warning is given once per public call, however many times that
+# call's parts validate V (consensus: its sweep and its refit; NMF.fit: its NNDSVD start and
+# its fit). None outside such a call: every validation warns.
+_DTYPE_WARNED: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "jaxnmf_dtype_warned", default=None
+)
+
+
+@contextlib.contextmanager
+def _one_dtype_warning():
+    if _DTYPE_WARNED.get() is not None:  # nested: the outermost call counts
+        yield
+        return
+    token = _DTYPE_WARNED.set([])
+    try:
+        yield
+    finally:
+        _DTYPE_WARNED.reset(token)
+
+
+def dtype_warning_once(fn):
+    """Decorator of a public entry point that validates V more than once: the dtype
+    warning of :func:`compute_dtype` is given once per call."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with _one_dtype_warning():
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 def compute_dtype(dtype) -> np.dtype:
@@ -43,6 +89,11 @@ def compute_dtype(dtype) -> np.dtype:
     x64 = bool(jax.config.jax_enable_x64)
     if dtype == np.float64:
         if not x64:
+            warned = _DTYPE_WARNED.get()
+            if warned:  # this call has said it already
+                return np.dtype(np.float32)
+            if warned is not None:
+                warned.append(True)
             warnings.warn(
                 "V is float64 but JAX's 64-bit mode is off, so jaxnmf computes in float32. "
                 "To compute in float64, run jax.config.update('jax_enable_x64', True) "

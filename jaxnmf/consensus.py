@@ -422,6 +422,7 @@ def _transpose(V):
     return V.T  # numpy and scipy.sparse alike; a view or a cheap format change
 
 
+@_validate.dtype_warning_once
 def consensus(
     V,
     ranks,

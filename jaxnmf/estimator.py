@@ -627,6 +627,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.fit_transform(X, y, W=W, H=H, mask=mask)
         return self
 
+    @_validate.dtype_warning_once
     def fit_transform(self, X, y=None, W=None, H=None, mask=None):
         """Learn the components from ``X`` and return the fitted ``W``.
 

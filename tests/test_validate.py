@@ -460,10 +460,30 @@ _X64_OFF_SCRIPT = textwrap.dedent(
     import numpy as np
     import jaxnmf as jn
 
-    V = np.random.default_rng(0).random((5, 8))  # float64
+    V = np.random.default_rng(0).random((12, 8))  # float64
+    V32 = V.astype(np.float32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = jn.fit(V, 2, max_iter=5)
+    # every public entry point, however often it validates V inside: one warning per call
+    calls = {
+        "sweep": lambda: jn.sweep(V, [2], [0], max_iter=5),
+        "rank_selection": lambda: jn.rank_selection(V, [2], [0, 1], max_iter=5),
+        "compare": lambda: jn.compare(V, 2, solvers=["mu"], max_iter=5),
+        "consensus": lambda: jn.consensus(V, [2], range(4), max_iter=5),
+        "NMF.fit": lambda: jn.NMF(2, max_iter=5).fit(V),
+        "NMF.transform": lambda: jn.NMF(2, max_iter=5).fit(V32).transform(V),
+        "MiniBatchNMF.fit": lambda: jn.MiniBatchNMF(2, batch_size=4, max_iter=2).fit(V),
+        "fit_minibatch": lambda: jn.fit_minibatch(V, 2, batch_size=4),
+    }
+    per_call = {}
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            call()
+        per_call[name] = [
+            w.filename for w in got if "jax_enable_x64" in str(w.message)
+        ]
     print(json.dumps({
         "x64": bool(jax.config.jax_enable_x64),
         "warnings": [
@@ -472,13 +492,15 @@ _X64_OFF_SCRIPT = textwrap.dedent(
         ],
         "dtypes": [str(res.W.dtype), str(res.H.dtype), str(res.losses.dtype)],
         "finite": bool(np.isfinite(res.W).all() and np.isfinite(res.H).all()),
+        "per_call": per_call,
     }))
     """
 )
 
 
 def test_float64_without_x64_warns_and_computes_in_float32():
-    """x64 is on in this process, so the x64-off path runs in a fresh interpreter."""
+    """x64 is on in this process, so the x64-off path runs in a fresh interpreter. Every
+    public entry point warns once per call, at the caller's line."""
     env = dict(os.environ, JAX_ENABLE_X64="0", JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     proc = subprocess.run(
@@ -501,6 +523,8 @@ def test_float64_without_x64_warns_and_computes_in_float32():
     assert warning["filename"] == "<string>", "the warning should point at the caller's line"
     assert out["dtypes"] == ["float32"] * 3
     assert out["finite"]
+    # once per call, at the caller's line (not at scikit-learn's set_output wrapper)
+    assert out["per_call"] == {name: ["<string>"] for name in out["per_call"]}, out["per_call"]
 
 
 def test_exact_fit_counts_as_converged():
