@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import inspect
 import numbers
+import time
 import warnings
 
 import jax
@@ -381,6 +382,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         :func:`jaxnmf.losses.as_loss`) used instead of ``beta_loss``; the ``alpha`` penalties
         are added to it (with the weights above, whatever the scale of ``loss``).
       penalty_scaling: ``"sklearn"`` or ``"none"`` (see the objective above).
+      verbose: when true, ``fit`` prints one line as it ends: iterations, status,
+        reconstruction error and seconds (scikit-learn prints its progress per iteration).
+      shuffle: scikit-learn's random order of the coordinates in its ``"cd"`` solver. Only
+        ``False`` (the default) is implemented: the HALS components are updated in order,
+        as in Cichocki & Phan (2009); ``True`` with ``solver="cd"`` raises ``ValueError``
+        (the other solvers ignore it, as scikit-learn's do).
 
     Attributes:
       components_: H, ``(n_components, n_features)``.
@@ -430,6 +437,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         l1_ratio=0.0,
         loss=None,
         penalty_scaling="sklearn",
+        verbose=0,
+        shuffle=False,
     ):
         self.n_components = n_components
         self.init = init
@@ -443,6 +452,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.l1_ratio = l1_ratio
         self.loss = loss
         self.penalty_scaling = penalty_scaling
+        self.verbose = verbose
+        self.shuffle = shuffle
 
     # --- parameters -> jaxnmf objects ------------------------------------------------------
 
@@ -469,9 +480,15 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _solver_object(self):
         s = self.solver
-        if isinstance(s, str) and s.lower() == "cd":  # scikit-learn's name for (Fast) HALS
-            s = "hals"
-        return as_solver(s)
+        cd = isinstance(s, str) and s.lower() == "cd"
+        if not isinstance(self.shuffle, bool | np.bool_):
+            raise TypeError(f"shuffle must be True or False, got {self.shuffle!r}")
+        if cd and self.shuffle:
+            raise ValueError(
+                "shuffle=True (a random coordinate order in scikit-learn's cd solver) is not "
+                "implemented: jaxnmf's HALS updates the components in order; use shuffle=False"
+            )
+        return as_solver("hals" if cd else s)
 
     def _regularization(self, n_samples: int, n_features: int):
         """``(l1_W, l1_H, l2_W, l2_H)`` weights of ``Σ W``, ``Σ H``, ``½‖W‖²``, ``½‖H‖²``."""
@@ -640,6 +657,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
           ValueError, TypeError: invalid parameters or data, before anything is compiled.
         """
         del y
+        started = time.perf_counter()
         X = self._check_X(X, reset=True, masked=_may_hold_nan(mask))
         mask = self._check_values(X, mask)
         m, n = X.shape
@@ -700,6 +718,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = res.n_iter
         self.status_ = res.status
         self.reconstruction_err_ = self._reconstruction_err(X, W_fit, H_fit, mask)
+        if self.verbose:
+            print(
+                f"{type(self).__name__}: {res.n_iter} iterations, {res.status}, "
+                f"reconstruction error {self.reconstruction_err_:.6g}, "
+                f"{time.perf_counter() - started:.3f} s"
+            )
         return W_fit
 
     @staticmethod

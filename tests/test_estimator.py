@@ -405,11 +405,35 @@ def test_params_round_trip_and_clone(data):
         (dict(beta_loss="kullback-leibler"), "hals"),  # the default "cd", as scikit-learn's
         (dict(n_components=30, init="nndsvda"), "n_components <= min"),
         (dict(init="custom"), "needs both W and H"),
+        (dict(shuffle=True), "shuffle=True"),  # scikit-learn's cd option, not implemented
     ],
 )
 def test_invalid_parameters_raise_before_fitting(data, params, match):
     with pytest.raises(ValueError, match=match):
         jn.NMF(**{"n_components": K_, **params}).fit(data)
+
+
+def test_scikit_learn_signature_and_verbose(data, capsys):
+    """Every parameter of scikit-learn's NMF is accepted (so that replacing it changes
+    nothing else); ``verbose`` prints one line at the end of fit, ``shuffle`` is ignored by
+    the solvers other than cd, as scikit-learn's."""
+    import inspect
+
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    theirs = set(inspect.signature(decomposition.NMF).parameters)
+    assert theirs <= set(inspect.signature(jn.NMF).parameters)
+    quiet = _quiet(jn.NMF(K_, max_iter=20, random_state=0).fit, data)
+    assert capsys.readouterr().out == ""
+    loud = _quiet(jn.NMF(K_, max_iter=20, random_state=0, verbose=1).fit, data)
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"NMF: {loud.n_iter_} iterations, {loud.status_}")
+    np.testing.assert_array_equal(loud.components_, quiet.components_)
+    mu = dict(solver="mu", max_iter=20, random_state=0)
+    shuffled = _quiet(jn.NMF(K_, shuffle=True, **mu).fit, data)
+    plain = _quiet(jn.NMF(K_, **mu).fit, data)
+    np.testing.assert_array_equal(shuffled.components_, plain.components_)
+    with pytest.raises(TypeError, match="shuffle"):
+        jn.NMF(K_, shuffle="yes").fit(data)
 
 
 def test_invalid_data_raises(data):
