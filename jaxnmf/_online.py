@@ -276,6 +276,9 @@ class ResidentOut(NamedTuple):
     W: jax.Array  # (n_batches, b, k) every sample's last W (zero on padding rows)
     costs: jax.Array  # (max_steps,) batch objective per sample after each step, NaN after
     n_steps: jax.Array  # int32
+    # (n_batches, b): Σ_j (X - W H)² of each row with W above and the final H (zero on
+    # padding rows): the estimator's Frobenius error without another pass over X on the host
+    row_sq_error: jax.Array
 
 
 @functools.partial(
@@ -368,7 +371,22 @@ def fit_resident(
     costs = jnp.full((max_steps,), jnp.nan, dtype)
     init = (s, Wp, costs, jnp.zeros((), jnp.int32))
     s, Wp, costs, i = jax.lax.while_loop(cond, body, init)
-    return ResidentOut(s, Wp, costs, i)
+    return ResidentOut(s, Wp, costs, i, _row_sq_error(Xp, Wp, s.H))
+
+
+# Up to this size of X the residual X - W H is formed at once (a temporary of X's size),
+# above it batch by batch: on the TF-IDF matrix (1227 × 1000, 5 batches) the batch-by-batch
+# loop (lax.map) made a 12-ms fit 4-6 ms slower.
+RESIDUAL_AT_ONCE_BYTES = 64 << 20
+
+
+def _row_sq_error(Xp, Wp, H):
+    """``(n_batches, b)``: each row's ``Σ_j (X - W H)²``, the direct residual (no
+    cancellation, as the Gram form has), summed over the features only: the caller sums the
+    rows in float64."""
+    if Xp.size * Xp.dtype.itemsize <= RESIDUAL_AT_ONCE_BYTES:
+        return jnp.sum(jnp.square(Xp - jnp.einsum("jbk,kn->jbn", Wp, H)), axis=2)
+    return jax.lax.map(lambda xw: jnp.sum(jnp.square(xw[0] - xw[1] @ H), axis=1), (Xp, Wp))
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "max_iter", "objective_from_grams"))

@@ -356,6 +356,17 @@ def test_sparse_X_fits_as_its_dense_copy_with_the_same_error(data):
         assert dense.reconstruction_err_ == pytest.approx(oracle, rel=1e-12)
 
 
+@pytest.mark.parametrize("at_once", [True, False])
+def test_resident_row_errors_equal_the_numpy_residual(at_once, monkeypatch):
+    # the resident loop's error (MiniBatchNMF.reconstruction_err_ at β = 2): each row's
+    # Σ (X - W H)², the whole residual at once or batch by batch above RESIDUAL_AT_ONCE_BYTES
+    rng = np.random.default_rng(4)
+    Xp, Wp, H = rng.random((3, 5, 7)), rng.random((3, 5, 2)), rng.random((2, 7))
+    monkeypatch.setattr(_online, "RESIDUAL_AT_ONCE_BYTES", Xp.nbytes if at_once else 0)
+    oracle = np.sum((Xp - Wp @ H) ** 2, axis=2)
+    np.testing.assert_allclose(_online._row_sq_error(Xp, Wp, H), oracle, rtol=1e-12)
+
+
 @pytest.mark.parametrize("solver, fresh", [("hals", False), ("mu", True)])
 def test_zero_padding_to_buckets_changes_nothing(data, solver, fresh, monkeypatch):
     # a small X is padded to buckets of rows per batch and of features (one compiled
