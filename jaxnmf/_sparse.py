@@ -159,6 +159,32 @@ def coo_arrays(V):
     )
 
 
+def canonical_csr(V):
+    """``(rows, cols, values, shape)`` of a scipy CSR matrix in canonical format (sorted
+    indices, no duplicates: what scipy's constructors and products give), which is already
+    :func:`canonical`'s order: its arrays as they are, without :func:`canonical`'s int64
+    round trip (1.2 of 1.6 ms on a 1227 × 1000 TF-IDF matrix with 83,000 entries). None for
+    any other input."""
+    if not (
+        type(V).__module__.startswith("scipy.sparse")
+        and getattr(V, "format", None) == "csr"
+        and len(V.shape) == 2
+        and V.dtype != np.bool_  # canonical() sums boolean duplicates as counts
+        and V.has_canonical_format
+    ):
+        return None
+    m, n = V.shape
+    rows = np.repeat(np.arange(m, dtype=np.int32), np.diff(V.indptr))
+    cols = np.asarray(V.indices).astype(np.int32, copy=False)
+    return rows, cols, np.ascontiguousarray(V.data), (m, n)
+
+
+def canonical_arrays(V):
+    """:func:`canonical` of a sparse input (:func:`canonical_csr` where it applies)."""
+    fast = canonical_csr(V)
+    return fast if fast is not None else canonical(*coo_arrays(V))
+
+
 def canonical(rows, cols, values, shape):
     """Sorted by (row, col) with duplicates summed (host, NumPy); indices as int32."""
     m, n = shape

@@ -161,7 +161,8 @@ def sparse_data(V, name: str = "V"):
     """``(rows, cols, values, shape)`` of a sparse ``V`` on the host: indices int32, sorted
     by (row, col), duplicates summed (:func:`jaxnmf._sparse.canonical`). Checks structure and
     dtype here; values are checked by :func:`check_values` on the stored entries only."""
-    rows, cols, values, shape = _sparse.coo_arrays(V)
+    fast = _sparse.canonical_csr(V)
+    rows, cols, values, shape = fast if fast is not None else _sparse.coo_arrays(V)
     if values.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}")
     if shape[0] == 0 or shape[1] == 0:
@@ -171,7 +172,7 @@ def sparse_data(V, name: str = "V"):
             f"{name} has shape {shape} and {values.size} stored entries; sparse input needs "
             "fewer than 2**31 rows, columns and stored entries (int32 indices)"
         )
-    return _sparse.canonical(rows, cols, values, shape)
+    return fast if fast is not None else _sparse.canonical(rows, cols, values, shape)
 
 
 def sparse_mask(mask) -> bool:

@@ -45,7 +45,7 @@ def _as_sparse(V, mask, dtype=None):
     ``mask`` may be None, ``"stored"`` or already a SparseMatrix of V's pattern.
     """
     if not isinstance(V, SparseMatrix):
-        rows, cols, values, shape = _sparse.canonical(*_sparse.coo_arrays(V))
+        rows, cols, values, shape = _sparse.canonical_arrays(V)
         V = SparseMatrix(rows, cols, values.astype(dtype or np.result_type(values, 1.0)), shape)
     if isinstance(mask, str):
         if mask != "stored":

@@ -520,7 +520,7 @@ def _dense_for_default_heldout(V):
     """
     if not _sparse.is_sparse_input(V):
         return V
-    rows, cols, values, (m, n) = _sparse.canonical(*_sparse.coo_arrays(V))
+    rows, cols, values, (m, n) = _sparse.canonical_arrays(V)
     if m * n * values.dtype.itemsize > _DENSIFY_BYTES:
         raise ValueError(
             f"rank_selection's default heldout=0.1 hides entries of V, its unstored zeros "

@@ -108,6 +108,34 @@ def test_duplicates_are_summed_and_bcoo_padding_is_ignored():
     _same(want, jn.fit(padded, K, **kw))
 
 
+def test_canonical_csr_is_taken_as_it_is_and_any_other_csr_canonicalized():
+    """A CSR matrix in canonical format skips the int64 round trip (_sparse.canonical_csr):
+    the same arrays as the general path; unsorted or duplicated CSR, and boolean values
+    (summed as counts), take the general path."""
+    from jaxnmf import _sparse
+
+    def general(V):
+        return _sparse.canonical(*_sparse.coo_arrays(V))
+
+    V = sp.csr_matrix(D)
+    assert V.has_canonical_format
+    fast = _sparse.canonical_csr(V)
+    for got, want in zip(fast[:3], general(V)[:3], strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert fast[3] == (M, N) and _validate.sparse_data(V)[3] == (M, N)
+    # the same row stored twice, its indices reversed: not canonical
+    indptr = np.array([0, 2] + [2] * (M - 1))
+    odd = sp.csr_matrix((np.array([1.0, 2.0]), np.array([3, 3]), indptr), shape=(M, N))
+    rev = sp.csr_matrix((np.array([1.0, 2.0]), np.array([4, 1]), indptr), shape=(M, N))
+    flags = sp.csr_matrix(np.greater(D, np.median(D)))
+    for W in (odd, rev, flags):
+        assert _sparse.canonical_csr(W) is None
+        for got, want in zip(_validate.sparse_data(W)[:3], general(W)[:3], strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert _validate.sparse_data(odd)[2].tolist() == [3.0]  # duplicates summed
+
+
 @pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "nndsvdar"])
 @pytest.mark.parametrize("stored", [False, True], ids=["zeros", "stored"])
 def test_nndsvd_of_sparse_v_matches_the_dense_svd(init, stored):
