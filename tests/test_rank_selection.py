@@ -3,6 +3,8 @@ silhouette, bi-cross-validation and suggest()'s recommendation. Closed forms and
 scikit-learn oracles on small arrays; one small bi-cross-validation run. (The original
 criteria are tested in tests/test_sweep.py.)"""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -134,26 +136,31 @@ def test_defaults_for_v_let_the_members_converge(monkeypatch):
     majorizer for a Frobenius-family loss (MU otherwise) and 500 iterations, unless told
     otherwise (with the sweep's MU at 200 iterations no member of a planted rank-6 problem
     converged)."""
-    import importlib
-
-    module = importlib.import_module("jaxnmf.rank_selection")
-    seen = []
-
-    class StopError(Exception):
-        pass
-
-    def record(V, ranks, seeds, **kw):
-        seen.append(kw)
-        raise StopError
-
-    monkeypatch.setattr(module, "sweep", record)
+    seen = _record_sweep_calls(monkeypatch)
     V = np.ones((6, 5))
     for kw in ({}, {"loss": "kl"}, {"solver": "pg", "max_iter": 30, "heldout": 0.2}):
-        with pytest.raises(StopError):
+        with pytest.raises(_StopError):
             jn.rank_selection(V, [2], **kw)
-    assert seen[0] == {"heldout": 0.1, "max_iter": 500, "solver": jn.solvers.hals("impute")}
-    assert seen[1] == {"loss": "kl", "heldout": 0.1, "max_iter": 500, "solver": "mu"}
-    assert seen[2] == {"solver": "pg", "max_iter": 30, "heldout": 0.2}
+    kws = [kw for _, kw in seen]
+    assert kws[0] == {"heldout": 0.1, "max_iter": 500, "solver": jn.solvers.hals("impute")}
+    assert kws[1] == {"loss": "kl", "heldout": 0.1, "max_iter": 500, "solver": "mu"}
+    assert kws[2] == {"solver": "pg", "max_iter": 30, "heldout": 0.2}
+
+
+class _StopError(Exception):
+    pass
+
+
+def _record_sweep_calls(monkeypatch) -> list:
+    """rank_selection's sweep replaced by one that records ``(V, kwargs)`` and stops."""
+    seen = []
+
+    def record(V, ranks, seeds, **kw):
+        seen.append((V, kw))
+        raise _StopError
+
+    monkeypatch.setattr(importlib.import_module("jaxnmf.rank_selection"), "sweep", record)
+    return seen
 
 
 def test_sparse_v_with_the_default_heldout_is_densified(monkeypatch):
@@ -161,8 +168,6 @@ def test_sparse_v_with_the_default_heldout_is_densified(monkeypatch):
     the table equals the dense one (duplicates summed); above the size limit, a ValueError that
     names what to pass; an explicit heldout or mask leaves V sparse."""
     sp = pytest.importorskip("scipy.sparse")
-    import importlib
-
     rng = np.random.default_rng(3)
     dense = (rng.random((24, 18)) * (rng.random((24, 18)) < 0.4)).astype(np.float32)
     r, c = np.nonzero(dense)
@@ -186,17 +191,8 @@ def test_sparse_v_with_the_default_heldout_is_densified(monkeypatch):
     with pytest.raises(ValueError, match=r"heldout=0 .*mask='stored'"):
         jn.rank_selection(V, [2], range(1), **kw)
 
-    seen = []
-
-    class StopError(Exception):
-        pass
-
-    def record(V, ranks, seeds, **kw):
-        seen.append(V)
-        raise StopError
-
-    monkeypatch.setattr(module, "sweep", record)
+    seen = _record_sweep_calls(monkeypatch)
     for extra in ({"heldout": 0.0}, {"mask": "stored"}):
-        with pytest.raises(StopError):
+        with pytest.raises(_StopError):
             jn.rank_selection(V, [2], range(1), **extra)
-    assert all(v is V for v in seen)
+    assert len(seen) == 2 and all(v is V for v, _ in seen)
