@@ -283,7 +283,7 @@ class MiniBatchNMF(_NMF):
                 f"Maximum number of iterations {cfg['max_iter']} reached. Increase it to "
                 "improve convergence.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=_validate.user_stacklevel(),
             )
         self.status_ = _api.Status.from_code(code)
         self.n_iter_ = int(epochs)
@@ -429,7 +429,7 @@ class MiniBatchNMF(_NMF):
                 "MiniBatchNMF.partial_fit: the batch's objective was not finite; "
                 "the components were left unchanged",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=_validate.user_stacklevel(),
             )
         self._online_state = new._replace(status=np.int32(_online.Code.RUNNING))
         self.components_ = np.array(new.H)

@@ -25,7 +25,7 @@ from . import init as _init
 from .losses import BetaDivergence, Custom, Loss
 
 
-def _user_stacklevel() -> int:
+def user_stacklevel() -> int:
     """The ``stacklevel`` that makes a warning raised by this module's caller point at the
     first frame outside jaxnmf and scikit-learn: the user's line, whichever entry point they
     called (scikit-learn's frames sit between the user and :class:`jaxnmf.NMF`'s methods:
@@ -100,7 +100,7 @@ def compute_dtype(dtype) -> np.dtype:
                 "before using JAX (or set JAX_ENABLE_X64=1), or pass V.astype('float32') "
                 "to silence this warning.",
                 UserWarning,
-                stacklevel=_user_stacklevel(),
+                stacklevel=user_stacklevel(),
             )
             return np.dtype(np.float32)
         return dtype

@@ -349,7 +349,7 @@ def _on_failure(status: Status, on_failure: str, what: str) -> None:
     msg = f"{what}: {failure_message(status)}"
     if on_failure == "raise":
         raise FloatingPointError(msg)
-    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    warnings.warn(msg, RuntimeWarning, stacklevel=_validate.user_stacklevel())
 
 
 def fit(

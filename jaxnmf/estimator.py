@@ -258,7 +258,11 @@ def _may_hold_nan(mask) -> bool:
 def _warn_nonfinite(status, what: str) -> None:
     """Warn when a run ended ``nonfinite`` or ``diverged`` (as :func:`jaxnmf.fit` does)."""
     if status.failed:
-        warnings.warn(f"NMF.{what}: {_api.failure_message(status)}", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"NMF.{what}: {_api.failure_message(status)}",
+            RuntimeWarning,
+            stacklevel=_validate.user_stacklevel(),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,7 +552,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "When init != 'custom', the W and H passed are ignored; set init='custom' to "
                 "start from them.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=_validate.user_stacklevel(),
             )
         if init is None:
             return "nndsvda" if k <= min(m, n) else "random"
@@ -669,7 +673,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "multiplicative updates cannot move the zeros of an 'nndsvd' initialization; "
                 "use init='nndsvda' or 'nndsvdar'",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=_validate.user_stacklevel(),
             )
         loss = self._objective(m, n)
         max_iter = _validate.positive_int(self.max_iter, "max_iter")
@@ -710,7 +714,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 f"Maximum number of iterations {max_iter} reached. Increase it to improve "
                 "convergence.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=_validate.user_stacklevel(),
             )
         W_fit, H_fit = np.array(res.W), np.array(res.H)
         self.components_ = H_fit

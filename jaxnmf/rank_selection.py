@@ -56,7 +56,7 @@ from types import MappingProxyType
 import jax
 import numpy as np
 
-from . import _sparse
+from . import _sparse, _validate
 from ._driver import Code
 from ._sparse import SparseMatrix
 from .losses import as_loss
@@ -319,7 +319,10 @@ def cophenetic_correlation(C: np.ndarray) -> float:
         from scipy.cluster.hierarchy import cophenet, linkage
         from scipy.spatial.distance import squareform
     except ImportError:  # pragma: no cover - scipy is in every extra that tests use
-        warnings.warn("cophenetic correlation needs scipy (pip install scipy)", stacklevel=2)
+        warnings.warn(
+            "cophenetic correlation needs scipy (pip install scipy)",
+            stacklevel=_validate.user_stacklevel(),
+        )
         return float("nan")
     D = 1.0 - C
     np.fill_diagonal(D, 0.0)
@@ -462,7 +465,6 @@ def bicross_validation(
         Owen, A. B. & Perry, P. O. (2009). Bi-cross-validation of the SVD and the
         nonnegative matrix factorization. Ann. Appl. Stat. 3(2), 564–594.
     """
-    from . import _validate
     from .consensus import _refit_with_fixed_components
 
     if _sparse.is_sparse_input(V):

@@ -436,6 +436,21 @@ def test_scikit_learn_signature_and_verbose(data, capsys):
         jn.NMF(K_, shuffle="yes").fit(data)
 
 
+def test_warnings_point_at_the_callers_line(data):
+    """Through scikit-learn's set_output wrapper too: the user's line, not a library frame."""
+    for fit in (
+        lambda: jn.NMF(K_, max_iter=1).fit(data),
+        lambda: jn.MiniBatchNMF(K_, batch_size=8, max_iter=1).fit(data),
+        lambda: jn.NMF(K_, solver="mu", init="nndsvd", max_iter=1).fit(data),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit()
+        assert caught and {w.filename for w in caught} == {__file__}, [
+            (w.category.__name__, w.filename) for w in caught
+        ]
+
+
 def test_invalid_data_raises(data):
     with pytest.raises(ValueError, match="Negative values"):
         jn.NMF(K_).fit(data - 1)
