@@ -177,16 +177,21 @@ class SweepResult:
         return keep if self.mask is None else self.mask * keep
 
 
-def _stack_losses(losses: Sequence[Loss], dtype):
-    terms = losses[0].terms
+def _check_same_terms(losses: Sequence[Loss]) -> None:
+    """A penalty grid is one loss with several weightings: the same terms in every point."""
     for loss in losses[1:]:
-        if loss.terms != terms:
+        if loss.terms != losses[0].terms:
             raise ValueError(
                 "every loss of a sweep's grid must have the same terms (only weights may "
-                f"differ); got {losses[0]!r} and {loss!r}"
+                f"differ); got {losses[0]!r} and {loss!r}: give a term that some points lack "
+                "weight 0 there, e.g. frobenius() + 0 * l1('H')"
             )
+
+
+def _stack_losses(losses: Sequence[Loss], dtype):
+    _check_same_terms(losses)
     weights = np.array([[float(w) for w in loss.weights] for loss in losses], dtype)
-    return terms, weights
+    return losses[0].terms, weights
 
 
 def sweep(
@@ -265,6 +270,7 @@ def sweep(
         V, None, loss=loss_list[0], solver=solver, mask=mask, init=init, max_iter=max_iter,
         tol=tol, pg_tol=pg_tol, eval_every=eval_every, on_failure=on_failure, check_rank=False,
     )  # fmt: skip
+    _check_same_terms(loss_list)
     for other in loss_list[1:]:  # the same checks for every point of a penalty grid
         req.solver.check(other, req.mask is not None)
         check_loss_data(other, req.V_user, req.mask)

@@ -181,8 +181,9 @@ def test_consensus_and_dispersion_closed_forms():
 def test_sweep_input_errors():
     with pytest.raises(ValueError, match="ranks"):
         jn.sweep(V_, ranks=[2, 40])
-    with pytest.raises(ValueError, match="same terms"):
-        jn.sweep(V_, ranks=[2], loss=[jn.losses.kl(), jn.losses.kl() + jn.losses.l1("H")])
+    # the user's weights in the message (not those of the fit on V / max V), and the remedy
+    with pytest.raises(ValueError, match=r"same terms.*0\.3 \* l1\(H\).*weight 0"):
+        jn.sweep(V_, ranks=[2], loss=[jn.losses.kl(), jn.losses.kl() + 0.3 * jn.losses.l1("H")])
     with pytest.raises(ValueError, match="heldout"):
         jn.sweep(V_, ranks=[2], heldout=1.5)
     with pytest.raises(ValueError, match=r"ranks must be distinct; repeated: \[2\]"):
