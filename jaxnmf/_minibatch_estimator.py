@@ -288,11 +288,8 @@ class MiniBatchNMF(_NMF):
         self.status_ = _api.Status.from_code(code)
         self.n_iter_ = int(epochs)
         self.n_steps_ = int(state.step)
-        if self.fresh_restarts:  # W solved afresh, as scikit-learn's
-            W_fit, sq_error = self._solve(X, cfg), None
-        else:
-            W_fit = np.asarray(W_out)
-        if sq_error is not None and self._beta() == 2.0:
+        W_fit = self._solve(X, cfg) if self.fresh_restarts else np.asarray(W_out)
+        if sq_error is not None:
             self.reconstruction_err_ = float(np.sqrt(max(sq_error, 0.0)))
         else:
             self.reconstruction_err_ = self._reconstruction_err(X, W_fit, self.components_, None)
@@ -304,7 +301,8 @@ class MiniBatchNMF(_NMF):
         is also zero-padded to buckets of rows per batch and of features where that is exact
         (:func:`jaxnmf._online.padded_shape`): one program then serves several data sizes.
         Returns ``(code, passes, W, ‖X - W H‖²)`` with the final H (the residual computed on
-        the device, each row's sum in the compute dtype, their total in float64)."""
+        the device, each row's sum in the compute dtype, their total in float64; None with
+        fresh restarts, whose W is solved afresh, and for β ≠ 2)."""
         m, n = X.shape
         k = W0.shape[1]
         b = min(cfg["batch_size"], m)
@@ -351,6 +349,8 @@ class MiniBatchNMF(_NMF):
             max_steps=cfg["max_iter"] * n_b,
             fresh=bool(self.fresh_restarts),
             padded=pad > 0 or bp > b,
+            # the error of fit_transform's W: this W unless fresh restarts solve it afresh
+            row_errors=not self.fresh_restarts and self._beta() == 2.0,
             n_features=np.int32(n),
         )
         state = out.state
@@ -362,7 +362,9 @@ class MiniBatchNMF(_NMF):
         if code == _online.Code.RUNNING:
             code = _online.Code.MAX_ITER
         W = np.asarray(out.W)[:, :b].reshape(n_b * b, k)[:m]
-        sq_error = float(np.sum(np.asarray(out.row_sq_error), dtype=np.float64))
+        sq_error = None
+        if out.row_sq_error is not None:
+            sq_error = float(np.sum(np.asarray(out.row_sq_error), dtype=np.float64))
         return code, -(-n_steps // n_b), W, sq_error
 
     def _reconstruction_err(self, X, W, H, mask) -> float:
@@ -370,8 +372,9 @@ class MiniBatchNMF(_NMF):
         # program less per data shape (scikit-learn's checks fit a dozen shapes), and no
         # device round trip (5 ms of a 20 ms fit of the TF-IDF matrix). A resident fit
         # without fresh restarts takes its error from the fit's own program instead
-        # (ResidentOut.row_sq_error): 11.4-11.6 ms against 12.6-14.0 ms a 5-pass TF-IDF fit,
-        # 128 against 161 ms 2 passes over a dense 100,000 × 200 X (2026-12-04).
+        # (ResidentOut.row_sq_error): 9.7-12.0 ms against 12.0-14.0 ms a 5-pass TF-IDF fit
+        # (4 interleaved runs), 128 against 161 ms 2 passes over a dense 100,000 × 200 X
+        # (2026-12-04).
         if mask is not None or self._beta() != 2.0:
             return super()._reconstruction_err(X, W, H, mask)
         H = np.asarray(H, np.float64)

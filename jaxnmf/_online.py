@@ -277,8 +277,9 @@ class ResidentOut(NamedTuple):
     costs: jax.Array  # (max_steps,) batch objective per sample after each step, NaN after
     n_steps: jax.Array  # int32
     # (n_batches, b): Σ_j (X - W H)² of each row with W above and the final H (zero on
-    # padding rows): the estimator's Frobenius error without another pass over X on the host
-    row_sq_error: jax.Array
+    # padding rows): the estimator's Frobenius error without another pass over X on the host;
+    # None unless asked for (row_errors)
+    row_sq_error: jax.Array | None
 
 
 @functools.partial(
@@ -290,6 +291,7 @@ class ResidentOut(NamedTuple):
         "max_steps",
         "fresh",
         "padded",
+        "row_errors",
     ),
 )
 def fit_resident(
@@ -311,6 +313,7 @@ def fit_resident(
     fresh,
     padded,
     n_features=None,
+    row_errors=False,
 ):
     """The online schedule over a device-resident X, every pass in one compiled loop.
 
@@ -325,7 +328,8 @@ def fit_resident(
     ``sqrt(mean(X_b) / k)``. ``padded`` (static): whether the last batch has padding rows
     (they are then held out exactly, see :func:`step`'s ``valid``). ``n_features``
     (traced; None: ``Xp.shape[2]``): the data columns, the others zero padding (see
-    :func:`padding_is_exact`); only the fresh start's mean reads it.
+    :func:`padding_is_exact`); only the fresh start's mean reads it. ``row_errors``
+    (static): also return each row's squared residual (:func:`_row_sq_error`).
     """
     n_batches, b, _ = Xp.shape
     k = s.H.shape[0]
@@ -371,7 +375,8 @@ def fit_resident(
     costs = jnp.full((max_steps,), jnp.nan, dtype)
     init = (s, Wp, costs, jnp.zeros((), jnp.int32))
     s, Wp, costs, i = jax.lax.while_loop(cond, body, init)
-    return ResidentOut(s, Wp, costs, i, _row_sq_error(Xp, Wp, s.H))
+    row_sq = _row_sq_error(Xp, Wp, s.H) if row_errors else None
+    return ResidentOut(s, Wp, costs, i, row_sq)
 
 
 # Up to this size of X the residual X - W H is formed at once (a temporary of X's size),

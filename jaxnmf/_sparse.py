@@ -163,8 +163,8 @@ def canonical_csr(V):
     """``(rows, cols, values, shape)`` of a scipy CSR matrix in canonical format (sorted
     indices, no duplicates: what scipy's constructors and products give), which is already
     :func:`canonical`'s order: its arrays as they are, without :func:`canonical`'s int64
-    round trip (1.2 of 1.6 ms on a 1227 × 1000 TF-IDF matrix with 83,000 entries). None for
-    any other input."""
+    round trip (``_validate.sparse_data`` of a 1227 × 1000 TF-IDF matrix with 83,000
+    entries: 0.016 ms against 1.6 ms). None for any other input."""
     if not (
         type(V).__module__.startswith("scipy.sparse")
         and getattr(V, "format", None) == "csr"

@@ -8,7 +8,6 @@ raises; run-time trouble becomes a status (see :mod:`jaxnmf._driver`).
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import numbers
@@ -48,32 +47,26 @@ def user_stacklevel() -> int:
 
 # The float64-without-x64 warning is given once per public call, however many times that
 # call's parts validate V (consensus: its sweep and its refit; NMF.fit: its NNDSVD start and
-# its fit). None outside such a call: every validation warns.
-_DTYPE_WARNED: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+# its fit): False inside such a call until it has warned, then True; None outside one (every
+# validation warns).
+_DTYPE_WARNED: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "jaxnmf_dtype_warned", default=None
 )
 
 
-@contextlib.contextmanager
-def _one_dtype_warning():
-    if _DTYPE_WARNED.get() is not None:  # nested: the outermost call counts
-        yield
-        return
-    token = _DTYPE_WARNED.set([])
-    try:
-        yield
-    finally:
-        _DTYPE_WARNED.reset(token)
-
-
 def dtype_warning_once(fn):
     """Decorator of a public entry point that validates V more than once: the dtype
-    warning of :func:`compute_dtype` is given once per call."""
+    warning of :func:`compute_dtype` is given once per call (the outermost, when nested)."""
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
-        with _one_dtype_warning():
+        if _DTYPE_WARNED.get() is not None:
             return fn(*args, **kwargs)
+        token = _DTYPE_WARNED.set(False)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _DTYPE_WARNED.reset(token)
 
     return wrapped
 
@@ -93,7 +86,7 @@ def compute_dtype(dtype) -> np.dtype:
             if warned:  # this call has said it already
                 return np.dtype(np.float32)
             if warned is not None:
-                warned.append(True)
+                _DTYPE_WARNED.set(True)
             warnings.warn(
                 "V is float64 but JAX's 64-bit mode is off, so jaxnmf computes in float32. "
                 "To compute in float64, run jax.config.update('jax_enable_x64', True) "

@@ -189,7 +189,7 @@ def _check_same_terms(losses: Sequence[Loss]) -> None:
 
 
 def _stack_losses(losses: Sequence[Loss], dtype):
-    _check_same_terms(losses)
+    """``(terms, weights (n_losses, n_terms))`` of a grid :func:`_check_same_terms` passed."""
     weights = np.array([[float(w) for w in loss.weights] for loss in losses], dtype)
     return losses[0].terms, weights
 
